@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file config.hpp
+ * @brief Compile-time knobs and portability macros shared by every header.
+ */
+#pragma once
+
+#include <cstddef>
+
+namespace arenakit {
+
+/// Destructive interference size used to keep hot atomics of different
+/// writers on different cache lines. 64 on every x86-64 and most arm64 parts;
+/// a constant rather than std::hardware_destructive_interference_size so the
+/// ABI of our types does not move with -mtune (GCC warns about exactly that).
+inline constexpr std::size_t cache_line_size = 64;
+
+} // namespace arenakit
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ARENAKIT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ARENAKIT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define ARENAKIT_ALWAYS_INLINE inline __attribute__((always_inline))
+#define ARENAKIT_NOINLINE __attribute__((noinline))
+#else
+#define ARENAKIT_LIKELY(x) (x)
+#define ARENAKIT_UNLIKELY(x) (x)
+#define ARENAKIT_ALWAYS_INLINE inline
+#define ARENAKIT_NOINLINE
+#endif

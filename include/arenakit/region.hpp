@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file region.hpp
+ * @brief Region: a contiguous run of memory handed out by a memory source.
+ */
+#pragma once
+
+#include <cstddef>
+
+namespace arenakit {
+
+/// A contiguous run of memory from a MemorySource. `data` may be null only
+/// for device memory without a CPU address (an imported dma-buf).
+struct Region {
+  std::byte* data = nullptr;
+  std::size_t size = 0;
+  /// Backed by explicit huge pages (MAP_HUGETLB).
+  bool huge_pages = false;
+  /// Huge pages were asked for and not available: the source fell back to
+  /// normal pages (with a transparent-huge-page hint). Arenas count these.
+  bool huge_page_fallback = false;
+  /// NUMA node the pages are bound to, or -1 when no policy was set.
+  int numa_node = -1;
+
+  explicit operator bool() const noexcept { return size != 0; }
+};
+
+} // namespace arenakit
