@@ -14,6 +14,8 @@ namespace arenakit {
 struct Region {
   std::byte* data = nullptr;
   std::size_t size = 0;
+  /// Alignment the region was allocated with (sources need it to free).
+  std::size_t alignment = 0;
   /// Backed by explicit huge pages (MAP_HUGETLB).
   bool huge_pages = false;
   /// Huge pages were asked for and not available: the source fell back to

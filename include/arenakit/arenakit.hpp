@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file arenakit.hpp
+ * @brief Everything in arenakit that needs nothing beyond the C++ library and
+ *        Linux system calls. Optional integrations have their own headers.
+ */
+#pragma once
+
+#include "arena.hpp"
+#include "bitmap_slots.hpp"
+#include "error.hpp"
+#include "heap_source.hpp"
+#include "mapper.hpp"
+#include "memory_source.hpp"
+#include "mmap_source.hpp"
+#include "noop_mapper.hpp"
+#include "reclaimer.hpp"
+#include "region.hpp"
+#include "slot_allocator.hpp"
+#include "slot_id.hpp"

@@ -1,0 +1,31 @@
+# Foundation: sources, mapper, bitmap slots, the arena and its cache.
+arenakit_add_test(NAME test_error SOURCES test_error.cpp)
+arenakit_add_test(NAME test_memory_sources SOURCES test_memory_sources.cpp)
+arenakit_add_test(NAME test_noop_mapper SOURCES test_noop_mapper.cpp)
+arenakit_add_test(NAME test_bitmap_slots SOURCES test_bitmap_slots.cpp)
+arenakit_add_test(NAME test_concepts SOURCES test_concepts.cpp)
+arenakit_add_test(NAME test_arena SOURCES test_arena.cpp)
+arenakit_add_test(NAME test_arena_bad_input SOURCES test_arena_bad_input.cpp)
+arenakit_add_test(NAME test_arena_stress SOURCES test_arena_stress.cpp LABELS stress TIMEOUT 600)
+
+# A policy that does not fit is refused with a message naming what is missing.
+arenakit_add_compile_fail_test(NAME cf_mapper_without_unmap
+  SOURCE compile_fail/mapper_without_unmap.cpp
+  REGEX "arenakit: Mapper is missing `unmap")
+arenakit_add_compile_fail_test(NAME cf_mapper_without_mapping_type
+  SOURCE compile_fail/mapper_without_mapping_type.cpp
+  REGEX "arenakit: Mapper is missing the nested type `mapping_type`")
+arenakit_add_compile_fail_test(NAME cf_slots_without_claim
+  SOURCE compile_fail/slots_without_claim.cpp
+  REGEX "arenakit: SlotAllocator is missing `claim")
+arenakit_add_compile_fail_test(NAME cf_reclaimer_without_retire
+  SOURCE compile_fail/reclaimer_without_retire.cpp
+  REGEX "arenakit: Reclaimer is missing `retire")
+arenakit_add_compile_fail_test(NAME cf_source_without_deallocate
+  SOURCE compile_fail/source_without_deallocate.cpp
+  REGEX "arenakit: MemorySource is missing `deallocate")
+
+# Every public header compiles on its own (CMake builds one TU per header).
+add_test(NAME headers_self_contained
+         COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR} --target all_verify_interface_header_sets)
+set_tests_properties(headers_self_contained PROPERTIES LABELS "compile-fail" TIMEOUT 600)

@@ -1,0 +1,202 @@
+// Every bad input is refused with a clear answer, counted by reason, and
+// changes nothing: no slot lost, none handed out twice, no abort.
+#include <arenakit/arena.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+using namespace arenakit;
+
+namespace {
+using DefaultArena = Arena<>;
+
+struct Snapshot {
+  std::uint64_t in_use, shards, mappings;
+  explicit Snapshot(const ArenaCounters& c) : in_use(c.slots_in_use), shards(c.shards), mappings(c.mappings) {}
+  bool operator==(const Snapshot&) const = default;
+};
+
+/// A source that fails on demand and counts what it gave out and got back.
+struct FlakySource {
+  int* allocations;
+  int* deallocations;
+  bool fail;
+  Result<Region> allocate(std::size_t bytes, std::size_t alignment) noexcept {
+    if (fail) return errc::out_of_memory;
+    auto r = MmapSource{}.allocate(bytes, alignment);
+    if (r) ++*allocations;
+    return r;
+  }
+  void deallocate(const Region& r) noexcept {
+    ++*deallocations;
+    MmapSource{}.deallocate(r);
+  }
+};
+
+/// A mapper that refuses every region (a device out of MRs).
+struct RefusingMapper {
+  struct mapping_type {};
+  Result<mapping_type> map(const Region&) noexcept { return errc::map_failed; }
+  void unmap(mapping_type&) noexcept {}
+  std::uint64_t device_address(const mapping_type&) const noexcept { return 0; }
+};
+} // namespace
+
+TEST_CASE("release of an out-of-range id is refused and counted") {
+  DefaultArena arena(ArenaConfig{.slot_size = 3000, .shard_size = 64 * 1024}); // 21 slots, 5 index bits
+  SlotId id = arena.acquire();
+  REQUIRE(id);
+  const Snapshot before(arena.counters());
+  const std::uint32_t tag = std::uint32_t{arena.tag()} << 24;
+  CHECK_FALSE(arena.release(SlotId{tag | (7u << 5) | 0u}));  // shard 7 does not exist
+  CHECK_FALSE(arena.release(SlotId{tag | (0u << 5) | 25u})); // index 25 >= 21 slots
+  CHECK_FALSE(arena.release(SlotId{tag | 0x00FFFFFFu}));
+  auto c = arena.counters();
+  CHECK(c.refused_out_of_range == 3);
+  CHECK(c.refused_releases == 3);
+  CHECK(Snapshot(c) == before);
+  CHECK(arena.is_held(id));
+  CHECK(arena.release(id));
+}
+
+TEST_CASE("release of another arena's id is refused and leaves both arenas alone") {
+  DefaultArena a(ArenaConfig{.tag = 1});
+  DefaultArena b(ArenaConfig{.tag = 2});
+  SlotId from_a = a.acquire();
+  SlotId from_b = b.acquire();
+  REQUIRE(from_a);
+  REQUIRE(from_b);
+  CHECK(from_a.position() == from_b.position()); // same place, different arenas
+  CHECK_FALSE(b.release(from_a));
+  CHECK(b.counters().refused_foreign == 1);
+  CHECK(b.is_held(from_b)); // b's own slot at that position is untouched
+  CHECK(a.is_held(from_a));
+  CHECK_FALSE(b.release(SlotId{})); // the empty id belongs to nobody
+  CHECK(b.counters().refused_foreign == 2);
+  CHECK(a.release(from_a));
+  CHECK(b.release(from_b));
+}
+
+TEST_CASE("double release and release of a never-acquired slot are refused") {
+  DefaultArena arena(ArenaConfig{});
+  SlotId id = arena.acquire();
+  SlotId other = arena.acquire();
+  REQUIRE(arena.release(id));
+  const Snapshot before(arena.counters());
+  CHECK_FALSE(arena.release(id));
+  CHECK(arena.counters().refused_not_held == 1);
+  CHECK(Snapshot(arena.counters()) == before);
+  // A slot of an existing shard that nobody acquired.
+  SlotId never{other.raw ^ 1u};
+  if (!arena.is_held(never)) {
+    CHECK_FALSE(arena.release(never));
+    CHECK(arena.counters().refused_not_held == 2);
+  }
+  // The refused double release did not free the slot twice: one acquire gets
+  // it back, and it is not handed out again while held.
+  std::vector<SlotId> all;
+  for (SlotId s = arena.acquire(); s && all.size() < 64; s = arena.acquire()) all.push_back(s);
+  std::vector<std::uint32_t> raws;
+  for (SlotId s : all) raws.push_back(s.raw);
+  std::sort(raws.begin(), raws.end());
+  CHECK(std::adjacent_find(raws.begin(), raws.end()) == raws.end());
+  for (SlotId s : all) arena.release(s);
+  arena.release(other);
+}
+
+TEST_CASE("double release through a cache is refused too") {
+  DefaultArena arena(ArenaConfig{});
+  DefaultArena::Cache cache(arena);
+  SlotId id = cache.acquire();
+  REQUIRE(cache.release(id));
+  CHECK_FALSE(cache.release(id));
+  CHECK_FALSE(arena.release(id));
+  CHECK(arena.counters().refused_not_held == 2);
+  // The cache holds the slot once: two acquires give two different slots.
+  SlotId x = cache.acquire();
+  SlotId y = cache.acquire();
+  CHECK(x != y);
+  cache.release(x);
+  cache.release(y);
+}
+
+TEST_CASE("bulk release skips the bad ids and keeps the good ones") {
+  DefaultArena arena(ArenaConfig{.tag = 9});
+  SlotId ids[4];
+  REQUIRE(arena.acquire_bulk(ids, 4) == 4);
+  SlotId mixed[6] = {ids[0], SlotId{}, ids[1], ids[1], SlotId{0x0AFFFFFFu}, ids[2]};
+  CHECK(arena.release_bulk(mixed, 6) == 3);
+  auto c = arena.counters();
+  CHECK(c.refused_releases == 3);
+  CHECK(c.slots_in_use == 1);
+  CHECK(arena.release(ids[3]));
+}
+
+TEST_CASE("acquire at the limit fails cleanly, bulk takes nothing") {
+  DefaultArena arena(ArenaConfig{.slot_size = 32 * 1024, .shard_size = 64 * 1024, .max_shards = 1});
+  SlotId a = arena.acquire();
+  SlotId b = arena.acquire();
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK_FALSE(arena.acquire());
+  SlotId bulk[2];
+  CHECK(arena.acquire_bulk(bulk, 2) == 0);
+  DefaultArena::Cache cache(arena);
+  CHECK_FALSE(cache.acquire());
+  CHECK(cache.acquire_bulk(bulk, 1) == 0);
+  CHECK(arena.counters().slots_in_use == 2);
+  CHECK(arena.counters().limit_hits >= 3);
+  arena.release(a);
+  arena.release(b);
+}
+
+TEST_CASE("invalid configurations are refused with an error code, and hand out nothing") {
+  struct Case {
+    ArenaConfig config;
+    errc expected;
+  };
+  const Case cases[] = {
+      {ArenaConfig{.shard_size = 100 * 1024}, errc::invalid_config},             // not a power of two
+      {ArenaConfig{.slot_size = 128 * 1024}, errc::invalid_config},              // slot larger than shard
+      {ArenaConfig{.slot_size = 4}, errc::invalid_config},                       // slot too small
+      {ArenaConfig{.max_shards = 1u << 21}, errc::id_space_exhausted},           // 2^21 shards x 16 slots > 2^24
+      {ArenaConfig{.max_bytes = 1000}, errc::invalid_config},                    // less than one shard
+      {ArenaConfig{.max_shards = 2, .initial_shards = 3}, errc::limit_reached},  // cannot pre-create
+  };
+  for (const Case& k : cases) {
+    DefaultArena arena(k.config);
+    CHECK(arena.error() == make_error_code(k.expected));
+    CHECK_FALSE(arena);
+    CHECK_FALSE(arena.acquire());
+    CHECK_FALSE(arena.release(SlotId{0x01000000u}));
+  }
+}
+
+TEST_CASE("a source that fails: growth failure counted, nothing leaks") {
+  int allocs = 0, deallocs = 0;
+  {
+    Arena<NoopMapper, BitmapSlots, ImmediateReclaimer, FlakySource> arena(
+        ArenaConfig{}, FlakySource{&allocs, &deallocs, true});
+    CHECK_FALSE(arena.acquire());
+    CHECK(arena.counters().growth_failures == 1);
+    CHECK(arena.counters().shards == 0);
+  }
+  CHECK(allocs == 0);
+  CHECK(deallocs == 0);
+}
+
+TEST_CASE("a mapper that refuses: the region goes back to its source") {
+  int allocs = 0, deallocs = 0;
+  {
+    Arena<RefusingMapper, BitmapSlots, ImmediateReclaimer, FlakySource> arena(
+        ArenaConfig{}, FlakySource{&allocs, &deallocs, false});
+    CHECK_FALSE(arena.acquire());
+    CHECK(arena.counters().growth_failures == 1);
+    CHECK(arena.counters().mappings == 0);
+  }
+  CHECK(allocs == 1);
+  CHECK(deallocs == 1);
+}
