@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file detail/token_word.hpp
+ * @brief The per-page word of a token tracker (8 bytes per page, per binding)
+ *        and the small spin primitives its slow path uses.
+ *
+ * One 64-bit word per page carries the page's total reference count and,
+ * while a single consumer holds the page, that consumer's id:
+ *
+ *     | busy:1 | shared:1 | owner:30 | count:32 |
+ *
+ * - free:    the whole word is 0.
+ * - sole:    owner = consumer index + 1, count = that consumer's references
+ *            (>= 1). Deliver and return are one CAS on this word: the
+ *            attribution costs no memory beyond the word.
+ * - shared:  shared = 1, owner = 0, count = total over all holders; each
+ *            holder's own count lives in its PageCountTable.
+ * - busy:    a page spin bit, held only around sole->shared transitions and
+ *            shared-page updates (never on the sole fast path).
+ */
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+namespace arenakit::detail::token_word {
+
+inline constexpr std::uint64_t busy_bit = std::uint64_t{1} << 63;
+inline constexpr std::uint64_t shared_bit = std::uint64_t{1} << 62;
+inline constexpr unsigned owner_shift = 32;
+inline constexpr unsigned owner_bits = 30;
+inline constexpr std::uint64_t owner_mask = ((std::uint64_t{1} << owner_bits) - 1) << owner_shift;
+inline constexpr std::uint64_t count_mask = 0xFFFF'FFFFu;
+inline constexpr std::uint32_t count_max = 0xFFFF'FFFFu;
+/// Largest consumer index an owner field can name (index + 1 must fit).
+inline constexpr std::uint32_t max_consumer_index = (1u << owner_bits) - 2;
+
+/// owner_of() - the owner field of a sole word as it appears in the word.
+constexpr std::uint64_t owner_field(std::uint32_t consumer_index) noexcept {
+  return (std::uint64_t{consumer_index} + 1) << owner_shift;
+}
+constexpr std::uint32_t count(std::uint64_t w) noexcept { return static_cast<std::uint32_t>(w & count_mask); }
+/// Consumer index of a sole word (precondition: owner field non-zero).
+constexpr std::uint32_t owner_index(std::uint64_t w) noexcept {
+  return static_cast<std::uint32_t>((w & owner_mask) >> owner_shift) - 1;
+}
+/// True when @w is a sole word of the consumer whose owner field is @me
+/// (busy or shared words never match).
+constexpr bool sole_of(std::uint64_t w, std::uint64_t me) noexcept {
+  return (w & (busy_bit | shared_bit | owner_mask)) == me;
+}
+
+static_assert((busy_bit | shared_bit | owner_mask | count_mask) == ~std::uint64_t{0} &&
+                  (busy_bit & shared_bit) == 0 && (owner_mask & count_mask) == 0,
+              "page word fields must tile 64 bits without overlap");
+static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free,
+              "the page word must be a lock-free 64-bit atomic");
+
+} // namespace arenakit::detail::token_word
+
+namespace arenakit::detail {
+
+/// cpu_relax() - tell the core we are spinning (no ordering effect).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+/// Spins a few times, then yields the CPU: on a machine with fewer cores than
+/// threads a spinner must not starve the thread it waits for.
+struct SpinWait {
+  unsigned n = 0;
+  void operator()() noexcept {
+    if (++n < 64) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+};
+
+/**
+ * struct TokenSpinLock - test-and-test-and-set lock guarding one consumer's
+ * shared-page table. Taken only on the shared-page slow path and by close;
+ * critical sections are a few table operations (or one table growth).
+ * Blocking; 4 bytes.
+ */
+class TokenSpinLock {
+public:
+  void lock() noexcept {
+    SpinWait wait;
+    // acquire: pairs with the release in unlock() of the previous holder, so
+    // its table writes are visible to us.
+    while (v_.exchange(1, std::memory_order_acquire) != 0) {
+      while (v_.load(std::memory_order_relaxed) != 0) wait();
+    }
+  }
+  void unlock() noexcept { v_.store(0, std::memory_order_release); } // pairs with lock()'s acquire
+
+private:
+  std::atomic<std::uint32_t> v_{0};
+};
+
+/// RAII guard for TokenSpinLock (noexcept, no allocation).
+class TokenLockGuard {
+public:
+  explicit TokenLockGuard(TokenSpinLock& l) noexcept : l_(l) { l_.lock(); }
+  ~TokenLockGuard() { l_.unlock(); }
+  TokenLockGuard(const TokenLockGuard&) = delete;
+  TokenLockGuard& operator=(const TokenLockGuard&) = delete;
+
+private:
+  TokenSpinLock& l_;
+};
+
+} // namespace arenakit::detail

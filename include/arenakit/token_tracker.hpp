@@ -1,0 +1,1094 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file token_tracker.hpp
+ * @brief Devmem-style token tracking: a binding cut into pages, consumers
+ *        that take and return page references, lookups that are an array
+ *        index, per-consumer attribution at per-binding memory cost, and a
+ *        close that gives back what a consumer held in O(what it held).
+ *
+ * ## Model
+ * - A **binding** is a Region (an imported dma-buf — `data` may be null — or
+ *   any arena region) cut into pages of `page_size` bytes (a power of two).
+ *   A **token** names a page by index (detail/token_format.hpp: 32-bit or
+ *   64-bit, binding id in the high bits, reserved bits refused).
+ * - A **consumer** (think socket) is opened on the binding. The producer
+ *   (receive path) delivers pages to it: each delivery is one more reference
+ *   held by that consumer. The consumer's application returns references in
+ *   batches of ranges {start, count} (SO_DEVMEM_DONTNEED); each call does at
+ *   most `max_tokens_per_call` units of work and says what it released.
+ * - **close()** gives back every reference the consumer still holds — at a
+ *   cost proportional to what it held, not to the binding.
+ *
+ * ## Memory (what the kernel thread could not have both ways)
+ * - per binding: 8 bytes per page (the page word, detail/token_word.hpp):
+ *   the total count plus, while one consumer holds the page, its owner id.
+ * - per consumer: a slot (sizeof(detail::TokenConsumerSlot), 384 bytes on
+ *   x86-64), a held-page log of 4-byte entries (capacity within a small
+ *   factor of the pages it holds alone) and, only for pages it shares with
+ *   other consumers, an 8-byte-per-entry table at load <= 3/4.
+ * - tracking_bytes() is computed by the tracker from capacities, exactly.
+ * A 2 GiB binding with 10,000 consumers holding 1,024 tokens each needs
+ * 4 MiB + 10,000 x (384 B + 4 KiB) when pages are held alone, and at most
+ * ~170 MiB when every page is shared by ~20 consumers; the per-socket array
+ * design needs 20 GiB (tests/tokens_memory.cpp asserts both).
+ *
+ * ## Concurrency contract (TSan-tested, tests/tokens_stress.cpp)
+ * - deliver(): one thread at a time per consumer (its receive context);
+ *   different consumers in parallel. A second concurrent deliverer to the
+ *   same consumer is refused (TokenRefusal::concurrent_delivery), not raced.
+ * - return_tokens(): any threads, any number, concurrently with deliver()
+ *   and close() of the same or other consumers.
+ * - close(): any thread, concurrently with all of the above. It never waits
+ *   for a delivery in progress: that delivery drains the consumer when it
+ *   finishes (CloseStatus::deferred_to_delivery).
+ * - open_consumer(), stats(), consumer_stats(), page_refs(), held_by():
+ *   any thread. Destruction: no call in flight.
+ *
+ * ## Progress
+ * - deliver/return on a page held by at most one consumer: lock-free (one
+ *   CAS on the page word; a failed CAS means another thread progressed).
+ * - pages shared by several consumers: blocking, on a per-page spin bit in
+ *   the page word and then the consumer's spin lock (order page -> consumer,
+ *   one of each at a time: no deadlock).
+ * - close: lock-free towards delivery (hand-off), waits only on busy pages.
+ * - consumer slots are recycled by whichever of close / the last returner /
+ *   the last deliverer leaves last (a reference count in the slot's state),
+ *   so a late return through a stale handle can never reach the references
+ *   of the consumer that reuses the slot.
+ *
+ * ## Memory orders (each site carries its own comment)
+ * - A return or close that drops a reference uses release; a delivery that
+ *   takes one and page_refs() use acquire: what a holder did with a page
+ *   happens-before whoever sees its count drop (and reuses the page).
+ * - The slot state word hands the deliverer-private log from one delivery
+ *   batch to the next and to the drainer (release at end of batch, acquire
+ *   at begin / at close).
+ */
+#pragma once
+
+#include "config.hpp"
+#include "detail/token_format.hpp"
+#include "detail/token_held.hpp"
+#include "detail/token_word.hpp"
+#include "error.hpp"
+#include "region.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <cassert>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <utility>
+
+namespace arenakit {
+
+/// The default page-free hook: nothing to do when a page's last reference
+/// comes back (the producer polls page_refs()).
+struct IgnorePageFree {
+  void operator()(std::uint32_t /*page*/) const noexcept {}
+};
+
+/**
+ * concept PageFreeHook - called as `hook(page)` (noexcept) by whichever
+ * thread drops a page's last reference (a return or a close), right after
+ * the page word says free: the producer's cue to recycle the page. Runs
+ * concurrently from several threads; it must not close the consumer whose
+ * call invoked it.
+ */
+template <class H>
+concept PageFreeHook = std::is_nothrow_invocable_v<H&, std::uint32_t> && std::is_nothrow_move_constructible_v<H>;
+
+/// Set-up of a TokenTracker; every field is checked by create().
+struct TokenTrackerConfig {
+  /// Bytes per page (a power of two); the region size must be a multiple.
+  std::size_t page_size = 4096;
+  TokenWidth token_width = TokenWidth::bits32;
+  /// Bits of the page field; 0 = the fewest that index every page.
+  unsigned page_bits = 0;
+  /// Bits of the binding-id field (high bits of the token); 0 = none.
+  unsigned binding_bits = 0;
+  std::uint64_t binding_id = 0;
+  /// Consumers that can be open at once (slots are allocated 64 at a time).
+  std::uint32_t max_consumers = 1u << 16;
+  /// Work cap of one return_tokens() call: tokens released or refused, each
+  /// range counting at least 1. A single range with a larger count is a
+  /// TokenRefusal::huge_count.
+  std::uint32_t max_tokens_per_call = 4096;
+};
+
+/// Names an open consumer. Trivially copyable; generation 0 is "no consumer".
+/// A handle whose consumer was closed is refused by every call (the slot's
+/// generation moved on), however late it arrives.
+struct ConsumerHandle {
+  std::uint32_t index = 0;
+  std::uint32_t generation = 0;
+  constexpr explicit operator bool() const noexcept { return generation != 0; }
+  friend constexpr bool operator==(ConsumerHandle, ConsumerHandle) noexcept = default;
+};
+static_assert(sizeof(ConsumerHandle) == 8, "ConsumerHandle must stay two 32-bit words");
+
+/// What one deliver() did.
+struct DeliverOutcome {
+  std::size_t delivered = 0; ///< references now held by the consumer
+  std::size_t refused = 0;   ///< pages not delivered (each counted under its reason)
+  TokenRefusal last_refusal = TokenRefusal::out_of_range; ///< meaningful when refused != 0
+};
+
+/// What one return_tokens() did.
+struct ReturnOutcome {
+  std::uint64_t released = 0; ///< references really released
+  std::uint64_t refused = 0;  ///< refusals: one per refused range, one per refused token in a valid range
+  /// Ranges consumed (done or refused). Less than the number given only when
+  /// the work cap stopped the call: resubmit ranges[ranges_done..].
+  std::size_t ranges_done = 0;
+  bool capped = false;
+};
+
+enum class CloseStatus : std::uint8_t {
+  drained,              ///< every reference came back during this call
+  deferred_to_delivery, ///< a delivery was in progress: it drains when it finishes
+  refused,              ///< stale handle or already closed: nothing done
+};
+
+struct CloseOutcome {
+  std::uint64_t released = 0; ///< references given back by this call
+  CloseStatus status = CloseStatus::refused;
+};
+
+/// Counters of a consumer (since it was opened) or of a binding (since it
+/// was created). Snapshots: exact when no call runs concurrently.
+struct TokenCounters {
+  std::uint64_t delivered = 0;      ///< references delivered
+  std::uint64_t returned = 0;       ///< references released by return_tokens()
+  std::uint64_t close_released = 0; ///< references released by close()
+  std::uint64_t close_visits = 0;   ///< entries close() walked (work, machine-independent)
+  std::uint64_t calls_capped = 0;   ///< return_tokens() calls stopped by the work cap
+  std::array<std::uint64_t, token_refusal_count> refused{};
+
+  /// References still out (tokens held by users).
+  [[nodiscard]] std::uint64_t outstanding() const noexcept { return delivered - returned - close_released; }
+  [[nodiscard]] std::uint64_t refused_for(TokenRefusal r) const noexcept {
+    return refused[static_cast<std::size_t>(r)];
+  }
+  [[nodiscard]] std::uint64_t refused_total() const noexcept {
+    std::uint64_t n = 0;
+    for (auto v : refused) n += v;
+    return n;
+  }
+};
+
+struct ConsumerStats : TokenCounters {
+  bool open = false;             ///< false once close() was called
+  std::size_t held_log_capacity = 0; ///< entries (4 B each)
+  std::size_t shared_pages = 0;  ///< pages held in shared mode
+  std::size_t tracking_bytes = 0; ///< slot + log + shared table, from capacities
+};
+
+struct BindingStats : TokenCounters {
+  std::uint64_t page_count = 0;
+  std::size_t page_size = 0;
+  std::uint32_t consumers_open = 0;
+  std::size_t tracking_bytes = 0; ///< everything the tracker allocated, from capacities
+};
+
+namespace detail {
+
+/// Counters of one consumer slot, cumulative over every consumer that used
+/// the slot (per-consumer figures subtract a snapshot taken at open, so the
+/// binding's totals never lose history and never double count). Relaxed
+/// atomics: statistics, nothing is published through them.
+struct TokenSlotCounters {
+  std::atomic<std::uint64_t> delivered{0};
+  std::atomic<std::uint64_t> returned{0};
+  std::atomic<std::uint64_t> close_released{0};
+  std::atomic<std::uint64_t> close_visits{0};
+  std::atomic<std::uint64_t> calls_capped{0};
+  std::array<std::atomic<std::uint64_t>, token_refusal_count> refused{};
+
+  void add_to(TokenCounters& out, int sign = +1) const noexcept {
+    auto f = [sign](std::uint64_t& dst, const std::atomic<std::uint64_t>& src) {
+      const std::uint64_t v = src.load(std::memory_order_relaxed);
+      dst = sign > 0 ? dst + v : dst - v;
+    };
+    f(out.delivered, delivered);
+    f(out.returned, returned);
+    f(out.close_released, close_released);
+    f(out.close_visits, close_visits);
+    f(out.calls_capped, calls_capped);
+    for (std::size_t i = 0; i < token_refusal_count; ++i) f(out.refused[i], refused[i]);
+  }
+  void copy_from(const TokenSlotCounters& o) noexcept {
+    auto f = [](std::atomic<std::uint64_t>& dst, const std::atomic<std::uint64_t>& src) {
+      dst.store(src.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    };
+    f(delivered, o.delivered);
+    f(returned, o.returned);
+    f(close_released, o.close_released);
+    f(close_visits, o.close_visits);
+    f(calls_capped, o.calls_capped);
+    for (std::size_t i = 0; i < token_refusal_count; ++i) f(refused[i], o.refused[i]);
+  }
+};
+
+/**
+ * struct TokenConsumerSlot - one consumer's state.
+ *
+ * `state` (64 bits): | generation:32 | pins:28 | free | drained | delivering | closed |
+ * - generation: bumped at every open; a handle carries the one it was given.
+ * - pins: return_tokens() calls in flight (they keep the slot from reuse).
+ * - delivering: a deliver() batch is in flight (it owns `log`).
+ * - closed / drained: close() called / every reference given back.
+ * - free: on the free list (not open).
+ */
+struct alignas(cache_line_size) TokenConsumerSlot {
+  static constexpr std::uint64_t closed_bit = 1;
+  static constexpr std::uint64_t delivering_bit = 2;
+  static constexpr std::uint64_t drained_bit = 4;
+  static constexpr std::uint64_t free_bit = 8;
+  static constexpr std::uint64_t pin_unit = 16;
+  static constexpr std::uint64_t pins_mask = 0xFFFF'FFF0u;
+  static constexpr unsigned generation_shift = 32;
+
+  static constexpr std::uint32_t generation_of(std::uint64_t s) noexcept {
+    return static_cast<std::uint32_t>(s >> generation_shift);
+  }
+
+  // --- line 0: lifecycle word and the deliverer-private log.
+  std::atomic<std::uint64_t> state{free_bit};
+  std::atomic<std::uint32_t> next_free{0}; ///< free-list link: index + 1, 0 = end
+  TokenSpinLock shared_lock;               ///< guards `shared`
+  HeldLog log;                             ///< owned by the deliverer, then the drainer
+  PageCountTable shared;                   ///< guarded by shared_lock
+  // --- counters: cumulative (now) and the snapshot taken at open (base).
+  TokenSlotCounters now;
+  TokenSlotCounters base;
+};
+static_assert(offsetof(TokenConsumerSlot, state) == 0, "the state word leads the slot");
+static_assert(sizeof(TokenConsumerSlot) % cache_line_size == 0, "slots must not share cache lines");
+static_assert(sizeof(TokenConsumerSlot) <= 6 * cache_line_size, "a consumer slot must stay small: 10k consumers");
+
+} // namespace detail
+
+/**
+ * class TokenTracker - one binding's pages, its consumers, their references.
+ * @OnPageFree: PageFreeHook called when a page's last reference comes back.
+ *
+ * A movable handle to heap state (create() builds it); a default-constructed
+ * tracker is empty and must not be used.
+ */
+template <class OnPageFree = IgnorePageFree>
+class TokenTracker {
+  static_assert(PageFreeHook<OnPageFree>,
+                "arenakit::TokenTracker<OnPageFree>: OnPageFree must be callable as hook(std::uint32_t page) "
+                "noexcept and be nothrow-move-constructible");
+  using Slot = detail::TokenConsumerSlot;
+  static constexpr unsigned chunk_shift = 6; // 64 slots per chunk
+  static constexpr std::uint32_t chunk_slots = 1u << chunk_shift;
+
+public:
+  TokenTracker() noexcept = default;
+  TokenTracker(TokenTracker&&) noexcept = default;
+  TokenTracker& operator=(TokenTracker&&) noexcept = default;
+  ~TokenTracker() = default;
+
+  /**
+   * create() - track the pages of @binding.
+   * @binding: the region; its `data` may be null (device memory). Its size
+   *           must be a non-zero multiple of cfg.page_size.
+   * @cfg:     see TokenTrackerConfig.
+   * @hook:    called when a page's last reference comes back.
+   *
+   * Allocates the page words (8 bytes per page, zeroed lazily by calloc) and
+   * the consumer-chunk table. Return: the tracker, or errc::invalid_config,
+   * errc::id_space_exhausted (token layout too small: use 64-bit tokens),
+   * errc::out_of_memory.
+   */
+  static Result<TokenTracker> create(const Region& binding, const TokenTrackerConfig& cfg,
+                                     OnPageFree hook = OnPageFree{}) noexcept {
+    if (cfg.page_size == 0 || !std::has_single_bit(cfg.page_size)) return errc::invalid_config;
+    if (binding.size == 0 || binding.size % cfg.page_size != 0) return errc::invalid_config;
+    if (cfg.max_consumers == 0 || cfg.max_consumers > detail::token_word::max_consumer_index + 1)
+      return errc::invalid_config;
+    if (cfg.max_tokens_per_call == 0) return errc::invalid_config;
+    const std::uint64_t pages = binding.size / cfg.page_size;
+    auto fmt = TokenFormat::make(cfg.token_width, pages, cfg.page_bits, cfg.binding_bits, cfg.binding_id);
+    if (!fmt) return fmt.error();
+
+    std::unique_ptr<State> s(new (std::nothrow) State(std::move(hook)));
+    if (!s) return errc::out_of_memory;
+    s->format = *fmt;
+    s->region = binding;
+    s->page_size = cfg.page_size;
+    s->page_shift = static_cast<unsigned>(std::countr_zero(cfg.page_size));
+    s->page_count = pages;
+    s->max_tokens_per_call = cfg.max_tokens_per_call;
+    s->max_consumers = cfg.max_consumers;
+    // calloc: the zero pages of a large binding cost nothing until touched.
+    s->words = static_cast<std::uint64_t*>(std::calloc(static_cast<std::size_t>(pages), sizeof(std::uint64_t)));
+    if (s->words == nullptr) return errc::out_of_memory;
+    s->chunk_count = (cfg.max_consumers + chunk_slots - 1) >> chunk_shift;
+    s->chunks = new (std::nothrow) std::atomic<Slot*>[s->chunk_count]();
+    if (s->chunks == nullptr) return errc::out_of_memory;
+    s->bytes.store(sizeof(State) + static_cast<std::size_t>(pages) * sizeof(std::uint64_t) +
+                       s->chunk_count * sizeof(std::atomic<Slot*>),
+                   std::memory_order_relaxed);
+    TokenTracker t;
+    t.state_ = std::move(s);
+    return t;
+  }
+
+  [[nodiscard]] explicit operator bool() const noexcept { return state_ != nullptr; }
+
+  // ---------------------------------------------------------------- set-up
+
+  /**
+   * open_consumer() - open a consumer on this binding.
+   * Reuses a recycled slot when one is free (lock-free pop), else allocates
+   * a chunk of 64 slots (set-up path). Any thread.
+   * Return: its handle, errc::limit_reached past max_consumers, or
+   * errc::out_of_memory.
+   */
+  Result<ConsumerHandle> open_consumer() noexcept {
+    State& s = *state_;
+    std::uint32_t index = 0;
+    if (!pop_free(s, index)) {
+      const std::error_code ec = grow(s, index);
+      if (ec) return ec;
+    }
+    Slot& c = *s.slot(index);
+    const std::uint64_t old = c.state.load(std::memory_order_relaxed);
+    std::uint32_t gen = Slot::generation_of(old) + 1;
+    if (gen == 0) gen = 1; // 0 names no consumer
+    c.base.copy_from(c.now);
+    // release: pairs with the acquire in begin_delivery()/begin_return()/
+    // close(): whoever uses the handle sees the reset slot.
+    c.state.store(std::uint64_t{gen} << Slot::generation_shift, std::memory_order_release);
+    s.consumers_open.fetch_add(1, std::memory_order_relaxed); // statistic
+    return ConsumerHandle{index, gen};
+  }
+
+  // ------------------------------------------------------------- hot paths
+
+  /**
+   * deliver() - the consumer takes one more reference on each page.
+   * @h:     the consumer (one delivering thread at a time per consumer).
+   * @pages: page indexes (the producer's own, still validated: a page past
+   *         the binding is refused as out_of_range). A page may repeat.
+   *
+   * Per page: one load and one CAS on the page word when the page is free or
+   * held by this consumer alone, plus a 4-byte log append when it was free.
+   * A page held by another consumer turns shared (slow path, spin bit).
+   * Return: delivered / refused counts. Lock-free on unshared pages.
+   */
+  DeliverOutcome deliver(ConsumerHandle h, std::span<const std::uint32_t> pages) noexcept {
+    namespace tw = detail::token_word;
+    State& s = *state_;
+    DeliverOutcome out;
+    Slot* c = s.slot(h.index);
+    TokenRefusal why = TokenRefusal::consumer_closed;
+    if (ARENAKIT_UNLIKELY(c == nullptr || !begin_delivery(*c, h.generation, why))) {
+      out.refused = pages.size();
+      out.last_refusal = why;
+      note_refusal(s, c, h, why, pages.size());
+      return out;
+    }
+    const std::uint64_t me = tw::owner_field(h.index);
+    std::size_t refused_by[3] = {0, 0, 0}; // out_of_range, count_saturated, no_memory
+    std::size_t done = 0;
+    for (const std::uint32_t p : pages) {
+      if (ARENAKIT_UNLIKELY(p >= s.page_count)) {
+        ++refused_by[0];
+        out.last_refusal = TokenRefusal::out_of_range;
+        continue;
+      }
+      std::atomic_ref<std::uint64_t> w(s.words[p]);
+      std::uint64_t v = w.load(std::memory_order_relaxed);
+      for (;;) {
+        if (tw::sole_of(v, me)) {
+          if (ARENAKIT_UNLIKELY(tw::count(v) == tw::count_max)) {
+            ++refused_by[1];
+            out.last_refusal = TokenRefusal::count_saturated;
+            break;
+          }
+          // acquire (here and below): pairs with the release of the return
+          // or close that last dropped a reference on this page.
+          if (w.compare_exchange_weak(v, v + 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+            ++done;
+            break;
+          }
+          continue;
+        }
+        if (v == 0) {
+          if (ARENAKIT_UNLIKELY(!c->log.has_room()) && !make_room(s, *c, me)) {
+            ++refused_by[2];
+            out.last_refusal = TokenRefusal::no_memory;
+            break;
+          }
+          if (w.compare_exchange_weak(v, me | 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+            c->log.push(p);
+            ++done;
+            break;
+          }
+          continue;
+        }
+        TokenRefusal r = TokenRefusal::no_memory;
+        const Slow res = deliver_slow(s, *c, h.index, p, r);
+        if (res == Slow::retry) {
+          v = w.load(std::memory_order_relaxed);
+          continue;
+        }
+        if (res == Slow::done) {
+          ++done;
+        } else {
+          ++refused_by[r == TokenRefusal::count_saturated ? 1 : 2];
+          out.last_refusal = r;
+        }
+        break;
+      }
+    }
+    // Only this consumer's deliverer writes `delivered`: no RMW needed.
+    c->now.delivered.store(c->now.delivered.load(std::memory_order_relaxed) + done, std::memory_order_relaxed);
+    if (ARENAKIT_UNLIKELY(refused_by[0] | refused_by[1] | refused_by[2])) {
+      count(*c, TokenRefusal::out_of_range, refused_by[0]);
+      count(*c, TokenRefusal::count_saturated, refused_by[1]);
+      count(*c, TokenRefusal::no_memory, refused_by[2]);
+    }
+    end_delivery(s, *c, h.index);
+    out.delivered = done;
+    out.refused = refused_by[0] + refused_by[1] + refused_by[2];
+    return out;
+  }
+
+  /// deliver() - one page. Return: true when delivered.
+  bool deliver(ConsumerHandle h, std::uint32_t page) noexcept {
+    return deliver(h, std::span<const std::uint32_t>(&page, 1)).delivered == 1;
+  }
+
+  /**
+   * return_tokens() - give back references named by untrusted ranges.
+   * @h:      the consumer (any thread; several at once are fine).
+   * @ranges: each releases one reference on each of `count` consecutive
+   *          tokens from `start`.
+   *
+   * A malformed range (reserved bits, wrong binding, huge count, overflow,
+   * out of range) is refused whole; within a valid range each token this
+   * consumer does not hold is refused on its own (not_held when another
+   * consumer holds the page, underflow when nobody does). Nothing refused
+   * changes anything; another consumer's references are never touched.
+   * Work is capped at max_tokens_per_call (a range counts >= 1); a range
+   * that does not fit in what is left stops the call (ranges_done, capped).
+   * Return: released / refused / ranges_done. Lock-free on unshared pages.
+   */
+  ReturnOutcome return_tokens(ConsumerHandle h, std::span<const TokenRange32> ranges) noexcept {
+    return return_impl(h, ranges);
+  }
+  ReturnOutcome return_tokens(ConsumerHandle h, std::span<const TokenRange64> ranges) noexcept {
+    return return_impl(h, ranges);
+  }
+
+  /**
+   * close() - close the consumer and give back every reference it holds.
+   * Any thread; concurrent returns through the same handle are refused or
+   * lose the race page by page (never a double release). Cost: O(entries in
+   * its log + pages it shares) — nothing when it held nothing, never
+   * O(binding). If a delivery is in flight, that delivery drains at its end.
+   * Return: references released now, and how the close went.
+   */
+  CloseOutcome close(ConsumerHandle h) noexcept {
+    State& s = *state_;
+    CloseOutcome out;
+    Slot* c = s.slot(h.index);
+    if (c == nullptr) {
+      note_refusal(s, c, h, TokenRefusal::consumer_closed, 1);
+      return out;
+    }
+    std::uint64_t st = c->state.load(std::memory_order_relaxed);
+    for (;;) {
+      if (Slot::generation_of(st) != h.generation || (st & (Slot::closed_bit | Slot::free_bit)) != 0) {
+        note_refusal(s, c, h, TokenRefusal::consumer_closed, 1);
+        return out;
+      }
+      // acq_rel: acquire pairs with end_delivery()'s release (the last
+      // batch's log is visible to our drain); release hands our view to the
+      // delivery we defer to.
+      if (c->state.compare_exchange_weak(st, st | Slot::closed_bit, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed))
+        break;
+    }
+    s.consumers_open.fetch_sub(1, std::memory_order_relaxed); // statistic
+    if ((st & Slot::delivering_bit) != 0) {
+      out.status = CloseStatus::deferred_to_delivery;
+      return out;
+    }
+    out.released = drain(s, *c, h.index);
+    out.status = CloseStatus::drained;
+    finish_close(s, *c, h.index);
+    return out;
+  }
+
+  // --------------------------------------------------------------- queries
+
+  /// token() - the token naming @page (precondition: page < page_count()).
+  [[nodiscard]] std::uint64_t token(std::uint32_t page) const noexcept { return state_->format.encode(page); }
+  /// token32() - same, for 32-bit formats (precondition).
+  [[nodiscard]] std::uint32_t token32(std::uint32_t page) const noexcept {
+    assert(state_->format.width() == TokenWidth::bits32);
+    return static_cast<std::uint32_t>(state_->format.encode(page));
+  }
+  [[nodiscard]] const TokenFormat& format() const noexcept { return state_->format; }
+  [[nodiscard]] std::uint64_t page_count() const noexcept { return state_->page_count; }
+  [[nodiscard]] std::size_t page_size() const noexcept { return state_->page_size; }
+  [[nodiscard]] const Region& region() const noexcept { return state_->region; }
+  /// page_offset() - byte offset of @page in the binding (device address = base + this).
+  [[nodiscard]] std::size_t page_offset(std::uint32_t page) const noexcept {
+    return static_cast<std::size_t>(page) << state_->page_shift;
+  }
+  /// page_address() - CPU address of @page, or null for memory without one.
+  [[nodiscard]] std::byte* page_address(std::uint32_t page) const noexcept {
+    return state_->region.data == nullptr ? nullptr : state_->region.data + page_offset(page);
+  }
+
+  /**
+   * page_refs() - references held on @page by all consumers (0: free).
+   * acquire: pairs with the release of returns and closes, so a caller that
+   * reads 0 may reuse the page: every holder's use of it happened before.
+   */
+  [[nodiscard]] std::uint32_t page_refs(std::uint32_t page) const noexcept {
+    if (page >= state_->page_count) return 0;
+    return detail::token_word::count(
+        std::atomic_ref<std::uint64_t>(state_->words[page]).load(std::memory_order_acquire));
+  }
+
+  /// held_by() - references the consumer @h holds on @page (0 for a stale
+  /// handle). Cold path: may take the page's spin bit.
+  [[nodiscard]] std::uint32_t held_by(ConsumerHandle h, std::uint32_t page) const noexcept {
+    namespace tw = detail::token_word;
+    State& s = *state_;
+    Slot* c = s.slot(h.index);
+    if (c == nullptr || page >= s.page_count ||
+        Slot::generation_of(c->state.load(std::memory_order_acquire)) != h.generation)
+      return 0;
+    std::atomic_ref<std::uint64_t> w(s.words[page]);
+    const std::uint64_t me = tw::owner_field(h.index);
+    const std::uint64_t v = w.load(std::memory_order_acquire); // pairs with unlock_page / CAS releases
+    if (tw::sole_of(v, me)) return tw::count(v);
+    if ((v & (tw::busy_bit | tw::shared_bit)) == 0) return 0;
+    const std::uint64_t locked = lock_page(w);
+    std::uint32_t n = 0;
+    if (tw::sole_of(locked, me)) {
+      n = tw::count(locked);
+    } else if ((locked & tw::shared_bit) != 0) {
+      detail::TokenLockGuard g(c->shared_lock);
+      n = c->shared.get(page);
+    }
+    unlock_page(w, locked);
+    return n;
+  }
+
+  /// tracking_bytes() - bytes of tracking memory, from capacities (O(1)).
+  [[nodiscard]] std::size_t tracking_bytes() const noexcept {
+    return state_->bytes.load(std::memory_order_relaxed); // statistic
+  }
+
+  /// stats() - the binding's counters: sums over every slot ever used, plus
+  /// refusals no consumer can be charged with (stale handles). O(slots).
+  [[nodiscard]] BindingStats stats() const noexcept {
+    const State& s = *state_;
+    BindingStats out;
+    const std::uint32_t used = s.chunks_used.load(std::memory_order_acquire); // pairs with grow()'s release
+    for (std::uint32_t k = 0; k < used; ++k) {
+      const Slot* chunk = s.chunks[k].load(std::memory_order_acquire);
+      for (std::uint32_t i = 0; i < chunk_slots; ++i) chunk[i].now.add_to(out);
+    }
+    for (std::size_t i = 0; i < token_refusal_count; ++i)
+      out.refused[i] += s.stale_refused[i].load(std::memory_order_relaxed);
+    out.page_count = s.page_count;
+    out.page_size = s.page_size;
+    out.consumers_open = s.consumers_open.load(std::memory_order_relaxed);
+    out.tracking_bytes = tracking_bytes();
+    return out;
+  }
+
+  /// consumer_stats() - counters of the consumer @h since it was opened;
+  /// nullopt once its slot was recycled (closed and drained, no call left).
+  [[nodiscard]] std::optional<ConsumerStats> consumer_stats(ConsumerHandle h) const noexcept {
+    State& s = *state_;
+    Slot* c = s.slot(h.index);
+    if (c == nullptr) return std::nullopt;
+    const std::uint64_t st = c->state.load(std::memory_order_acquire); // pairs with open's release
+    if (Slot::generation_of(st) != h.generation || (st & Slot::free_bit) != 0) return std::nullopt;
+    ConsumerStats out;
+    c->now.add_to(out);
+    c->base.add_to(out, -1);
+    out.open = (st & Slot::closed_bit) == 0;
+    out.held_log_capacity = c->log.published_capacity();
+    {
+      detail::TokenLockGuard g(c->shared_lock);
+      out.shared_pages = c->shared.size();
+      out.tracking_bytes = sizeof(Slot) + c->shared.capacity() * sizeof(std::uint64_t);
+    }
+    out.tracking_bytes += out.held_log_capacity * sizeof(std::uint32_t);
+    return out;
+  }
+
+private:
+  struct State {
+    explicit State(OnPageFree h) noexcept : hook(std::move(h)) {}
+    State(const State&) = delete;
+    State& operator=(const State&) = delete;
+    ~State() {
+      if (chunks != nullptr) {
+        for (std::uint32_t k = 0; k < chunk_count; ++k) delete[] chunks[k].load(std::memory_order_relaxed);
+        delete[] chunks;
+      }
+      std::free(words);
+    }
+
+    /// slot() - the slot at @index, or null when that index was never
+    /// allocated. acquire: pairs with grow()'s release of the chunk.
+    Slot* slot(std::uint32_t index) const noexcept {
+      if (index >= max_consumers) return nullptr;
+      Slot* chunk = chunks[index >> chunk_shift].load(std::memory_order_acquire);
+      return chunk == nullptr ? nullptr : chunk + (index & (chunk_slots - 1));
+    }
+
+    // Read-mostly, first line: what every hot call reads.
+    std::uint64_t* words = nullptr; ///< page words, accessed through std::atomic_ref
+    std::uint64_t page_count = 0;
+    std::uint32_t max_tokens_per_call = 0;
+    std::uint32_t max_consumers = 0;
+    std::atomic<Slot*>* chunks = nullptr;
+    std::uint32_t chunk_count = 0;
+    unsigned page_shift = 0;
+    std::size_t page_size = 0;
+    TokenFormat format;
+    Region region;
+    [[no_unique_address]] OnPageFree hook;
+    // Written on set-up paths and by statistics.
+    alignas(cache_line_size) std::atomic<std::uint64_t> free_head{0}; ///< | tag:32 | index + 1:32 |
+    std::atomic<std::uint32_t> chunks_used{0};
+    std::atomic<std::uint32_t> consumers_open{0};
+    detail::TokenSpinLock grow_lock;
+    std::atomic<std::size_t> bytes{0};
+    std::array<std::atomic<std::uint64_t>, token_refusal_count> stale_refused{};
+  };
+
+  enum class Slow : std::uint8_t { done, retry, refused };
+
+  // ------------------------------------------------------- slot lifecycle
+
+  static void count(Slot& c, TokenRefusal r, std::uint64_t n) noexcept {
+    if (n != 0) c.now.refused[static_cast<std::size_t>(r)].fetch_add(n, std::memory_order_relaxed); // statistic
+  }
+
+  /// note_refusal() - charge a call-level refusal to the consumer when the
+  /// handle still names it, else to the binding (a stale handle must not
+  /// pollute the counters of the slot's next consumer).
+  static void note_refusal(State& s, Slot* c, ConsumerHandle h, TokenRefusal r, std::uint64_t n) noexcept {
+    if (c != nullptr && Slot::generation_of(c->state.load(std::memory_order_relaxed)) == h.generation) {
+      count(*c, r, n);
+    } else {
+      s.stale_refused[static_cast<std::size_t>(r)].fetch_add(n, std::memory_order_relaxed); // statistic
+    }
+  }
+
+  static bool begin_delivery(Slot& c, std::uint32_t gen, TokenRefusal& why) noexcept {
+    std::uint64_t st = c.state.load(std::memory_order_relaxed);
+    for (;;) {
+      if (Slot::generation_of(st) != gen || (st & (Slot::closed_bit | Slot::free_bit)) != 0) {
+        why = TokenRefusal::consumer_closed;
+        return false;
+      }
+      if ((st & Slot::delivering_bit) != 0) {
+        why = TokenRefusal::concurrent_delivery;
+        return false;
+      }
+      // acquire: pairs with end_delivery()'s release of the previous batch
+      // (maybe on another thread): its log writes are ours to extend now.
+      if (c.state.compare_exchange_weak(st, st | Slot::delivering_bit, std::memory_order_acquire,
+                                        std::memory_order_relaxed))
+        return true;
+    }
+  }
+
+  void end_delivery(State& s, Slot& c, std::uint32_t index) noexcept {
+    // acq_rel: release publishes this batch's log to the next batch or to
+    // close(); acquire pairs with close()'s release when it deferred to us.
+    const std::uint64_t st = c.state.fetch_and(~Slot::delivering_bit, std::memory_order_acq_rel);
+    if (ARENAKIT_UNLIKELY((st & Slot::closed_bit) != 0)) {
+      (void)drain(s, c, index);
+      finish_close(s, c, index);
+    }
+  }
+
+  static bool begin_return(Slot& c, std::uint32_t gen) noexcept {
+    std::uint64_t st = c.state.load(std::memory_order_relaxed);
+    for (;;) {
+      if (Slot::generation_of(st) != gen || (st & (Slot::closed_bit | Slot::free_bit)) != 0) return false;
+      assert((st & Slot::pins_mask) != Slot::pins_mask);
+      // acquire: pairs with open_consumer()'s release of this generation.
+      if (c.state.compare_exchange_weak(st, st + Slot::pin_unit, std::memory_order_acquire,
+                                        std::memory_order_relaxed))
+        return true;
+    }
+  }
+
+  void end_return(State& s, Slot& c, std::uint32_t index) noexcept {
+    // acq_rel: release orders our page and counter updates before a recycler
+    // (pairs with try_recycle()'s acquire); acquire lets us recycle.
+    const std::uint64_t st = c.state.fetch_sub(Slot::pin_unit, std::memory_order_acq_rel) - Slot::pin_unit;
+    if (ARENAKIT_UNLIKELY((st & Slot::drained_bit) != 0 && (st & Slot::pins_mask) == 0)) try_recycle(s, c, index);
+  }
+
+  void finish_close(State& s, Slot& c, std::uint32_t index) noexcept {
+    // release: the drain happens-before the slot's reuse (pairs with
+    // try_recycle()'s acquire, whoever runs it).
+    c.state.fetch_or(Slot::drained_bit, std::memory_order_release);
+    try_recycle(s, c, index);
+  }
+
+  /// try_recycle() - the last of close / returners / deliverer to leave puts
+  /// the slot on the free list; the CAS that sets free_bit picks exactly one.
+  static void try_recycle(State& s, Slot& c, std::uint32_t index) noexcept {
+    constexpr std::uint64_t done = Slot::closed_bit | Slot::drained_bit;
+    // acquire: pairs with the releases of finish_close() and end_return().
+    std::uint64_t st = c.state.load(std::memory_order_acquire);
+    for (;;) {
+      if ((st & done) != done || (st & (Slot::delivering_bit | Slot::free_bit | Slot::pins_mask)) != 0) return;
+      if (c.state.compare_exchange_weak(st, st | Slot::free_bit, std::memory_order_acq_rel,
+                                        std::memory_order_acquire))
+        break;
+    }
+    push_free(s, index);
+  }
+
+  /// Treiber stack of free slot indexes with a 32-bit tag against ABA.
+  static void push_free(State& s, std::uint32_t index) noexcept {
+    Slot& c = *s.slot(index);
+    std::uint64_t head = s.free_head.load(std::memory_order_relaxed);
+    std::uint64_t next;
+    do {
+      c.next_free.store(static_cast<std::uint32_t>(head), std::memory_order_relaxed);
+      next = (((head >> 32) + 1) << 32) | (std::uint64_t{index} + 1);
+      // release: pairs with pop_free()'s acquire: the slot's link and its
+      // drained state are visible to whoever pops it.
+    } while (!s.free_head.compare_exchange_weak(head, next, std::memory_order_release, std::memory_order_relaxed));
+  }
+
+  static bool pop_free(State& s, std::uint32_t& index) noexcept {
+    // acquire: pairs with push_free()'s release.
+    std::uint64_t head = s.free_head.load(std::memory_order_acquire);
+    while (static_cast<std::uint32_t>(head) != 0) {
+      const std::uint32_t top = static_cast<std::uint32_t>(head) - 1;
+      const std::uint64_t link = s.slot(top)->next_free.load(std::memory_order_relaxed);
+      const std::uint64_t next = (((head >> 32) + 1) << 32) | link;
+      if (s.free_head.compare_exchange_weak(head, next, std::memory_order_acquire, std::memory_order_acquire)) {
+        index = top;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /// grow() - allocate the next chunk of slots (set-up path, serialised).
+  static std::error_code grow(State& s, std::uint32_t& index) noexcept {
+    detail::TokenLockGuard g(s.grow_lock);
+    if (pop_free(s, index)) return {};
+    const std::uint32_t k = s.chunks_used.load(std::memory_order_relaxed);
+    if (k == s.chunk_count) return make_error_code(errc::limit_reached);
+    Slot* chunk = new (std::nothrow) Slot[chunk_slots];
+    if (chunk == nullptr) return make_error_code(errc::out_of_memory);
+    s.bytes.fetch_add(chunk_slots * sizeof(Slot), std::memory_order_relaxed); // statistic
+    // release: pairs with the acquire in State::slot() and stats().
+    s.chunks[k].store(chunk, std::memory_order_release);
+    s.chunks_used.store(k + 1, std::memory_order_release);
+    const std::uint32_t first = k << chunk_shift;
+    const std::uint32_t last = std::min<std::uint32_t>(first + chunk_slots, s.max_consumers);
+    for (std::uint32_t i = last; i-- > first + 1;) push_free(s, i); // low indexes pop first
+    index = first;
+    return {};
+  }
+
+  // ------------------------------------------------------------ page words
+
+  /// lock_page() - set the page's spin bit; returns the word as it was.
+  /// Blocking (the holder never waits for anything while holding it).
+  static std::uint64_t lock_page(std::atomic_ref<std::uint64_t> w) noexcept {
+    namespace tw = detail::token_word;
+    detail::SpinWait wait;
+    std::uint64_t v = w.load(std::memory_order_relaxed);
+    for (;;) {
+      if ((v & tw::busy_bit) != 0) {
+        wait();
+        v = w.load(std::memory_order_relaxed);
+        continue;
+      }
+      // acquire: pairs with unlock_page()'s release and with the release of
+      // fast-path returns: the tables the last holder changed are visible.
+      if (w.compare_exchange_weak(v, v | tw::busy_bit, std::memory_order_acquire, std::memory_order_relaxed))
+        return v;
+    }
+  }
+
+  /// unlock_page() - publish @v (busy bit clear). release: pairs with
+  /// lock_page()'s acquire, the fast paths' and page_refs()' acquire.
+  static void unlock_page(std::atomic_ref<std::uint64_t> w, std::uint64_t v) noexcept {
+    w.store(v & ~detail::token_word::busy_bit, std::memory_order_release);
+  }
+
+  /// make_room() - compact the consumer's log (deliverer context). A page
+  /// stays listed while its word says "held by me alone".
+  ARENAKIT_NOINLINE static bool make_room(State& s, Slot& c, std::uint64_t me) noexcept {
+    return c.log.make_room(
+        [&s, me](std::uint32_t p) noexcept {
+          // relaxed: only this thread makes a page sole-owned by `me`, so a
+          // value that is not "mine" can never become mine again behind us.
+          const std::uint64_t v = std::atomic_ref<std::uint64_t>(s.words[p]).load(std::memory_order_relaxed);
+          // The busy bit is ignored: a page mid-way to shared is kept (harmless).
+          return (v & (detail::token_word::shared_bit | detail::token_word::owner_mask)) == me;
+        },
+        s.bytes);
+  }
+
+  /// deliver_slow() - the page is busy, shared, or held by another consumer.
+  ARENAKIT_NOINLINE Slow deliver_slow(State& s, Slot& c, std::uint32_t index, std::uint32_t p,
+                                      TokenRefusal& why) noexcept {
+    namespace tw = detail::token_word;
+    std::atomic_ref<std::uint64_t> w(s.words[p]);
+    const std::uint64_t me = tw::owner_field(index);
+    const std::uint64_t v = lock_page(w);
+    if (v == 0 || tw::sole_of(v, me)) { // changed while we waited: fast path again
+      unlock_page(w, v);
+      return Slow::retry;
+    }
+    if (tw::count(v) == tw::count_max) {
+      unlock_page(w, v);
+      why = TokenRefusal::count_saturated;
+      return Slow::refused;
+    }
+    if ((v & tw::shared_bit) != 0) {
+      bool ok;
+      {
+        detail::TokenLockGuard g(c.shared_lock);
+        ok = c.shared.add(p, 1, s.bytes);
+      }
+      unlock_page(w, ok ? v + 1 : v);
+      why = TokenRefusal::no_memory;
+      return ok ? Slow::done : Slow::refused;
+    }
+    // Held by another consumer alone: move its count into its own table,
+    // add ours to ours, then publish "shared". The owner cannot drain the
+    // page meanwhile: its close waits on the busy bit.
+    Slot& other = *s.slot(tw::owner_index(v));
+    const std::uint32_t theirs = tw::count(v);
+    bool ok;
+    {
+      detail::TokenLockGuard g(other.shared_lock);
+      ok = other.shared.add(p, theirs, s.bytes);
+    }
+    if (ok) {
+      detail::TokenLockGuard g(c.shared_lock);
+      ok = c.shared.add(p, 1, s.bytes);
+      if (!ok) {
+        detail::TokenLockGuard g2(other.shared_lock); // never held together with ours: released above
+        (void)other.shared.take(p, theirs, s.bytes);
+      }
+    }
+    if (!ok) {
+      unlock_page(w, v);
+      why = TokenRefusal::no_memory;
+      return Slow::refused;
+    }
+    unlock_page(w, tw::shared_bit | (std::uint64_t{theirs} + 1));
+    return Slow::done;
+  }
+
+  /// return_slow() - return one reference on a busy or shared page.
+  ARENAKIT_NOINLINE Slow return_slow(State& s, Slot& c, std::uint32_t index, std::uint32_t p,
+                                     TokenRefusal& why) noexcept {
+    namespace tw = detail::token_word;
+    std::atomic_ref<std::uint64_t> w(s.words[p]);
+    const std::uint64_t v = lock_page(w);
+    if (tw::sole_of(v, tw::owner_field(index))) {
+      unlock_page(w, v);
+      return Slow::retry;
+    }
+    if (v == 0) {
+      unlock_page(w, v);
+      why = TokenRefusal::underflow;
+      return Slow::refused;
+    }
+    if ((v & tw::shared_bit) == 0) {
+      unlock_page(w, v);
+      why = TokenRefusal::not_held;
+      return Slow::refused;
+    }
+    std::uint32_t took;
+    {
+      detail::TokenLockGuard g(c.shared_lock);
+      took = c.shared.take(p, 1, s.bytes);
+    }
+    if (took == 0) {
+      unlock_page(w, v);
+      // A close of this very consumer may have taken its table a moment ago.
+      why = (c.state.load(std::memory_order_relaxed) & Slot::closed_bit) != 0 ? TokenRefusal::consumer_closed
+                                                                               : TokenRefusal::not_held;
+      return Slow::refused;
+    }
+    const bool last = tw::count(v) == 1;
+    unlock_page(w, last ? 0 : v - 1);
+    if (last) s.hook(p);
+    return Slow::done;
+  }
+
+  template <class Range>
+  ReturnOutcome return_impl(ConsumerHandle h, std::span<const Range> ranges) noexcept {
+    namespace tw = detail::token_word;
+    State& s = *state_;
+    ReturnOutcome out;
+    Slot* c = s.slot(h.index);
+    if (ARENAKIT_UNLIKELY(c == nullptr || !begin_return(*c, h.generation))) {
+      out.refused = 1;
+      out.ranges_done = ranges.size();
+      note_refusal(s, c, h, TokenRefusal::consumer_closed, 1);
+      return out;
+    }
+    const std::uint64_t me = tw::owner_field(h.index);
+    std::array<std::uint64_t, token_refusal_count> refused_by{};
+    std::uint64_t budget = s.max_tokens_per_call;
+    std::uint64_t released = 0;
+    std::size_t i = 0;
+    for (; i < ranges.size(); ++i) {
+      const CheckedRange r = s.format.check(ranges[i].start, ranges[i].count, s.max_tokens_per_call);
+      const std::uint64_t cost = r.ok && r.count != 0 ? r.count : 1;
+      if (cost > budget) {
+        out.capped = true;
+        break;
+      }
+      budget -= cost;
+      if (ARENAKIT_UNLIKELY(!r.ok)) {
+        ++refused_by[static_cast<std::size_t>(r.refusal)];
+        continue;
+      }
+      const std::uint32_t end = r.first + r.count;
+      for (std::uint32_t p = r.first; p != end; ++p) {
+        std::atomic_ref<std::uint64_t> w(s.words[p]);
+        std::uint64_t v = w.load(std::memory_order_relaxed);
+        for (;;) {
+          if (tw::sole_of(v, me)) {
+            const std::uint64_t nv = tw::count(v) == 1 ? 0 : v - 1;
+            // release: pairs with the acquire of the page's next delivery
+            // and of page_refs(): our use of the page happens-before reuse.
+            if (w.compare_exchange_weak(v, nv, std::memory_order_release, std::memory_order_relaxed)) {
+              ++released;
+              if (nv == 0) s.hook(p);
+              break;
+            }
+            continue;
+          }
+          if (v == 0) {
+            ++refused_by[static_cast<std::size_t>(TokenRefusal::underflow)];
+            break;
+          }
+          if ((v & (tw::busy_bit | tw::shared_bit)) == 0) {
+            ++refused_by[static_cast<std::size_t>(TokenRefusal::not_held)];
+            break;
+          }
+          TokenRefusal why = TokenRefusal::not_held;
+          const Slow res = return_slow(s, *c, h.index, p, why);
+          if (res == Slow::retry) {
+            v = w.load(std::memory_order_relaxed);
+            continue;
+          }
+          if (res == Slow::done) {
+            ++released;
+          } else {
+            ++refused_by[static_cast<std::size_t>(why)];
+          }
+          break;
+        }
+      }
+    }
+    out.ranges_done = i;
+    out.released = released;
+    if (released != 0) c->now.returned.fetch_add(released, std::memory_order_relaxed); // statistic (several returners)
+    std::uint64_t refused = 0;
+    for (std::size_t k = 0; k < token_refusal_count; ++k) {
+      if (refused_by[k] == 0) continue;
+      refused += refused_by[k];
+      count(*c, static_cast<TokenRefusal>(k), refused_by[k]);
+    }
+    out.refused = refused;
+    if (out.capped) c->now.calls_capped.fetch_add(1, std::memory_order_relaxed); // statistic
+    end_return(s, *c, h.index);
+    return out;
+  }
+
+  /**
+   * drain() - give back everything the closed consumer holds. Runs once, by
+   * close() or by the delivery close() deferred to; nobody appends to the log
+   * any more. Walks the log first (after it, no page is held by this
+   * consumer alone, so nothing can be added to its table), then the shared
+   * table, which it takes whole under the consumer's lock.
+   */
+  std::uint64_t drain(State& s, Slot& c, std::uint32_t index) noexcept {
+    namespace tw = detail::token_word;
+    const std::uint64_t me = tw::owner_field(index);
+    std::uint64_t released = 0;
+    std::uint64_t visits = 0;
+    for (const std::uint32_t p : c.log) {
+      ++visits;
+      std::atomic_ref<std::uint64_t> w(s.words[p]);
+      detail::SpinWait wait;
+      std::uint64_t v = w.load(std::memory_order_relaxed);
+      for (;;) {
+        if ((v & tw::busy_bit) != 0) { // a transition to shared in progress: let it finish
+          wait();
+          v = w.load(std::memory_order_relaxed);
+          continue;
+        }
+        if (!tw::sole_of(v, me)) break; // stale entry
+        // release: pairs with the acquire of the page's next delivery and of
+        // page_refs() (same as a return).
+        if (w.compare_exchange_weak(v, 0, std::memory_order_release, std::memory_order_relaxed)) {
+          released += tw::count(v);
+          s.hook(p);
+          break;
+        }
+      }
+    }
+    c.log.reset(s.bytes);
+    detail::PageCountTable mine;
+    {
+      detail::TokenLockGuard g(c.shared_lock);
+      mine.swap(c.shared);
+    }
+    mine.for_each([&](std::uint32_t p, std::uint32_t k) noexcept {
+      ++visits;
+      std::atomic_ref<std::uint64_t> w(s.words[p]);
+      const std::uint64_t v = lock_page(w);
+      assert((v & tw::shared_bit) != 0 && tw::count(v) >= k);
+      const std::uint32_t left = tw::count(v) - k;
+      unlock_page(w, left == 0 ? 0 : (tw::shared_bit | left));
+      released += k;
+      if (left == 0) s.hook(p);
+    });
+    mine.reset(s.bytes);
+    c.now.close_released.fetch_add(released, std::memory_order_relaxed); // statistic
+    c.now.close_visits.fetch_add(visits, std::memory_order_relaxed);     // statistic
+    return released;
+  }
+
+  std::unique_ptr<State> state_;
+};
+
+} // namespace arenakit
