@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+// Page pool: bound, overflow to the source, the consumer's cache and debt,
+// bulk paths, several consumers, NUMA node of the source, bad input.
+#include <arenakit/page_pool.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <set>
+#include <vector>
+
+using namespace arenakit;
+
+namespace {
+struct SourceStats {
+  std::atomic<long> allocated{0};
+  std::atomic<long> freed{0};
+};
+
+/// Counts pages in and out; 256-byte pages from the heap.
+struct CountingSource {
+  SourceStats* stats;
+  int node = 0;
+  std::byte* allocate_page() noexcept {
+    stats->allocated.fetch_add(1, std::memory_order_relaxed);
+    return static_cast<std::byte*>(std::aligned_alloc(64, 256));
+  }
+  void free_page(std::byte* page) noexcept {
+    stats->freed.fetch_add(1, std::memory_order_relaxed);
+    std::free(page);
+  }
+  std::size_t page_size() const noexcept { return 256; }
+  int numa_node() const noexcept { return node; }
+};
+static_assert(PageSource<CountingSource>);
+
+using Pool = PagePool<CountingSource, 8>;
+
+std::vector<std::byte*> fresh(SourceStats& stats, std::size_t n) {
+  CountingSource s{&stats};
+  std::vector<std::byte*> pages;
+  for (std::size_t i = 0; i < n; ++i) pages.push_back(s.allocate_page());
+  return pages;
+}
+} // namespace
+
+TEST_CASE("put keeps pages up to the bound; the rest go back to the source at once") {
+  SourceStats stats;
+  auto pool = Pool::create({.max_pages = 10}, CountingSource{&stats});
+  REQUIRE(pool);
+  auto pages = fresh(stats, 15);
+  int pooled = 0, overflowed = 0;
+  for (auto* p : pages) {
+    PutResult r = (*pool)->put(p);
+    pooled += r == PutResult::pooled;
+    overflowed += r == PutResult::overflowed;
+  }
+  CHECK(pooled == 10);
+  CHECK(overflowed == 5);
+  CHECK(stats.freed.load() == 5);
+  auto c = (*pool)->counters();
+  CHECK(c.reserved == 10);
+  CHECK(c.high_water == 10);
+  CHECK(c.overflowed == 5);
+  pool->reset();
+  CHECK(stats.freed.load() == 15); // the pool's destructor returned the other 10
+  CHECK(stats.allocated.load() == 15);
+}
+
+TEST_CASE("a consumer takes pooled pages first, then the source; nothing is lost") {
+  SourceStats stats;
+  auto pool = Pool::create({.max_pages = 16}, CountingSource{&stats});
+  REQUIRE(pool);
+  auto pages = fresh(stats, 4);
+  std::set<std::byte*> given(pages.begin(), pages.end());
+  for (auto* p : pages) CHECK((*pool)->put(p) == PutResult::pooled);
+  {
+    auto rx = (*pool)->consumer();
+    std::set<std::byte*> got;
+    for (int i = 0; i < 4; ++i) got.insert(rx.get());
+    CHECK(got == given);
+    CHECK(rx.counters().shared_hits == 4);
+    CHECK(stats.allocated.load() == 4);
+    std::byte* extra = rx.get(); // pool empty: from the source
+    CHECK(extra != nullptr);
+    CHECK(stats.allocated.load() == 5);
+    CHECK(rx.counters().source_allocations == 1);
+    for (auto* p : got) CHECK(rx.recycle(p) == PutResult::pooled);
+    CHECK(rx.recycle(extra) == PutResult::pooled);
+  }
+  CHECK((*pool)->counters().reserved == 5);
+  pool->reset();
+  CHECK(stats.freed.load() == stats.allocated.load());
+}
+
+TEST_CASE("get+recycle on the consumer's thread touches no shared counter") {
+  SourceStats stats;
+  auto pool = Pool::create({.max_pages = 4}, CountingSource{&stats});
+  REQUIRE(pool);
+  auto rx = (*pool)->consumer();
+  std::byte* p = rx.get(); // from the source, outside the pool's accounting
+  CHECK(rx.recycle(p) == PutResult::pooled); // reserves one unit
+  const auto before = (*pool)->counters().reserved;
+  for (int i = 0; i < 1000; ++i) {
+    std::byte* q = rx.get();
+    CHECK(q == p);
+    CHECK(rx.recycle(q) == PutResult::pooled);
+  }
+  CHECK((*pool)->counters().reserved == before);
+  CHECK(rx.counters().cache_hits == 1000);
+}
+
+TEST_CASE("recycle respects the bound too") {
+  SourceStats stats;
+  auto pool = Pool::create({.max_pages = 3}, CountingSource{&stats});
+  REQUIRE(pool);
+  auto rx = (*pool)->consumer();
+  auto pages = fresh(stats, 5);
+  CHECK(rx.recycle_bulk(pages.data(), pages.size()) == 3);
+  CHECK(stats.freed.load() == 2);
+  CHECK((*pool)->counters().high_water == 3);
+  CHECK(rx.cached() == 3);
+}
+
+TEST_CASE("bulk put and bulk get") {
+  SourceStats stats;
+  auto pool = PagePool<CountingSource, 64>::create({.max_pages = 64}, CountingSource{&stats});
+  REQUIRE(pool);
+  auto pages = fresh(stats, 96);
+  CHECK((*pool)->put_bulk(pages.data(), 32) == 32);
+  CHECK((*pool)->put_bulk(pages.data() + 32, 64) == 32); // 32 overflow
+  CHECK(stats.freed.load() == 32);
+  auto rx = (*pool)->consumer();
+  std::vector<std::byte*> out(40);
+  CHECK(rx.get_bulk(out.data(), 40) == 40);
+  CHECK(stats.allocated.load() == 96); // all 40 came from the pool
+  CHECK(rx.recycle_bulk(out.data(), 40) == 40);
+  std::vector<std::byte*> again(40);
+  CHECK(rx.get_bulk(again.data(), 40) == 40);
+  CHECK(std::set<std::byte*>(again.begin(), again.end()).size() == 40);
+  CHECK(rx.recycle_bulk(again.data(), 40) == 40);
+}
+
+TEST_CASE("several consumers: each takes batches; flush gives a hoard back") {
+  SourceStats stats;
+  auto pool = Pool::create({.max_pages = 32}, CountingSource{&stats});
+  REQUIRE(pool);
+  auto pages = fresh(stats, 20);
+  CHECK((*pool)->put_bulk(pages.data(), pages.size()) == 20);
+  auto a = (*pool)->consumer();
+  auto b = (*pool)->consumer();
+  CHECK((*pool)->counters().consumers == 2);
+  std::byte* pa = a.get(); // takes the whole shared list into a's cache
+  CHECK(a.cached() == 19);
+  CHECK(a.recycle(pa) == PutResult::pooled);
+  a.flush();
+  CHECK(a.cached() == 0);
+  std::byte* pb = b.get();
+  CHECK(pb != nullptr);
+  CHECK(b.counters().shared_hits == 1);
+  CHECK(stats.allocated.load() == 20);
+  CHECK(b.recycle(pb) == PutResult::pooled);
+}
+
+TEST_CASE("bad input: null pages are refused and counted; nothing else changes") {
+  SourceStats stats;
+  auto pool = Pool::create({.max_pages = 8}, CountingSource{&stats});
+  REQUIRE(pool);
+  CHECK((*pool)->put(nullptr) == PutResult::refused);
+  auto pages = fresh(stats, 2);
+  std::byte* mixed[3] = {pages[0], nullptr, pages[1]};
+  CHECK((*pool)->put_bulk(mixed, 3) == 2);
+  auto rx = (*pool)->consumer();
+  CHECK(rx.recycle(nullptr) == PutResult::refused);
+  auto c = (*pool)->counters();
+  CHECK(c.refused == 3);
+  CHECK(c.reserved == 2);
+  CHECK(stats.freed.load() == 0);
+}
+
+TEST_CASE("bad config: a zero bound or tiny pages are refused with invalid_config") {
+  SourceStats stats;
+  auto zero = Pool::create({.max_pages = 0}, CountingSource{&stats});
+  CHECK_FALSE(zero);
+  CHECK(zero.error() == errc::invalid_config);
+  CHECK(MmapPageSource::make(1000).error() == errc::invalid_config);
+  CHECK(MmapPageSource::make(0).error() == errc::invalid_config);
+  CHECK(MmapPageSource::make(4096, -7).error() == errc::invalid_config);
+}
+
+TEST_CASE("NUMA: the source's node is honoured and reported; a bad node is refused") {
+  auto any = MmapPageSource::make(4096);
+  REQUIRE(any);
+  CHECK(any->numa_node() == -1);
+  auto bad = MmapPageSource::make(4096, 1000);
+  CHECK_FALSE(bad);
+  CHECK(bad.error() == errc::numa_bind_failed);
+  auto node0 = MmapPageSource::make(4096, 0);
+  REQUIRE(node0); // every Linux machine has node 0
+  auto pool = PagePool<MmapPageSource>::create({.max_pages = 8}, *node0);
+  REQUIRE(pool);
+  CHECK((*pool)->numa_node() == 0);
+  CHECK((*pool)->page_size() == 4096);
+  auto rx = (*pool)->consumer();
+  std::byte* p = rx.get();
+  REQUIRE(p != nullptr);
+  p[0] = std::byte{1};
+  p[4095] = std::byte{2}; // a real, bound page
+  CHECK(rx.recycle(p) == PutResult::pooled);
+}
+
+TEST_CASE("layout: shared head, bound counter and cold fields on separate lines") {
+  CHECK(alignof(Pool) == cache_line_size);
+  CHECK(sizeof(Pool) >= 3 * cache_line_size);
+}
