@@ -1,0 +1,5 @@
+# Token tracker (issue 4): tests/tokens_*.cpp
+arenakit_add_test(NAME tokens_api SOURCES tokens_api.cpp)
+arenakit_add_test(NAME tokens_bad_input SOURCES tokens_bad_input.cpp)
+arenakit_add_test(NAME tokens_close SOURCES tokens_close.cpp)
+arenakit_add_test(NAME tokens_memory SOURCES tokens_memory.cpp TIMEOUT 600)

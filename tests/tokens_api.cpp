@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+// Token tracker: set-up, token layouts, deliver/return semantics, shared
+// pages, work cap, counters, held-log bounds.
+#include "tokens_support.hpp"
+
+#include <algorithm>
+
+using namespace tokens_test;
+
+TEST_CASE("tokens: create refuses inconsistent set-ups with an error code") {
+  TokenTrackerConfig cfg;
+  CHECK(TokenTracker<>::create(device_binding(4096 * 10), cfg).has_value());
+  cfg.page_size = 3000;
+  CHECK(TokenTracker<>::create(device_binding(3000 * 10), cfg).error() == errc::invalid_config);
+  cfg = {};
+  CHECK(TokenTracker<>::create(device_binding(4096 * 10 + 1), cfg).error() == errc::invalid_config);
+  CHECK(TokenTracker<>::create(device_binding(0), cfg).error() == errc::invalid_config);
+  cfg.max_consumers = 0;
+  CHECK(TokenTracker<>::create(device_binding(4096), cfg).error() == errc::invalid_config);
+  cfg = {};
+  cfg.max_tokens_per_call = 0;
+  CHECK(TokenTracker<>::create(device_binding(4096), cfg).error() == errc::invalid_config);
+  cfg = {};
+  cfg.page_bits = 9; // 1000 pages need 10
+  CHECK(TokenTracker<>::create(device_binding(4096 * 1000), cfg).error() == errc::id_space_exhausted);
+  cfg = {};
+  cfg.binding_bits = 8;
+  cfg.page_bits = 25; // 8 + 25 > 32
+  CHECK(TokenTracker<>::create(device_binding(4096 * 1000), cfg).error() == errc::id_space_exhausted);
+  cfg.page_bits = 24;
+  cfg.binding_id = 256; // does not fit 8 bits
+  CHECK(TokenTracker<>::create(device_binding(4096 * 1000), cfg).error() == errc::invalid_config);
+  cfg.binding_id = 255;
+  CHECK(TokenTracker<>::create(device_binding(4096 * 1000), cfg).has_value());
+}
+
+TEST_CASE("tokens: a token is the page index; 64-bit tokens carry the binding id in the high bits") {
+  auto t32 = make_tracker(1000);
+  CHECK(t32.format().page_bits() == 10);
+  CHECK(t32.token32(7) == 7u);
+  CHECK(t32.format().reserved_mask() == 0xFFFF'FC00u);
+
+  TokenTrackerConfig cfg;
+  cfg.token_width = TokenWidth::bits64;
+  cfg.binding_bits = 32;
+  cfg.binding_id = 0xABCD;
+  auto t64 = make_tracker(1000, cfg);
+  CHECK(t64.token(7) == ((std::uint64_t{0xABCD} << 32) | 7u));
+  CHECK(t64.format().reserved_mask() == 0x0000'0000'FFFF'FC00ull);
+  auto h = open(t64);
+  CHECK(t64.deliver(h, 7u));
+  auto out = give_back64(t64, h, {{t64.token(7), 1}});
+  CHECK(out.released == 1);
+  CHECK(out.refused == 0);
+
+  // 8 NICs x 32 queues: 8 binding bits leave 24 page bits in a 32-bit token.
+  TokenTrackerConfig q;
+  q.binding_bits = 8;
+  q.page_bits = 24;
+  q.binding_id = 0x5A;
+  auto tq = make_tracker(1000, q);
+  CHECK(tq.token32(3) == 0x5A00'0003u);
+}
+
+TEST_CASE("tokens: device memory bindings have offsets but no CPU address") {
+  auto t = make_tracker(16);
+  CHECK(t.page_address(3) == nullptr);
+  CHECK(t.page_offset(3) == 3 * 4096);
+  std::vector<std::byte> host(16 * 4096);
+  auto h = TokenTracker<>::create(Region{host.data(), host.size()}, {});
+  REQUIRE(h.has_value());
+  CHECK(h->page_address(3) == host.data() + 3 * 4096);
+}
+
+TEST_CASE("tokens: deliver and return count references per page and per consumer") {
+  auto t = make_tracker(64);
+  auto a = open(t);
+  auto d = hand_out(t, a, {1, 2, 2, 3});
+  CHECK(d.delivered == 4);
+  CHECK(t.page_refs(2) == 2);
+  CHECK(t.held_by(a, 2) == 2);
+  auto st = t.consumer_stats(a);
+  REQUIRE(st);
+  CHECK(st->delivered == 4);
+  CHECK(st->outstanding() == 4);
+
+  auto r = give_back(t, a, {{1, 3}}); // pages 1, 2, 3: one reference each
+  CHECK(r.released == 3);
+  CHECK(r.refused == 0);
+  CHECK(r.ranges_done == 1);
+  CHECK(t.page_refs(1) == 0);
+  CHECK(t.page_refs(2) == 1);
+  CHECK(t.page_refs(3) == 0);
+  CHECK(t.stats().outstanding() == 1);
+  CHECK(t.stats().returned == 3);
+  CHECK(give_back(t, a, {{2, 1}}).released == 1);
+  CHECK(t.stats().outstanding() == 0);
+}
+
+TEST_CASE("tokens: a page shared by two consumers keeps each one's count apart") {
+  std::vector<std::uint32_t> freed(64);
+  auto t = make_tracker(64, {}, CountingHook{&freed});
+  auto a = open(t);
+  auto b = open(t);
+  hand_out(t, a, {5, 5});
+  hand_out(t, b, {5});
+  CHECK(t.page_refs(5) == 3);
+  CHECK(t.held_by(a, 5) == 2);
+  CHECK(t.held_by(b, 5) == 1);
+  CHECK(t.consumer_stats(a)->shared_pages == 1);
+
+  CHECK(give_back(t, a, {{5, 1}, {5, 1}}).released == 2);
+  auto third = give_back(t, a, {{5, 1}});
+  CHECK(third.released == 0);
+  CHECK(t.consumer_stats(a)->refused_for(TokenRefusal::not_held) == 1);
+  CHECK(t.held_by(b, 5) == 1); // untouched
+  CHECK(freed[5] == 0);
+  CHECK(give_back(t, b, {{5, 1}}).released == 1);
+  CHECK(freed[5] == 1);
+  CHECK(t.page_refs(5) == 0);
+  // Once free, the page goes back to the one-CAS fast path for its next holder.
+  CHECK(t.deliver(b, 5u));
+  CHECK(t.consumer_stats(b)->shared_pages == 0);
+}
+
+TEST_CASE("tokens: the page-free hook fires once per page when its last reference comes back") {
+  std::vector<std::uint32_t> freed(32);
+  auto t = make_tracker(32, {}, CountingHook{&freed});
+  auto a = open(t);
+  hand_out(t, a, {1, 1, 2});
+  give_back(t, a, {{1, 1}});
+  CHECK(freed[1] == 0);
+  give_back(t, a, {{1, 2}});
+  CHECK(freed[1] == 1);
+  CHECK(freed[2] == 1);
+  CHECK(std::count(freed.begin(), freed.end(), 0u) == 30);
+}
+
+TEST_CASE("tokens: work per return call is capped and the call says where it stopped") {
+  TokenTrackerConfig cfg;
+  cfg.max_tokens_per_call = 100;
+  auto t = make_tracker(1024, cfg);
+  auto a = open(t);
+  std::vector<std::uint32_t> pages(300);
+  for (std::uint32_t i = 0; i < 300; ++i) pages[i] = i;
+  CHECK(hand_out(t, a, pages).delivered == 300);
+  std::vector<TokenRange32> ranges{{0, 60}, {60, 60}, {120, 60}, {180, 60}, {240, 60}};
+  std::span<const TokenRange32> left(ranges);
+  std::uint64_t released = 0;
+  int calls = 0;
+  while (!left.empty()) {
+    auto out = t.return_tokens(a, left);
+    CHECK(out.released <= 100);
+    CHECK(out.ranges_done >= 1); // every call makes progress
+    released += out.released;
+    left = left.subspan(out.ranges_done);
+    ++calls;
+  }
+  CHECK(released == 300);
+  CHECK(calls == 5);
+  CHECK(t.consumer_stats(a)->calls_capped == 4);
+  // Empty ranges cost one unit each, so a flood of them is capped too.
+  std::vector<TokenRange32> empties(1000, TokenRange32{0, 0});
+  auto out = give_back(t, a, empties);
+  CHECK(out.ranges_done == 100);
+  CHECK(out.capped);
+}
+
+TEST_CASE("tokens: a stale handle never reaches the consumer that reuses its slot") {
+  auto t = make_tracker(64);
+  auto a = open(t);
+  hand_out(t, a, {3});
+  CHECK(t.close(a).released == 1);
+  auto b = open(t);
+  CHECK(b.index == a.index); // slot recycled...
+  CHECK(b.generation != a.generation);
+  hand_out(t, b, {3});
+  auto out = give_back(t, a, {{3, 1}}); // ...but the old handle is refused
+  CHECK(out.released == 0);
+  CHECK(out.refused == 1);
+  CHECK(t.held_by(b, 3) == 1);
+  CHECK_FALSE(t.deliver(a, 4u));
+  CHECK(t.close(a).status == CloseStatus::refused);
+  CHECK(t.consumer_stats(b)->refused_total() == 0); // charged to the binding, not to b
+  CHECK(t.stats().refused_for(TokenRefusal::consumer_closed) == 3);
+}
+
+TEST_CASE("tokens: the held log stays proportional to what a consumer holds") {
+  // 200 rounds of 64 fresh pages delivered and returned: 12,800 appends.
+  auto t = make_tracker(1u << 16);
+  auto a = open(t);
+  const std::size_t base = t.tracking_bytes();
+  for (std::uint32_t round = 0; round < 200; ++round) {
+    std::vector<std::uint32_t> pages(64);
+    for (std::uint32_t i = 0; i < 64; ++i) pages[i] = round * 64 + i;
+    CHECK(hand_out(t, a, pages).delivered == 64);
+    CHECK(give_back(t, a, {{round * 64, 64}}).released == 64);
+  }
+  CHECK(t.consumer_stats(a)->held_log_capacity <= 4 * 64);
+  CHECK(t.tracking_bytes() <= base + 4 * 64 * sizeof(std::uint32_t));
+
+  // Ping-pong pages between two consumers: entries go stale and come back,
+  // duplicates appear; compaction still bounds the log.
+  auto b = open(t);
+  for (int round = 0; round < 300; ++round) {
+    const ConsumerHandle who = round % 2 == 0 ? a : b;
+    CHECK(hand_out(t, who, {1, 2, 3, 4, 5, 6, 7, 8}).delivered == 8);
+    CHECK(give_back(t, who, {{1, 8}}).released == 8);
+  }
+  hand_out(t, a, {1, 2, 3, 4, 5, 6, 7, 8});
+  CHECK(t.consumer_stats(a)->held_log_capacity <= 64);
+  CHECK(t.close(a).released == 8);
+  CHECK(t.consumer_stats(a) == std::nullopt); // recycled
+}
+
+TEST_CASE("tokens: binding counters sum over consumers, closed ones included") {
+  auto t = make_tracker(100);
+  auto a = open(t);
+  auto b = open(t);
+  hand_out(t, a, {1, 2, 3});
+  hand_out(t, b, {4, 5});
+  give_back(t, a, {{1, 1}, {99, 2}}); // second range: past page 99
+  t.close(b);
+  auto s = t.stats();
+  CHECK(s.delivered == 5);
+  CHECK(s.returned == 1);
+  CHECK(s.close_released == 2);
+  CHECK(s.outstanding() == 2);
+  CHECK(s.refused_for(TokenRefusal::out_of_range) == 1);
+  CHECK(s.consumers_open == 1);
+  CHECK(s.page_count == 100);
+}
