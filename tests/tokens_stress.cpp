@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+// Token tracker under threads (label "stress"; run under TSan): delivery
+// from a receive thread, returns from several application threads, closes
+// and re-opens racing both, pages shared between consumers. Every check is
+// a count: nothing lost, nothing released twice, nobody else's references
+// touched.
+#include "tokens_support.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <thread>
+
+using namespace tokens_test;
+
+namespace {
+
+std::uint64_t pack(ConsumerHandle h) { return (std::uint64_t{h.generation} << 32) | h.index; }
+ConsumerHandle unpack(std::uint64_t v) {
+  return ConsumerHandle{static_cast<std::uint32_t>(v), static_cast<std::uint32_t>(v >> 32)};
+}
+
+struct Mailbox { // tokens delivered to a consumer, waiting for its application
+  std::mutex mu;
+  std::vector<std::pair<ConsumerHandle, std::uint32_t>> items;
+};
+
+struct FreeCounter {
+  std::atomic<std::uint64_t>* n;
+  void operator()(std::uint32_t) const noexcept { n->fetch_add(1, std::memory_order_relaxed); }
+};
+
+} // namespace
+
+TEST_CASE("tokens stress: receive path delivers, applications return, consumers close mid-stream") {
+  constexpr std::uint32_t pages = 500; // small: pages are often shared; 9-bit page field
+  constexpr int positions = 8;         // 0..3 stay open, 4..7 are closed and re-opened
+  constexpr int batches = 12'000;
+  constexpr std::uint32_t batch = 16;
+  std::atomic<std::uint64_t> freed{0};
+  auto t = make_tracker(pages, {}, FreeCounter{&freed});
+  std::atomic<std::uint64_t> handle[positions];
+  for (auto& h : handle) h.store(pack(open(t)));
+  const std::size_t bytes_open = t.tracking_bytes();
+  Mailbox box[positions];
+  std::atomic<bool> rx_done{false};
+  std::atomic<std::uint64_t> injected[4] = {};
+  std::atomic<std::uint64_t> stable_released[4] = {};
+  std::atomic<std::uint64_t> stable_delivered[4] = {};
+  std::atomic<std::uint64_t> close_released{0}, deferred{0};
+
+  std::thread rx([&] {
+    std::mt19937 rng(1);
+    std::vector<std::uint32_t> ps(batch);
+    for (int b = 0; b < batches; ++b) {
+      const int k = b % positions;
+      const ConsumerHandle h = unpack(handle[k].load());
+      for (auto& p : ps) p = static_cast<std::uint32_t>(rng() % pages);
+      const auto out = t.deliver(h, std::span<const std::uint32_t>(ps));
+      REQUIRE((out.delivered == batch || out.delivered == 0));
+      if (out.delivered == 0) {
+        REQUIRE(k >= 4); // only churned consumers are ever closed
+        continue;
+      }
+      if (k < 4) stable_delivered[k] += batch;
+      std::lock_guard<std::mutex> g(box[k].mu);
+      for (auto p : ps) box[k].items.emplace_back(h, p);
+    }
+    rx_done = true;
+  });
+
+  auto app = [&](unsigned seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::pair<ConsumerHandle, std::uint32_t>> mine;
+    std::vector<TokenRange32> ranges;
+    for (;;) {
+      const bool last_pass = rx_done.load();
+      bool any = false;
+      for (int k = 0; k < positions; ++k) {
+        {
+          std::lock_guard<std::mutex> g(box[k].mu);
+          mine.swap(box[k].items);
+        }
+        any |= !mine.empty();
+        std::size_t i = 0;
+        while (i < mine.size()) {
+          const ConsumerHandle h = mine[i].first;
+          ranges.clear();
+          while (i < mine.size() && mine[i].first == h && ranges.size() < 128)
+            ranges.push_back({t.token32(mine[i++].second), 1});
+          const bool inject = k < 4 && rng() % 8 == 0;
+          if (inject) ranges.push_back({pages + 5, 1}); // out of range (< 512), counted
+          const auto out = t.return_tokens(h, std::span<const TokenRange32>(ranges));
+          if (k < 4) {
+            REQUIRE(out.released == ranges.size() - (inject ? 1 : 0));
+            REQUIRE(out.refused == (inject ? 1u : 0u));
+            stable_released[k] += out.released;
+            injected[k] += inject ? 1 : 0;
+          }
+        }
+        mine.clear();
+      }
+      if (last_pass && !any) return;
+    }
+  };
+  std::thread app1(app, 2), app2(app, 3);
+
+  std::thread closer([&] {
+    std::mt19937 rng(4);
+    while (!rx_done.load()) {
+      const int k = 4 + static_cast<int>(rng() % 4);
+      const ConsumerHandle old = unpack(handle[k].load());
+      const ConsumerHandle fresh = open(t);
+      handle[k].store(pack(fresh));
+      const auto out = t.close(old);
+      REQUIRE(out.status != CloseStatus::refused);
+      close_released += out.released;
+      deferred += out.status == CloseStatus::deferred_to_delivery ? 1 : 0;
+      std::this_thread::yield();
+    }
+  });
+
+  rx.join();
+  closer.join();
+  app1.join();
+  app2.join();
+
+  for (int k = 0; k < 4; ++k) {
+    const auto s = t.consumer_stats(unpack(handle[k].load()));
+    REQUIRE(s);
+    CHECK(s->delivered == stable_delivered[k].load());
+    CHECK(s->returned == stable_released[k].load());
+    CHECK(s->outstanding() == 0); // its application returned every token
+    CHECK(s->refused_total() == injected[k].load());
+    CHECK(s->refused_for(TokenRefusal::out_of_range) == injected[k].load());
+  }
+  for (auto& h : handle) CHECK(t.close(unpack(h.load())).status == CloseStatus::drained);
+  const auto s = t.stats();
+  CHECK(s.outstanding() == 0);
+  CHECK(s.delivered == s.returned + s.close_released);
+  for (std::uint32_t p = 0; p < pages; ++p) REQUIRE(t.page_refs(p) == 0);
+  CHECK(freed.load() > 0);
+  CHECK(t.tracking_bytes() <= bytes_open); // every log and table given back
+  MESSAGE("closes deferred to a delivery in flight: " << deferred.load() << ", close released "
+                                                       << s.close_released);
+}
+
+TEST_CASE("tokens stress: a second concurrent deliverer is refused, never raced") {
+  auto t = make_tracker(256);
+  const auto c = open(t);
+  constexpr int rounds = 20'000;
+  std::atomic<std::uint64_t> delivered{0}, refused{0};
+  auto deliverer = [&](std::uint32_t base) {
+    std::uint32_t ps[8];
+    for (int r = 0; r < rounds; ++r) {
+      for (std::uint32_t i = 0; i < 8; ++i) ps[i] = (base + static_cast<std::uint32_t>(r) + i * 3) % 256;
+      const auto out = t.deliver(c, std::span<const std::uint32_t>(ps));
+      delivered += out.delivered;
+      refused += out.refused;
+      if (out.refused != 0) REQUIRE(out.last_refusal == TokenRefusal::concurrent_delivery);
+    }
+  };
+  std::thread a(deliverer, 0), b(deliverer, 100);
+  a.join();
+  b.join();
+  CHECK(delivered + refused == 2u * rounds * 8);
+  CHECK(t.consumer_stats(c)->refused_for(TokenRefusal::concurrent_delivery) == refused.load());
+  std::uint64_t refs = 0;
+  for (std::uint32_t p = 0; p < 256; ++p) refs += t.page_refs(p);
+  CHECK(refs == delivered.load());
+  CHECK(t.close(c).released == delivered.load());
+}
+
+TEST_CASE("tokens stress: racing returns of the same tokens release each reference once") {
+  auto t = make_tracker(1024);
+  const auto a = open(t);
+  const auto other = open(t);
+  std::vector<std::uint32_t> ps(1024);
+  for (std::uint32_t i = 0; i < 1024; ++i) ps[i] = i;
+  std::vector<TokenRange32> ranges;
+  for (std::uint32_t i = 0; i < 1024; i += 8) ranges.push_back({i, 8});
+  for (int round = 0; round < 40; ++round) {
+    REQUIRE(t.deliver(a, std::span<const std::uint32_t>(ps)).delivered == 1024);
+    std::vector<std::uint32_t> some{1, 2, 3, 500, 1000}; // shared pages: slow path
+    REQUIRE(t.deliver(other, std::span<const std::uint32_t>(some)).delivered == 5);
+    std::atomic<std::uint64_t> released{0}, refused{0};
+    auto returner = [&] {
+      const auto out = t.return_tokens(a, std::span<const TokenRange32>(ranges));
+      released += out.released;
+      refused += out.refused;
+    };
+    std::thread x(returner), y(returner);
+    x.join();
+    y.join();
+    CHECK(released.load() == 1024);
+    CHECK(refused.load() == 1024);
+    for (auto p : some) REQUIRE(t.held_by(other, p) == 1); // untouched
+    REQUIRE(t.return_tokens(other, std::span<const TokenRange32>(std::vector<TokenRange32>{
+                                       {1, 3}, {500, 1}, {1000, 1}})).released == 5);
+  }
+  CHECK(t.stats().outstanding() == 0);
+}
