@@ -48,7 +48,7 @@ inline int target(std::string scenario, std::string impl, std::string peer_scena
 class TableReporter : public benchmark::BenchmarkReporter {
 public:
   bool ReportContext(const Context& context) override {
-    std::printf("arenakit benchmarks: %d CPUs at %.0f MHz; times are medians per item\n",
+    std::printf("arenakit benchmarks: %d CPUs at %.0f MHz; times are medians, ns per item per thread\n",
                 context.cpu_info.num_cpus, context.cpu_info.cycles_per_second / 1e6);
     return true;
   }
@@ -71,6 +71,9 @@ public:
       double ns = run.GetAdjustedRealTime() * to_ns(run.time_unit);
       auto items = run.counters.find("items_per_second");
       if (items != run.counters.end() && items->second.value > 0) ns = 1e9 / items->second.value;
+      // Multi-threaded runs report the rate of all threads together; the
+      // table shows the cost per item as one thread sees it.
+      if (run.threads > 1) ns *= static_cast<double>(run.threads);
       if (!rows_.count(scenario)) order_.push_back(scenario);
       auto& list = rows_[scenario];
       std::string extra;

@@ -66,6 +66,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -84,6 +85,19 @@ struct TeardownReport {
   bool clean = false;            ///< true when everything was released and freed
 };
 
+/// How much a release checks before it takes a slot back.
+enum class ReleaseCheck : std::uint8_t {
+  /// Tag, range, and a per-slot "held" flag: a double release or a release of
+  /// a slot never acquired is refused. The default.
+  held_flags,
+  /// Tag and range only, as rte_mempool (which checks nothing) but safer: a
+  /// wild or foreign id is still refused, yet a double release is NOT caught
+  /// and would hand the slot out twice. Bulk paths become a vectorised check
+  /// plus a copy. For callers whose ids come back from their own device
+  /// completions, never from users.
+  range_only,
+};
+
 struct ArenaConfig {
   /// Bytes per slot (any size from 8 up to shard_size).
   std::size_t slot_size = 4096;
@@ -99,6 +113,7 @@ struct ArenaConfig {
   std::uint8_t tag = 0;
   /// Filled by the destructor; optional, must outlive the arena.
   TeardownReport* teardown_report = nullptr;
+  ReleaseCheck release_check = ReleaseCheck::held_flags;
 };
 
 struct ArenaCounters {
@@ -109,7 +124,9 @@ struct ArenaCounters {
   std::uint64_t slots_cached = 0;        ///< taken from shards, parked in owner caches
   std::uint64_t high_water = 0;          ///< peak slots taken from shards (users + caches)
   std::uint64_t fast_path_hits = 0;      ///< acquires served by an owner cache
-  std::uint64_t slow_path_hits = 0;      ///< acquires and refills that went to the shards
+  std::uint64_t slow_path_hits = 0;      ///< cache refills that went to the shards (direct
+                                         ///< acquires are not counted one by one: that would
+                                         ///< cost a shared RMW each; slots_in_use covers them)
   std::uint64_t growths = 0;             ///< shards added on demand
   std::uint64_t refused_releases = 0;    ///< sum of the three reasons below
   std::uint64_t refused_out_of_range = 0;
@@ -188,7 +205,6 @@ public:
   SlotId acquire() noexcept {
     SlotId id;
     if (claim_shared(&id, 1, 1) == 0) return {};
-    slow_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
     mark_held(id);
     return id;
   }
@@ -204,8 +220,8 @@ public:
       return_shared(out, got);
       return 0;
     }
-    slow_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    for (std::uint32_t i = 0; i < n; ++i) mark_held(out[i]);
+    const Layout layout = layout_;
+    for (std::uint32_t i = 0; i < n; ++i) layout.mark_held(out[i]);
     return n;
   }
 
@@ -292,9 +308,11 @@ public:
 
   /// True if @id names a slot of this arena (held or not).
   bool owns(SlotId id) const noexcept { return classify(id) == Validity::valid; }
-  /// True if @id names a slot of this arena that a user holds.
+  /// True if @id names a slot of this arena that a user holds (with
+  /// ReleaseCheck::range_only nothing tracks holders: same as owns()).
   bool is_held(SlotId id) const noexcept {
-    return owns(id) && held_ref(id.position()).load(std::memory_order_relaxed) != 0;
+    if (!layout_.track_held) return owns(id);
+    return owns(id) && layout_.flag(id.position()).load(std::memory_order_relaxed) != 0;
   }
 
   // --- geometry and counters --------------------------------------------------
@@ -356,6 +374,52 @@ public:
 private:
   enum class Validity : std::uint8_t { valid, foreign, out_of_range };
 
+  /// Everything id validation and the held flags need, fixed at
+  /// configuration. Hot loops copy it into locals: the flag stores are byte
+  /// stores, which may alias anything, so fields read through `this` would be
+  /// reloaded after every one of them.
+  struct Layout {
+    std::uint8_t* held = nullptr;
+    unsigned index_bits = 0;
+    unsigned held_shift = 6;
+    std::uint32_t index_mask = 0;
+    std::uint32_t slots_per_shard = 0;
+    std::uint8_t tag = 0;
+    bool track_held = true;
+
+    Validity classify(SlotId id, std::uint32_t shards) const noexcept {
+      if (id.tag() != tag) return Validity::foreign;
+      const std::uint32_t pos = id.position();
+      if ((pos >> index_bits) >= shards || (pos & index_mask) >= slots_per_shard)
+        return Validity::out_of_range;
+      return Validity::valid;
+    }
+
+    // Each shard's flags start on a cache line of their own, so threads whose
+    // caches draw from different shards never share a line.
+    std::atomic_ref<std::uint8_t> flag(std::uint32_t pos) const noexcept {
+      const std::size_t at = (std::size_t{pos >> index_bits} << held_shift) | (pos & index_mask);
+      return std::atomic_ref<std::uint8_t>(held[at]);
+    }
+
+    // The held flag is written only by the slot's owner of the moment (the
+    // acquirer, then the releaser); ownership itself moves through the
+    // bitmap's acquire/release pair (BitmapSlots (2)/(3)) or the user's own
+    // synchronisation, so relaxed is enough.
+    void mark_held(SlotId id) const noexcept {
+      if (track_held) flag(id.position()).store(1, std::memory_order_relaxed);
+    }
+
+    /// Clear @id's held flag; false if it was not held.
+    bool clear_held(SlotId id) const noexcept {
+      if (!track_held) return true;
+      auto f = flag(id.position());
+      if (ARENAKIT_UNLIKELY(f.load(std::memory_order_relaxed) == 0)) return false;
+      f.store(0, std::memory_order_relaxed);
+      return true;
+    }
+  };
+
   struct ShardView {
     std::byte* cpu;
     std::uint64_t dev;
@@ -393,6 +457,7 @@ private:
     index_bits_ = static_cast<unsigned>(std::bit_width(slots_per_shard_ - 1u));
     if (index_bits_ >= slot_id_position_bits) return errc::id_space_exhausted;
     index_mask_ = (std::uint32_t{1} << index_bits_) - 1u;
+    held_shift_ = std::max(index_bits_, 6u); // at least one 64-byte line per shard
     const std::uint64_t id_limit = std::uint64_t{1} << (slot_id_position_bits - index_bits_);
     std::uint64_t limit = id_limit;
     if (c.max_shards != 0) {
@@ -407,10 +472,13 @@ private:
     if (c.initial_shards > limit) return errc::limit_reached;
     max_shards_ = static_cast<std::uint32_t>(limit);
     tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
+    layout_ = Layout{nullptr, index_bits_, held_shift_, index_mask_, slots_per_shard_, tag_,
+                     c.release_check == ReleaseCheck::held_flags};
     if (!shards_.allocate(limit) || !views_.allocate(limit) ||
-        !held_.allocate(static_cast<std::size_t>(limit) << index_bits_) ||
+        !held_.allocate(static_cast<std::size_t>(limit) << held_shift_) ||
         !cpu_index_.allocate(limit, shard_shift_) || !dev_index_.allocate(limit, shard_shift_))
       return errc::out_of_memory;
+    layout_.held = held_.data();
     return {};
   }
 
@@ -421,28 +489,21 @@ private:
   }
 
   Validity classify(SlotId id) const noexcept {
-    if (id.tag() != tag_) return Validity::foreign;
-    const std::uint32_t pos = id.position();
     // (7) acquire pairs with (8) in add_shard_locked(): a shard we count is
     // fully built.
-    if ((pos >> index_bits_) >= shard_count_.load(std::memory_order_acquire) ||
-        (pos & index_mask_) >= slots_per_shard_)
-      return Validity::out_of_range;
-    return Validity::valid;
+    return layout_.classify(id, shard_count_.load(std::memory_order_acquire));
   }
 
-  std::atomic_ref<std::uint8_t> held_ref(std::uint32_t pos) const noexcept {
-    return std::atomic_ref<std::uint8_t>(const_cast<std::uint8_t&>(held_[pos]));
-  }
-
-  // The held flag is written only by the slot's owner of the moment (the
-  // acquirer, then the releaser); ownership itself is handed over through the
-  // bitmap's acquire/release pair (BitmapSlots (2)/(3)) or the user's own
-  // synchronisation, so relaxed is enough here.
-  void mark_held(SlotId id) noexcept { held_ref(id.position()).store(1, std::memory_order_relaxed); }
+  void mark_held(SlotId id) noexcept { layout_.mark_held(id); }
 
   bool take_held(SlotId id) noexcept {
-    switch (classify(id)) {
+    return take_held(layout_, id, shard_count_.load(std::memory_order_acquire));
+  }
+
+  /// Validate @id against @shards (a shard_count_ the caller loaded) and clear
+  /// its held flag; count and refuse anything else.
+  bool take_held(const Layout& layout, SlotId id, std::uint32_t shards) noexcept {
+    switch (layout.classify(id, shards)) {
     case Validity::foreign:
       refused_foreign_.fetch_add(1, std::memory_order_relaxed); // statistics only
       return false;
@@ -451,12 +512,10 @@ private:
       return false;
     case Validity::valid: break;
     }
-    auto held = held_ref(id.position());
-    if (held.load(std::memory_order_relaxed) == 0) {
+    if (ARENAKIT_UNLIKELY(!layout.clear_held(id))) {
       refused_not_held_.fetch_add(1, std::memory_order_relaxed); // statistics only
       return false;
     }
-    held.store(0, std::memory_order_relaxed);
     return true;
   }
 
@@ -502,10 +561,9 @@ private:
     if (!head_.compare_exchange_strong(head, pack(static_cast<std::uint32_t>(head >> 32) + 1, next),
                                        std::memory_order_acq_rel, std::memory_order_relaxed))
       return; // someone else moved the head: the caller retries
-    // (5) seq_cst store then fence then read: pairs with (6) and with the
-    // seq_cst increment in SlotAllocator::release().
+    // (5) seq_cst store, then the seq_cst load inside free_count(): pairs
+    // with (6) and with the seq_cst increment in SlotAllocator::release().
     s->listed.store(false, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (s->slots.free_count() != 0) list_shard(shard);
   }
 
@@ -663,6 +721,7 @@ private:
   std::size_t shard_size_ = 0;
   unsigned shard_shift_ = 0;
   unsigned index_bits_ = 0;
+  unsigned held_shift_ = 6;
   std::uint32_t index_mask_ = 0;
   std::uint32_t slots_per_shard_ = 0;
   std::uint32_t max_shards_ = 0;
@@ -670,6 +729,7 @@ private:
   detail::VirtualArray<Shard*> shards_;
   detail::VirtualArray<ShardView> views_;
   detail::VirtualArray<std::uint8_t> held_;
+  Layout layout_;
   detail::ShardIndex cpu_index_;
   detail::ShardIndex dev_index_;
 
@@ -738,7 +798,7 @@ public:
   }
 
   /// One slot, or the empty id at the arena's limit.
-  SlotId acquire() noexcept {
+  ARENAKIT_ALWAYS_INLINE SlotId acquire() noexcept {
     std::uint32_t n = count_.load(std::memory_order_relaxed);
     if (ARENAKIT_UNLIKELY(n == 0)) {
       n = refill(1);
@@ -753,7 +813,7 @@ public:
   }
 
   /// Same contract as Arena::release().
-  bool release(SlotId id) noexcept {
+  ARENAKIT_ALWAYS_INLINE bool release(SlotId id) noexcept {
     if (!arena_->take_held(id)) return false;
     if constexpr (!ReclaimerT::immediate) {
       arena_->retire(id);
@@ -777,9 +837,14 @@ public:
       bump_fast_hits(n);
     }
     have -= n;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      out[i] = ids_[have + i];
-      arena_->mark_held(out[i]);
+    const Layout layout = arena_->layout_;
+    if (layout.track_held) {
+      for (std::uint32_t i = 0; i < n; ++i) {
+        out[i] = ids_[have + i];
+        layout.mark_held(out[i]);
+      }
+    } else {
+      std::memcpy(out, ids_ + have, n * sizeof(SlotId));
     }
     count_.store(have, std::memory_order_relaxed);
     return n;
@@ -787,9 +852,45 @@ public:
 
   /// Same contract as Arena::release_bulk().
   std::uint32_t release_bulk(const SlotId* ids, std::uint32_t n) noexcept {
-    std::uint32_t accepted = 0;
-    for (std::uint32_t i = 0; i < n; ++i) accepted += release(ids[i]) ? 1u : 0u;
-    return accepted;
+    if constexpr (!ReclaimerT::immediate) {
+      std::uint32_t accepted = 0;
+      for (std::uint32_t i = 0; i < n; ++i) accepted += release(ids[i]) ? 1u : 0u;
+      return accepted;
+    } else {
+      // (7) once per batch: ids of shards counted now stay valid.
+      const std::uint32_t shards = arena_->shard_count_.load(std::memory_order_acquire);
+      const Layout layout = arena_->layout_;
+      std::uint32_t accepted = 0;
+      if (!layout.track_held && all_in_range(layout, ids, n, shards)) {
+        // Every id is ours and in range: a copy (the common case).
+        while (n != 0) {
+          const std::uint32_t chunk = std::min(n, capacity);
+          std::uint32_t have = count_.load(std::memory_order_relaxed);
+          if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
+          std::memcpy(ids_ + have, ids, chunk * sizeof(SlotId));
+          count_.store(have + chunk, std::memory_order_relaxed);
+          accepted += chunk;
+          ids += chunk;
+          n -= chunk;
+        }
+        return accepted;
+      }
+      while (n != 0) {
+        const std::uint32_t chunk = std::min(n, capacity);
+        std::uint32_t have = count_.load(std::memory_order_relaxed);
+        if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
+        std::uint32_t kept = have;
+        for (std::uint32_t i = 0; i < chunk; ++i) {
+          ids_[kept] = ids[i];
+          kept += arena_->take_held(layout, ids[i], shards) ? 1u : 0u;
+        }
+        count_.store(kept, std::memory_order_relaxed);
+        accepted += kept - have;
+        ids += chunk;
+        n -= chunk;
+      }
+      return accepted;
+    }
   }
 
   /// Give every cached slot back to the shards.
@@ -799,6 +900,20 @@ public:
   Arena& arena() const noexcept { return *arena_; }
 
 private:
+  /// Branch-free over the batch so the compiler can vectorise it.
+  static bool all_in_range(const Layout& layout, const SlotId* ids, std::uint32_t n,
+                           std::uint32_t shards) noexcept {
+    const std::uint32_t tag_bits = std::uint32_t{layout.tag} << slot_id_position_bits;
+    const std::uint32_t limit = shards << layout.index_bits;
+    const bool dense = layout.slots_per_shard == layout.index_mask + 1;
+    std::uint32_t bad = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint32_t raw = ids[i].raw;
+      bad |= ((raw & 0xFF00'0000u) ^ tag_bits) | static_cast<std::uint32_t>((raw & 0x00FF'FFFFu) >= limit);
+    }
+    return bad == 0 && dense; // sparse index spaces take the per-id path
+  }
+
   void bump_fast_hits(std::uint32_t n) noexcept {
     fast_hits_.store(fast_hits_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }

@@ -14,6 +14,10 @@
  *
  * Bits past `capacity` in the last word are set at construction and never
  * cleared, so a search need not special-case the tail.
+ *
+ * Shards of at most 64 slots (16 x 4 KB in 64 KB, the receive-pool case) have
+ * a single word, and the word is its own counter: "full" is all ones, so
+ * claim and release are one atomic RMW each and `free_` is not used.
  */
 #pragma once
 
@@ -46,14 +50,20 @@ public:
     if (const std::uint32_t tail = slots % 64; tail != 0)
       bits_[words_ - 1].store(~std::uint64_t{0} << tail, std::memory_order_relaxed);
     // Published to other threads by the arena's release of the shard pointer.
-    free_.store(slots, std::memory_order_relaxed);
+    free_.store(words_ == 1 ? 0 : slots, std::memory_order_relaxed);
   }
   BitmapSlots(const BitmapSlots&) = delete;
   BitmapSlots& operator=(const BitmapSlots&) = delete;
 
   bool ready() const noexcept { return capacity_ != 0; }
   std::uint32_t capacity() const noexcept { return capacity_; }
-  std::uint32_t free_count() const noexcept { return free_.load(std::memory_order_relaxed); }
+  /// seq_cst: the arena reads this right after clearing a shard's `listed`
+  /// flag, and the pair must not reorder (a plain load on x86).
+  std::uint32_t free_count() const noexcept {
+    if (words_ == 1)
+      return static_cast<std::uint32_t>(std::popcount(~bits_[0].load(std::memory_order_seq_cst)));
+    return free_.load(std::memory_order_seq_cst);
+  }
 
   bool is_free(std::uint32_t index) const noexcept {
     if (index >= capacity_) return false;
@@ -66,6 +76,7 @@ public:
    * Return: how many were taken; 0 if the shard is full.
    */
   std::uint32_t claim(std::uint32_t* out, std::uint32_t max) noexcept {
+    if (words_ == 1) return claim_single_word(out, max);
     std::uint32_t avail = free_.load(std::memory_order_relaxed);
     std::uint32_t want;
     do {
@@ -81,13 +92,7 @@ public:
     while (got < want) {
       std::uint64_t old = bits_[w].load(std::memory_order_relaxed);
       while (~old != 0) {
-        std::uint64_t clear = ~old;
-        std::uint64_t pick = 0;
-        for (std::uint32_t n = want - got; n != 0 && clear != 0; --n) {
-          const std::uint64_t lowest = clear & (~clear + 1);
-          pick |= lowest;
-          clear ^= lowest;
-        }
+        std::uint64_t pick = lowest_bits(~old, want - got);
         // (2) acquire pairs with (3) in release(): the previous holder's
         // writes to the slot happen-before ours.
         if (bits_[w].compare_exchange_weak(old, old | pick, std::memory_order_acquire,
@@ -109,6 +114,13 @@ public:
   SlotRelease release(std::uint32_t index) noexcept {
     if (index >= capacity_) return SlotRelease::refused;
     const std::uint64_t mask = std::uint64_t{1} << (index % 64);
+    if (words_ == 1) {
+      // (3') seq_cst: pairs with (2') like (3) with (2), and is the count
+      // update the arena's listing protocol reads (see free_count()).
+      const std::uint64_t old = bits_[0].fetch_and(~mask, std::memory_order_seq_cst);
+      if ((old & mask) == 0) return SlotRelease::refused;
+      return old == ~std::uint64_t{0} ? SlotRelease::was_full : SlotRelease::released;
+    }
     // (3) release pairs with (2): our writes to the slot reach the next owner.
     const std::uint64_t old = bits_[index / 64].fetch_and(~mask, std::memory_order_release);
     if ((old & mask) == 0) return SlotRelease::refused; // clearing a clear bit changed nothing
@@ -120,6 +132,30 @@ public:
 
 private:
   static constexpr std::uint32_t inline_words = 4;
+
+  static std::uint64_t lowest_bits(std::uint64_t set, std::uint32_t n) noexcept {
+    std::uint64_t pick = 0;
+    for (; n != 0 && set != 0; --n) {
+      const std::uint64_t lowest = set & (~set + 1);
+      pick |= lowest;
+      set ^= lowest;
+    }
+    return pick;
+  }
+
+  std::uint32_t claim_single_word(std::uint32_t* out, std::uint32_t max) noexcept {
+    std::uint64_t old = bits_[0].load(std::memory_order_relaxed);
+    std::uint64_t pick;
+    do {
+      if (~old == 0 || max == 0) return 0;
+      pick = lowest_bits(~old, max);
+      // (2') acquire pairs with (3') in release().
+    } while (!bits_[0].compare_exchange_weak(old, old | pick, std::memory_order_acquire,
+                                             std::memory_order_relaxed));
+    std::uint32_t got = 0;
+    for (; pick != 0; pick &= pick - 1) out[got++] = static_cast<std::uint32_t>(std::countr_zero(pick));
+    return got;
+  }
 
   // Everything a claim or release touches sits in one cache line for the
   // common shard (up to 256 slots): one line moves between threads, not two.

@@ -17,7 +17,9 @@
  * - `a.release(std::uint32_t index) noexcept -> SlotRelease`: returns a
  *   slot; `SlotRelease::refused` (and no change at all) if it is already free.
  *   `SlotRelease::was_full` tells the arena the shard just stopped being full.
- * - `a.free_count() const noexcept`, `a.capacity() const noexcept`
+ * - `a.free_count() const noexcept` (a seq_cst read: the arena pairs it with
+ *   its shard-listing flag, and release() must update the count with a
+ *   seq_cst read-modify-write), `a.capacity() const noexcept`
  *   (-> std::uint32_t) and `a.is_free(std::uint32_t) const noexcept -> bool`.
  */
 #pragma once

@@ -1,0 +1,11 @@
+# The arena against its peers: the seed-000 linear scan, glibc malloc,
+# std::pmr pools, Boost.Pool and DPDK rte_mempool (DPDK code in its own TU).
+arenakit_add_benchmark(NAME bench_arena
+  SOURCES bench_arena.cpp
+  PEERS dpdk boost_pool
+  PEER_SOURCES peer_dpdk_arena.cpp)
+if(ARENAKIT_BUILD_TESTS)
+  # A smoke run: every benchmark executes once, so a broken one fails CI.
+  add_test(NAME bench_arena_smoke COMMAND bench_arena --benchmark_min_time=0.001 --benchmark_repetitions=1)
+  set_tests_properties(bench_arena_smoke PROPERTIES LABELS "bench-smoke" TIMEOUT 300)
+endif()
