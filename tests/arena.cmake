@@ -29,3 +29,13 @@ arenakit_add_compile_fail_test(NAME cf_source_without_deallocate
 add_test(NAME headers_self_contained
          COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR} --target all_verify_interface_header_sets)
 set_tests_properties(headers_self_contained PROPERTIES LABELS "compile-fail" TIMEOUT 600)
+
+# Consumers: add_subdirectory, an installed find_package, a refused wrong
+# major version, and pkg-config. Each builds a tiny program against us.
+foreach(mode subdir installed wrong_major pkgconfig)
+  add_test(NAME consumer_${mode}
+           COMMAND ${CMAKE_COMMAND} -DMODE=${mode} -DSOURCE_DIR=${PROJECT_SOURCE_DIR}
+                   -DWORK_DIR=${CMAKE_BINARY_DIR}/consumer-${mode} -DCXX=${CMAKE_CXX_COMPILER}
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/check.cmake)
+  set_tests_properties(consumer_${mode} PROPERTIES LABELS "consumer" TIMEOUT 300)
+endforeach()

@@ -60,6 +60,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <new>
 
@@ -339,19 +340,14 @@ public:
      *
      * Returns how many were filled: @count unless the source failed.
      */
-    std::size_t get_bulk(std::byte** out, std::size_t count) noexcept {
+    ARENAKIT_ALWAYS_INLINE std::size_t get_bulk(std::byte** out, std::size_t count) noexcept {
       std::size_t from_cache = std::min(count, n_);
-      // Newest first, as get() would hand them out.
-      for (std::size_t i = 0; i < from_cache; ++i) out[i] = cache_[n_ - 1 - i];
       n_ -= from_cache;
+      copy_pages(out, cache_ + n_, from_cache); // the hot end of the cache
       debt_ += from_cache;
       stats_.cache_hits += from_cache;
       std::size_t filled = from_cache;
-      while (filled < count) {
-        std::byte* page = get_slow();
-        if (page == nullptr) break;
-        out[filled++] = page;
-      }
+      if (ARENAKIT_UNLIKELY(filled < count)) filled = get_bulk_slow(out, filled, count);
       return filled;
     }
 
@@ -378,7 +374,20 @@ public:
     }
 
     /// recycle() for @count pages; one reservation at most. Returns pooled count.
-    std::size_t recycle_bulk(std::byte* const* pages, std::size_t count) noexcept {
+    ARENAKIT_ALWAYS_INLINE std::size_t recycle_bulk(std::byte* const* pages, std::size_t count) noexcept {
+      if (ARENAKIT_LIKELY(debt_ >= count && CacheSize - n_ >= count)) {
+        // Fast path: room is already ours and the array has space. One
+        // vectorizable pass looks for null pages, then one copy.
+        bool any_null = false;
+        for (std::size_t i = 0; i < count; ++i) any_null |= pages[i] == nullptr;
+        if (ARENAKIT_LIKELY(!any_null)) {
+          copy_pages(cache_ + n_, pages, count);
+          n_ += count;
+          debt_ -= count;
+          stats_.recycled += count;
+          return count;
+        }
+      }
       std::size_t valid = 0;
       for (std::size_t i = 0; i < count; ++i) valid += pages[i] != nullptr ? 1u : 0u;
       if (ARENAKIT_UNLIKELY(valid != count))
@@ -426,6 +435,11 @@ public:
       pool_->consumers_.fetch_add(1, std::memory_order_relaxed);
     }
 
+    static ARENAKIT_ALWAYS_INLINE void copy_pages(std::byte** to, std::byte* const* from,
+                                                  std::size_t n) noexcept {
+      std::memcpy(to, from, n * sizeof(std::byte*));
+    }
+
     ARENAKIT_ALWAYS_INLINE void stash(std::byte* page) noexcept {
       if (ARENAKIT_LIKELY(n_ != CacheSize)) {
         cache_[n_++] = page;
@@ -442,6 +456,16 @@ public:
       // with the acquire of a producer's reservation (B1).
       pool_->count_.fetch_sub(debt_, std::memory_order_release);
       debt_ = 0;
+    }
+
+    ARENAKIT_NOINLINE std::size_t get_bulk_slow(std::byte** out, std::size_t filled,
+                                                std::size_t count) noexcept {
+      while (filled < count) {
+        std::byte* page = get_slow();
+        if (page == nullptr) break;
+        out[filled++] = page;
+      }
+      return filled;
     }
 
     ARENAKIT_NOINLINE std::byte* get_slow() noexcept {
