@@ -1,0 +1,1 @@
+arenakit_add_example(NAME example_recv_pool SOURCES recv_pool.cpp)
