@@ -3,6 +3,7 @@
 // and retire+reclaim per object (guard_ptr::reclaim, new and delete included).
 #include <benchmark/benchmark.h>
 
+#include <array> // xenium uses std::array without including it (clang)
 #include <xenium/reclamation/generic_epoch_based.hpp>
 
 #include <cstdint>
