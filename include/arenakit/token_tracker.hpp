@@ -107,6 +107,19 @@ struct IgnorePageFree {
 template <class H>
 concept PageFreeHook = std::is_nothrow_invocable_v<H&, std::uint32_t> && std::is_nothrow_move_constructible_v<H>;
 
+/**
+ * enum Producers - who may call deliver() at the same time.
+ * @many: any number of threads, one per consumer at a time (devmem: each
+ *        socket's recvmsg). Claiming a free page is a CAS.
+ * @one:  one thread at a time for the whole binding (one receive queue per
+ *        binding, as io_uring zcrx's area per interface queue). Then only that
+ *        thread can write a free page word, and claiming a free page is a
+ *        plain store: one locked instruction fewer per token. A second
+ *        concurrent deliverer is detected and refused (concurrent_delivery),
+ *        at the cost of one exchange per batch.
+ */
+enum class Producers : std::uint8_t { many, one };
+
 /// Set-up of a TokenTracker; every field is checked by create().
 struct TokenTrackerConfig {
   /// Bytes per page (a power of two); the region size must be a multiple.
@@ -281,11 +294,12 @@ static_assert(sizeof(TokenConsumerSlot) <= 6 * cache_line_size, "a consumer slot
 /**
  * class TokenTracker - one binding's pages, its consumers, their references.
  * @OnPageFree: PageFreeHook called when a page's last reference comes back.
+ * @producers:  Producers::many (default) or Producers::one.
  *
  * A movable handle to heap state (create() builds it); a default-constructed
  * tracker is empty and must not be used.
  */
-template <class OnPageFree = IgnorePageFree>
+template <class OnPageFree = IgnorePageFree, Producers producers = Producers::many>
 class TokenTracker {
   static_assert(PageFreeHook<OnPageFree>,
                 "arenakit::TokenTracker<OnPageFree>: OnPageFree must be callable as hook(std::uint32_t page) "
@@ -401,10 +415,36 @@ public:
       note_refusal(s, c, h, why, pages.size());
       return out;
     }
+    if constexpr (producers == Producers::one) {
+      // acquire: pairs with the release at the end of the previous batch,
+      // which may have run on another thread: its plain-store claims are
+      // ordered before ours.
+      if (ARENAKIT_UNLIKELY(s.producer_busy.exchange(1, std::memory_order_acquire) != 0)) {
+        end_delivery(s, *c, h.index);
+        out.refused = pages.size();
+        out.last_refusal = TokenRefusal::concurrent_delivery;
+        count(*c, TokenRefusal::concurrent_delivery, pages.size());
+        return out;
+      }
+    }
     const std::uint64_t me = tw::owner_field(h.index);
     std::size_t refused_by[3] = {0, 0, 0}; // out_of_range, count_saturated, no_memory
     std::size_t done = 0;
-    for (const std::uint32_t p : pages) {
+    const std::size_t n_pages = pages.size();
+    std::uint64_t prefetched_line = ~std::uint64_t{0};
+    for (std::size_t i = 0; i < n_pages; ++i) {
+      const std::uint32_t p = pages[i];
+      // The batch says which words come next: start their cache misses now
+      // (random pages of a large binding are rarely in cache); once per
+      // cache line, so sequential pages pay almost nothing for it.
+      if (i + prefetch_distance < n_pages) {
+        const std::uint32_t ahead = pages[i + prefetch_distance];
+        const std::uint64_t line = ahead / (cache_line_size / sizeof(std::uint64_t));
+        if (line != prefetched_line && ahead < s.page_count) {
+          prefetched_line = line;
+          prefetch_for_write(&s.words[ahead]);
+        }
+      }
       if (ARENAKIT_UNLIKELY(p >= s.page_count)) {
         ++refused_by[0];
         out.last_refusal = TokenRefusal::out_of_range;
@@ -433,12 +473,26 @@ public:
             out.last_refusal = TokenRefusal::no_memory;
             break;
           }
-          if (w.compare_exchange_weak(v, me | 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+          if constexpr (producers == Producers::one) {
+            // Only this thread writes a free word (returns, closes and the
+            // page spin bit never touch one): a plain store claims it.
+            // The acquire fence pairs with the release of the return/close
+            // that freed the page (read by our relaxed load); the store is
+            // relaxed: the token reaches the application through the
+            // caller's own hand-off.
+            std::atomic_thread_fence(std::memory_order_acquire);
+            w.store(me | 1, std::memory_order_relaxed);
             c->log.push(p);
             ++done;
             break;
+          } else {
+            if (w.compare_exchange_weak(v, me | 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+              c->log.push(p);
+              ++done;
+              break;
+            }
+            continue;
           }
-          continue;
         }
         TokenRefusal r = TokenRefusal::no_memory;
         const Slow res = deliver_slow(s, *c, h.index, p, r);
@@ -456,6 +510,9 @@ public:
       }
     }
     // Only this consumer's deliverer writes `delivered`: no RMW needed.
+    if constexpr (producers == Producers::one) {
+      s.producer_busy.store(0, std::memory_order_release); // pairs with the exchange's acquire
+    }
     c->now.delivered.store(c->now.delivered.load(std::memory_order_relaxed) + done, std::memory_order_relaxed);
     if (ARENAKIT_UNLIKELY(refused_by[0] | refused_by[1] | refused_by[2])) {
       count(*c, TokenRefusal::out_of_range, refused_by[0]);
@@ -583,6 +640,7 @@ public:
     if (tw::sole_of(v, me)) return tw::count(v);
     if ((v & (tw::busy_bit | tw::shared_bit)) == 0) return 0;
     const std::uint64_t locked = lock_page(w);
+    if (locked == 0) return 0; // freed meanwhile (and not locked)
     std::uint32_t n = 0;
     if (tw::sole_of(locked, me)) {
       n = tw::count(locked);
@@ -680,9 +738,21 @@ private:
     detail::TokenSpinLock grow_lock;
     std::atomic<std::size_t> bytes{0};
     std::array<std::atomic<std::uint64_t>, token_refusal_count> stale_refused{};
+    /// Producers::one: a deliver() batch is running (its own line: the
+    /// producer keeps it in cache).
+    alignas(cache_line_size) std::atomic<std::uint32_t> producer_busy{0};
   };
 
   enum class Slow : std::uint8_t { done, retry, refused };
+  static constexpr std::size_t prefetch_distance = 8;
+
+  static void prefetch_for_write(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 1, 3);
+#else
+    (void)p;
+#endif
+  }
 
   // ------------------------------------------------------- slot lifecycle
 
@@ -821,12 +891,15 @@ private:
   // ------------------------------------------------------------ page words
 
   /// lock_page() - set the page's spin bit; returns the word as it was.
-  /// Blocking (the holder never waits for anything while holding it).
+  /// A free word (0) is returned without locking it: free words are written
+  /// only by claims (a plain store under Producers::one), so the caller must
+  /// not unlock it. Blocking (the holder never waits while holding it).
   static std::uint64_t lock_page(std::atomic_ref<std::uint64_t> w) noexcept {
     namespace tw = detail::token_word;
     detail::SpinWait wait;
     std::uint64_t v = w.load(std::memory_order_relaxed);
     for (;;) {
+      if (v == 0) return 0;
       if ((v & tw::busy_bit) != 0) {
         wait();
         v = w.load(std::memory_order_relaxed);
@@ -856,6 +929,9 @@ private:
           // The busy bit is ignored: a page mid-way to shared is kept (harmless).
           return (v & (detail::token_word::shared_bit | detail::token_word::owner_mask)) == me;
         },
+        [&s](std::uint32_t p) noexcept {
+          if (p < s.page_count) prefetch_for_write(&s.words[p]);
+        },
         s.bytes);
   }
 
@@ -866,7 +942,8 @@ private:
     std::atomic_ref<std::uint64_t> w(s.words[p]);
     const std::uint64_t me = tw::owner_field(index);
     const std::uint64_t v = lock_page(w);
-    if (v == 0 || tw::sole_of(v, me)) { // changed while we waited: fast path again
+    if (v == 0) return Slow::retry; // freed while we waited (not locked): fast path again
+    if (tw::sole_of(v, me)) {
       unlock_page(w, v);
       return Slow::retry;
     }
@@ -918,14 +995,13 @@ private:
     namespace tw = detail::token_word;
     std::atomic_ref<std::uint64_t> w(s.words[p]);
     const std::uint64_t v = lock_page(w);
+    if (v == 0) { // nobody holds it (not locked)
+      why = TokenRefusal::underflow;
+      return Slow::refused;
+    }
     if (tw::sole_of(v, tw::owner_field(index))) {
       unlock_page(w, v);
       return Slow::retry;
-    }
-    if (v == 0) {
-      unlock_page(w, v);
-      why = TokenRefusal::underflow;
-      return Slow::refused;
     }
     if ((v & tw::shared_bit) == 0) {
       unlock_page(w, v);
@@ -1077,6 +1153,7 @@ private:
       std::atomic_ref<std::uint64_t> w(s.words[p]);
       const std::uint64_t v = lock_page(w);
       assert((v & tw::shared_bit) != 0 && tw::count(v) >= k);
+      if (ARENAKIT_UNLIKELY(v == 0)) return; // cannot happen: our share keeps the page held
       const std::uint32_t left = tw::count(v) - k;
       unlock_page(w, left == 0 ? 0 : (tw::shared_bit | left));
       released += k;

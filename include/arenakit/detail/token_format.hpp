@@ -141,6 +141,7 @@ public:
         binding_bits == 0 ? 0 : ((std::uint64_t{1} << binding_bits) - 1) << f.binding_shift_;
     f.reserved_mask_ = width_mask & ~binding_mask & ~f.page_mask_;
     f.binding_field_ = binding_bits == 0 ? 0 : binding_id << f.binding_shift_;
+    f.allowed_mask_ = width_mask & ~f.reserved_mask_;
     return f;
   }
 
@@ -171,7 +172,19 @@ public:
   [[nodiscard]] constexpr CheckedRange check(std::uint64_t start, std::uint64_t count,
                                              std::uint64_t max_count) const noexcept {
     CheckedRange r;
-    if (ARENAKIT_UNLIKELY(start & ~width_mask_or_reserved())) return refuse(TokenRefusal::reserved_bits);
+    // Fast path, one test per bound: `x < page_count` says the binding field
+    // matches, no reserved bit is set and the page exists; `count - 1`
+    // wraps for count == 0, which takes the full path below.
+    if (const std::uint64_t x = start ^ binding_field_; ARENAKIT_LIKELY(x < page_count_)) {
+      const std::uint64_t room = page_count_ - x;
+      if (ARENAKIT_LIKELY(count - 1 < (room < max_count ? room : max_count))) {
+        r.first = static_cast<std::uint32_t>(x);
+        r.count = static_cast<std::uint32_t>(count);
+        r.ok = true;
+        return r;
+      }
+    }
+    if (ARENAKIT_UNLIKELY((start & ~allowed_mask_) != 0)) return refuse(TokenRefusal::reserved_bits);
     if ((start & ~reserved_mask_ & ~page_mask_) != binding_field_) return refuse(TokenRefusal::wrong_binding);
     if (count == 0) {
       r.ok = true;
@@ -194,12 +207,6 @@ private:
     r.refusal = why;
     return r;
   }
-  /// Bits that may legally be set: everything but the reserved ones, within the width.
-  [[nodiscard]] constexpr std::uint64_t width_mask_or_reserved() const noexcept {
-    const std::uint64_t width_mask =
-        width_ == TokenWidth::bits64 ? ~std::uint64_t{0} : (std::uint64_t{1} << 32) - 1;
-    return width_mask & ~reserved_mask_;
-  }
 
   TokenWidth width_ = TokenWidth::bits32;
   unsigned page_bits_ = 0;
@@ -210,6 +217,7 @@ private:
   std::uint64_t page_mask_ = 0;
   std::uint64_t reserved_mask_ = 0;
   std::uint64_t binding_field_ = 0;
+  std::uint64_t allowed_mask_ = 0; ///< bits a token may set: within the width, not reserved
 };
 
 } // namespace arenakit

@@ -76,17 +76,21 @@ public:
    * @still_held: predicate page -> bool, true while the page is still held
    *              by this consumer in sole mode. Must never answer false for
    *              such a page (answering true for a stale one is harmless).
+   * @prefetch:   page -> void, a hint that still_held(page) comes soon.
    * @bytes:      the tracker's tracking-memory counter.
    *
    * Return: true when has_room() afterwards; false only when the log is full
    * of held pages and could not grow (out of memory).
    */
-  template <class StillHeld>
-  bool make_room(StillHeld&& still_held, std::atomic<std::size_t>& bytes) noexcept {
+  template <class StillHeld, class Prefetch>
+  bool make_room(StillHeld&& still_held, Prefetch&& prefetch, std::atomic<std::size_t>& bytes) noexcept {
     if (cap_ == 0) return resize(min_capacity, bytes);
+    constexpr std::size_t ahead = 16; // entries whose page words are fetched ahead of the test
     std::size_t kept = 0;
-    for (std::size_t i = 0; i < size_; ++i)
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (i + ahead < size_) prefetch(data_[i + ahead]);
       if (still_held(data_[i])) data_[kept++] = data_[i];
+    }
     size_ = kept;
     if (kept > cap_ / 2) {
       // A page freed and taken again between compactions is listed twice;

@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: MIT
+// Token tracking (issue 4): arenakit's TokenTracker against the designs of
+// the devmem thread, in the same run.
+//
+// deliver_return_{seq,rand}/<impl>: one consumer keeps 1,024 tokens out on a
+// 2 GiB binding (524,288 pages of 4 KiB). Each iteration delivers 64 pages
+// (one batch) and returns the 64 oldest (one call): ns/item = one delivery
+// plus one return. seq: consecutive pages, returned as one range of 64;
+// rand: pages from a fixed pseudo-random stream, returned as 64 ranges of 1.
+// Every implementation sees the same pages and the same ranges, bounds-checks
+// each range and refuses a return below zero.
+//   arenakit            TokenTracker (Producers::many): 8-byte word per page, owner attribution
+//   arenakit_one_producer  TokenTracker<.., Producers::one>: a free page is claimed by a plain store
+//   flat_binding_array  std::atomic<uint32_t> per page per binding (no attribution)
+//   per_consumer_array  std::atomic<uint32_t> per page per consumer (2 MiB each)
+//   judy_present        JudyL per consumer, every page already inserted
+//   judy_churn          JudyL per consumer, insert on delivery, erase at zero (xarray-like)
+//   unordered_map       std::unordered_map<page, count> per consumer, churn
+//
+// close_1024_on_2GiB/<impl>: a consumer holding 1,024 tokens (random pages)
+// closes; only the close is timed (manual time). Peers: the per-consumer
+// array's scrub over the whole binding, kernel style (xchg every page) and
+// read-first (xchg only non-zero pages); Judy: walk and free the tree.
+#include "support/table.hpp"
+
+#include <arenakit/token_tracker.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#if defined(ARENAKIT_HAVE_JUDY)
+namespace tokens_bench_judy {
+struct Range {
+  std::uint32_t start;
+  std::uint32_t count;
+};
+void* create();
+void populate(void** array, const std::uint32_t* pages, std::size_t n);
+std::size_t deliver_present(void** array, const std::uint32_t* pages, std::size_t n);
+std::size_t return_present(void** array, const Range* r, std::size_t n);
+std::size_t deliver_churn(void** array, const std::uint32_t* pages, std::size_t n);
+std::size_t return_churn(void** array, const Range* r, std::size_t n);
+std::size_t close_all(void** array);
+} // namespace tokens_bench_judy
+#endif
+
+namespace {
+
+using arenakit::TokenRange32;
+constexpr std::uint32_t kPages = 1u << 19; // 2 GiB / 4 KiB
+constexpr std::size_t kBatch = 64;
+constexpr std::size_t kOutstanding = 1024;
+constexpr std::size_t kWindow = kOutstanding / kBatch;
+
+enum class Pattern { seq, rand };
+
+/// The page stream and, per block of 64 pages, the ranges that return it.
+struct Workload {
+  std::vector<std::uint32_t> pages;
+  std::vector<TokenRange32> ranges;
+  std::vector<std::size_t> first; // ranges of block b: [first[b], first[b + 1])
+#if defined(ARENAKIT_HAVE_JUDY)
+  std::vector<tokens_bench_judy::Range> judy_ranges;
+#endif
+
+  explicit Workload(Pattern p) {
+    if (p == Pattern::seq) {
+      pages.resize(kPages);
+      for (std::uint32_t i = 0; i < kPages; ++i) pages[i] = i;
+    } else {
+      std::mt19937 rng(42);
+      pages.resize(1u << 16);
+      for (auto& x : pages) x = static_cast<std::uint32_t>(rng() % kPages);
+    }
+    for (std::size_t b = 0; b < blocks(); ++b) {
+      first.push_back(ranges.size());
+      if (p == Pattern::seq) {
+        ranges.push_back({pages[b * kBatch], static_cast<std::uint32_t>(kBatch)});
+      } else {
+        for (std::size_t i = 0; i < kBatch; ++i) ranges.push_back({pages[b * kBatch + i], 1});
+      }
+    }
+    first.push_back(ranges.size());
+#if defined(ARENAKIT_HAVE_JUDY)
+    for (auto r : ranges) judy_ranges.push_back({r.start, r.count});
+#endif
+  }
+  [[nodiscard]] std::size_t blocks() const { return pages.size() / kBatch; }
+  [[nodiscard]] std::span<const std::uint32_t> block(std::size_t b) const {
+    return std::span<const std::uint32_t>(pages).subspan((b % blocks()) * kBatch, kBatch);
+  }
+  [[nodiscard]] std::span<const TokenRange32> returns(std::size_t b) const {
+    b %= blocks();
+    return std::span<const TokenRange32>(ranges).subspan(first[b], first[b + 1] - first[b]);
+  }
+};
+
+const Workload& workload(Pattern p) {
+  static const Workload seq(Pattern::seq);
+  static const Workload rand(Pattern::rand);
+  return p == Pattern::seq ? seq : rand;
+}
+
+// ----------------------------------------------------------------- impls
+
+template <arenakit::Producers P>
+struct Ours {
+  using Tracker = arenakit::TokenTracker<arenakit::IgnorePageFree, P>;
+  Tracker t;
+  arenakit::ConsumerHandle h;
+  explicit Ours(const Workload&) {
+    t = std::move(Tracker::create(arenakit::Region{nullptr, std::size_t{kPages} * 4096}, {}).value());
+    h = *t.open_consumer();
+  }
+  void deliver(const Workload&, std::size_t b, std::span<const std::uint32_t> pages) {
+    (void)b;
+    auto out = t.deliver(h, pages);
+    benchmark::DoNotOptimize(out);
+  }
+  void give_back(const Workload& w, std::size_t b) {
+    auto out = t.return_tokens(h, w.returns(b));
+    benchmark::DoNotOptimize(out);
+  }
+  [[nodiscard]] std::uint64_t outstanding() const { return t.stats().outstanding(); }
+  [[nodiscard]] double bytes() const { return static_cast<double>(t.tracking_bytes()); }
+};
+
+/// One std::atomic<uint32_t> per page: the niov-array design (per binding
+/// or, with one array per consumer, per socket). Same code either way; the
+/// difference is memory: 2 MiB per binding vs 2 MiB per consumer.
+struct FlatArray {
+  std::unique_ptr<std::atomic<std::uint32_t>[]> refs{new std::atomic<std::uint32_t>[kPages]()};
+  std::uint64_t out = 0;
+  explicit FlatArray(const Workload&) {}
+  void deliver(const Workload&, std::size_t, std::span<const std::uint32_t> pages) {
+    std::size_t n = 0;
+    for (auto p : pages) {
+      if (p >= kPages) continue;
+      refs[p].fetch_add(1, std::memory_order_acquire);
+      ++n;
+    }
+    out += n;
+  }
+  void give_back(const Workload& w, std::size_t b) {
+    std::size_t n = 0;
+    for (auto r : w.returns(b)) {
+      if (r.start >= kPages || r.count > kPages - r.start) continue;
+      for (std::uint32_t p = r.start; p != r.start + r.count; ++p) {
+        std::uint32_t v = refs[p].load(std::memory_order_relaxed);
+        while (v != 0 && !refs[p].compare_exchange_weak(v, v - 1, std::memory_order_release,
+                                                        std::memory_order_relaxed)) {
+        }
+        n += v != 0;
+      }
+    }
+    out -= n;
+  }
+  [[nodiscard]] std::uint64_t outstanding() const { return out; }
+  [[nodiscard]] double bytes() const { return double{kPages} * 4; }
+};
+
+struct StdMap {
+  std::unordered_map<std::uint32_t, std::uint32_t> m;
+  std::uint64_t out = 0;
+  explicit StdMap(const Workload&) { m.reserve(4 * kOutstanding); }
+  void deliver(const Workload&, std::size_t, std::span<const std::uint32_t> pages) {
+    for (auto p : pages) ++m[p];
+    out += pages.size();
+  }
+  void give_back(const Workload& w, std::size_t b) {
+    for (auto r : w.returns(b))
+      for (std::uint32_t p = r.start; p != r.start + r.count; ++p) {
+        auto it = m.find(p);
+        if (it == m.end()) continue;
+        --out;
+        if (--it->second == 0) m.erase(it);
+      }
+  }
+  [[nodiscard]] std::uint64_t outstanding() const { return out; }
+  [[nodiscard]] double bytes() const { return 0; }
+};
+
+#if defined(ARENAKIT_HAVE_JUDY)
+template <bool Churn>
+struct Judy {
+  void* array = tokens_bench_judy::create();
+  std::uint64_t out = 0;
+  explicit Judy(const Workload& w) {
+    if (!Churn) tokens_bench_judy::populate(&array, w.pages.data(), w.pages.size());
+  }
+  ~Judy() { tokens_bench_judy::close_all(&array); }
+  Judy(const Judy&) = delete;
+  Judy& operator=(const Judy&) = delete;
+  void deliver(const Workload&, std::size_t, std::span<const std::uint32_t> pages) {
+    out += Churn ? tokens_bench_judy::deliver_churn(&array, pages.data(), pages.size())
+                 : tokens_bench_judy::deliver_present(&array, pages.data(), pages.size());
+  }
+  void give_back(const Workload& w, std::size_t b) {
+    b %= w.blocks();
+    const auto* r = w.judy_ranges.data() + w.first[b];
+    const std::size_t n = w.first[b + 1] - w.first[b];
+    out -= Churn ? tokens_bench_judy::return_churn(&array, r, n) : tokens_bench_judy::return_present(&array, r, n);
+  }
+  [[nodiscard]] std::uint64_t outstanding() const { return out; }
+  [[nodiscard]] double bytes() const { return 0; }
+};
+#endif
+
+/// The ring: 1,024 tokens out; each iteration delivers 64 and returns the
+/// 64 oldest.
+template <class Impl>
+void deliver_return(benchmark::State& state, Pattern pattern) {
+  const Workload& w = workload(pattern);
+  Impl impl(w);
+  std::size_t head = 0;
+  for (; head < kWindow; ++head) impl.deliver(w, head, w.block(head));
+  for (auto _ : state) {
+    impl.deliver(w, head, w.block(head));
+    impl.give_back(w, head - kWindow);
+    ++head;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatch));
+  if (impl.outstanding() != kOutstanding) state.SkipWithError("lost or extra references");
+  if (impl.bytes() > 0) state.counters["track_KiB"] = impl.bytes() / 1024;
+}
+
+// ----------------------------------------------------------------- close
+
+std::vector<std::uint32_t> close_pages() {
+  std::mt19937 rng(7);
+  std::vector<std::uint32_t> p(kOutstanding);
+  for (auto& x : p) x = static_cast<std::uint32_t>(rng() % kPages);
+  return p;
+}
+
+using Clock = std::chrono::steady_clock;
+
+void close_ours(benchmark::State& state) {
+  auto t = std::move(arenakit::TokenTracker<>::create(arenakit::Region{nullptr, std::size_t{kPages} * 4096}, {}).value());
+  const auto pages = close_pages();
+  for (auto _ : state) {
+    const auto h = *t.open_consumer();
+    (void)t.deliver(h, std::span<const std::uint32_t>(pages));
+    const auto t0 = Clock::now();
+    auto out = t.close(h);
+    const auto t1 = Clock::now();
+    benchmark::DoNotOptimize(out);
+    if (out.released != kOutstanding) state.SkipWithError("close lost references");
+    state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+/// Per-consumer array (2 MiB) whose close scrubs the whole binding, giving
+/// each page's references back to the binding's counts.
+template <bool ReadFirst>
+void close_scrub(benchmark::State& state) {
+  std::unique_ptr<std::atomic<std::uint32_t>[]> mine(new std::atomic<std::uint32_t>[kPages]());
+  std::unique_ptr<std::atomic<std::uint32_t>[]> binding(new std::atomic<std::uint32_t>[kPages]());
+  const auto pages = close_pages();
+  for (auto _ : state) {
+    for (auto p : pages) {
+      mine[p].fetch_add(1, std::memory_order_relaxed);
+      binding[p].fetch_add(1, std::memory_order_relaxed);
+    }
+    const auto t0 = Clock::now();
+    std::uint64_t released = 0;
+    for (std::uint32_t i = 0; i < kPages; ++i) {
+      if (ReadFirst && mine[i].load(std::memory_order_relaxed) == 0) continue;
+      const std::uint32_t n = mine[i].exchange(0, std::memory_order_acq_rel);
+      if (n != 0) {
+        binding[i].fetch_sub(n, std::memory_order_release);
+        released += n;
+      }
+    }
+    const auto t1 = Clock::now();
+    benchmark::DoNotOptimize(released);
+    if (released != kOutstanding) state.SkipWithError("scrub lost references");
+    state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+#if defined(ARENAKIT_HAVE_JUDY)
+void close_judy(benchmark::State& state) {
+  const auto pages = close_pages();
+  for (auto _ : state) {
+    void* array = tokens_bench_judy::create();
+    tokens_bench_judy::deliver_churn(&array, pages.data(), pages.size());
+    const auto t0 = Clock::now();
+    const std::size_t released = tokens_bench_judy::close_all(&array);
+    const auto t1 = Clock::now();
+    if (released != kOutstanding) state.SkipWithError("close lost references");
+    state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+#endif
+
+// ------------------------------------------------------------ registration
+
+template <class Impl>
+void add(const char* scenario, const char* impl, Pattern p) {
+  benchmark::RegisterBenchmark((std::string(scenario) + "/" + impl).c_str(),
+                               [p](benchmark::State& s) { deliver_return<Impl>(s, p); });
+}
+
+const int registered = [] {
+  using arenakit::bench::target;
+  for (auto [scenario, p] : {std::pair{"deliver_return_seq", Pattern::seq}, std::pair{"deliver_return_rand", Pattern::rand}}) {
+    add<Ours<arenakit::Producers::many>>(scenario, "arenakit", p);
+    add<Ours<arenakit::Producers::one>>(scenario, "arenakit_one_producer", p);
+    add<FlatArray>(scenario, "flat_binding_array", p);
+    add<FlatArray>(scenario, "per_consumer_array", p);
+#if defined(ARENAKIT_HAVE_JUDY)
+    add<Judy<false>>(scenario, "judy_present", p);
+    add<Judy<true>>(scenario, "judy_churn", p);
+#endif
+    add<StdMap>(scenario, "unordered_map", p);
+    const std::string s(scenario);
+    const std::string tag = p == Pattern::seq ? "seq" : "rand";
+    target(s, "arenakit", s, "flat_binding_array", 1.25, tag + ": deliver+return <= 1.25x flat per-binding array");
+    target(s, "arenakit", s, "judy_present", 1 / 3.0, tag + ": >= 3x faster than Judy, tokens present");
+    target(s, "arenakit", s, "judy_churn", 1 / 10.0, tag + ": >= 10x faster than Judy, insert/erase churn");
+    target(s, "arenakit_one_producer", s, "flat_binding_array", 1.25, tag + ", one producer: <= 1.25x flat array");
+    target(s, "arenakit_one_producer", s, "judy_present", 1 / 3.0, tag + ", one producer: >= 3x faster than Judy present");
+    target(s, "arenakit_one_producer", s, "judy_churn", 1 / 10.0, tag + ", one producer: >= 10x faster than Judy churn");
+  }
+  benchmark::RegisterBenchmark("close_1024_on_2GiB/arenakit", close_ours)->UseManualTime();
+  benchmark::RegisterBenchmark("close_1024_on_2GiB/scrub_xchg_every_page", close_scrub<false>)->UseManualTime();
+  benchmark::RegisterBenchmark("close_1024_on_2GiB/scrub_read_first", close_scrub<true>)->UseManualTime();
+#if defined(ARENAKIT_HAVE_JUDY)
+  benchmark::RegisterBenchmark("close_1024_on_2GiB/judy_walk_free", close_judy)->UseManualTime();
+#endif
+  target("close_1024_on_2GiB", "arenakit", "close_1024_on_2GiB", "scrub_xchg_every_page", 1 / 100.0,
+         "close 1,024 tokens >= 100x faster than a scrub (xchg every page)");
+  target("close_1024_on_2GiB", "arenakit", "close_1024_on_2GiB", "scrub_read_first", 1 / 100.0,
+         "close 1,024 tokens >= 100x faster than a read-first scrub");
+  return 0;
+}();
+
+} // namespace
+
+ARENAKIT_BENCH_MAIN()
