@@ -200,3 +200,27 @@ TEST_CASE("a mapper that refuses: the region goes back to its source") {
   CHECK(allocs == 1);
   CHECK(deallocs == 1);
 }
+
+namespace {
+/// A deferred-style reclaimer that needs 32 bytes of the slot for its link.
+struct NeedsRoom {
+  static constexpr bool immediate = false;
+  static constexpr std::size_t min_slot_size = 32;
+  template <class Sink>
+  void retire(SlotId id, std::byte*, Sink& sink) noexcept { sink(id); }
+  template <class Sink>
+  std::size_t reclaim(Sink&) noexcept { return 0; }
+  std::size_t pending() const noexcept { return 0; }
+};
+} // namespace
+
+TEST_CASE("a slot too small for the reclaimer's intrusive link is refused at configuration") {
+  Arena<NoopMapper, BitmapSlots, NeedsRoom> small(ArenaConfig{.slot_size = 16});
+  CHECK(small.error() == make_error_code(errc::invalid_config));
+  CHECK_FALSE(small.acquire());
+  Arena<NoopMapper, BitmapSlots, NeedsRoom> roomy(ArenaConfig{.slot_size = 32});
+  CHECK(roomy);
+  SlotId id = roomy.acquire();
+  CHECK(id);
+  CHECK(roomy.release(id));
+}

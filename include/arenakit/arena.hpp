@@ -450,6 +450,10 @@ private:
     if (c.shard_size < 64 || !std::has_single_bit(c.shard_size) || c.slot_size < 8 ||
         c.slot_size > c.shard_size)
       return errc::invalid_config;
+    // A deferred reclaimer keeps its link inside the released slot.
+    if constexpr (requires { ReclaimerT::min_slot_size; }) {
+      if (c.slot_size < ReclaimerT::min_slot_size) return errc::invalid_config;
+    }
     slot_size_ = c.slot_size;
     shard_size_ = c.shard_size;
     shard_shift_ = static_cast<unsigned>(std::countr_zero(c.shard_size));
