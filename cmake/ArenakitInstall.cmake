@@ -2,6 +2,9 @@ include(CMakePackageConfigHelpers)
 
 install(TARGETS arenakit EXPORT arenakitTargets
         FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# Mappers for optional libraries are installed as headers; their users link
+# liburing / libibverbs themselves.
+install(FILES ${ARENAKIT_OPTIONAL_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/arenakit)
 
 set(ARENAKIT_CMAKE_DIR "${CMAKE_INSTALL_DATADIR}/arenakit")
 install(EXPORT arenakitTargets NAMESPACE arenakit:: DESTINATION "${ARENAKIT_CMAKE_DIR}")

@@ -40,3 +40,7 @@ foreach(mode subdir installed wrong_major pkgconfig)
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/check.cmake)
   set_tests_properties(consumer_${mode} PROPERTIES LABELS "consumer" TIMEOUT 300)
 endforeach()
+
+if(TARGET arenakit_uring)
+  arenakit_add_test(NAME test_uring_mapper SOURCES test_uring_mapper.cpp LIBS arenakit::uring)
+endif()
