@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace arenakit {
 
@@ -23,6 +24,11 @@ struct Region {
   bool huge_page_fallback = false;
   /// NUMA node the pages are bound to, or -1 when no policy was set.
   int numa_node = -1;
+  /// For memory behind a dma-buf (e.g. exported by a GPU driver): the
+  /// dma-buf file descriptor and the region's offset in it; -1 otherwise.
+  /// Mappers that can import dma-bufs (IbvMapper) use these instead of data.
+  int dmabuf_fd = -1;
+  std::uint64_t dmabuf_offset = 0;
 
   explicit operator bool() const noexcept { return size != 0; }
 };
