@@ -32,13 +32,16 @@ struct FreeCounter {
 
 } // namespace
 
-TEST_CASE("tokens stress: receive path delivers, applications return, consumers close mid-stream") {
+template <Producers P>
+void receive_return_close() {
   constexpr std::uint32_t pages = 500; // small: pages are often shared; 9-bit page field
   constexpr int positions = 8;         // 0..3 stay open, 4..7 are closed and re-opened
-  constexpr int batches = 12'000;
+  constexpr int batches = 40'000;
   constexpr std::uint32_t batch = 16;
   std::atomic<std::uint64_t> freed{0};
-  auto t = make_tracker(pages, {}, FreeCounter{&freed});
+  auto created = TokenTracker<FreeCounter, P>::create(device_binding(pages * 4096), {}, FreeCounter{&freed});
+  REQUIRE(created.has_value());
+  auto t = std::move(created).value();
   std::atomic<std::uint64_t> handle[positions];
   for (auto& h : handle) h.store(pack(open(t)));
   const std::size_t bytes_open = t.tracking_bytes();
@@ -143,6 +146,41 @@ TEST_CASE("tokens stress: receive path delivers, applications return, consumers 
   CHECK(t.tracking_bytes() <= bytes_open); // every log and table given back
   MESSAGE("closes deferred to a delivery in flight: " << deferred.load() << ", close released "
                                                        << s.close_released);
+}
+
+TEST_CASE("tokens stress: receive path delivers, applications return, consumers close mid-stream") {
+  receive_return_close<Producers::many>();
+}
+
+TEST_CASE("tokens stress: same with one producer (free pages claimed by a plain store)") {
+  receive_return_close<Producers::one>();
+}
+
+TEST_CASE("tokens stress: one-producer mode refuses a second concurrent producer") {
+  auto created = TokenTracker<IgnorePageFree, Producers::one>::create(device_binding(256 * 4096), {});
+  REQUIRE(created.has_value());
+  auto t = std::move(created).value();
+  const ConsumerHandle c[2] = {open(t), open(t)};
+  constexpr int rounds = 10'000;
+  std::atomic<std::uint64_t> delivered{0}, refused{0};
+  auto producer = [&](std::size_t k) {
+    std::uint32_t ps[8];
+    for (int r = 0; r < rounds; ++r) {
+      for (std::uint32_t i = 0; i < 8; ++i) ps[i] = (static_cast<std::uint32_t>(r) * 8 + i) % 256;
+      const auto out = t.deliver(c[k], std::span<const std::uint32_t>(ps));
+      delivered += out.delivered;
+      refused += out.refused;
+      if (out.refused != 0) REQUIRE(out.last_refusal == TokenRefusal::concurrent_delivery);
+    }
+  };
+  std::thread a(producer, std::size_t{0}), b(producer, std::size_t{1});
+  a.join();
+  b.join();
+  CHECK(delivered + refused == 2u * rounds * 8);
+  std::uint64_t refs = 0;
+  for (std::uint32_t p = 0; p < 256; ++p) refs += t.page_refs(p);
+  CHECK(refs == delivered.load()); // no claim lost to a race
+  CHECK(t.close(c[0]).released + t.close(c[1]).released == delivered.load());
 }
 
 TEST_CASE("tokens stress: a second concurrent deliverer is refused, never raced") {

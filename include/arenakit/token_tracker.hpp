@@ -476,11 +476,14 @@ public:
           if constexpr (producers == Producers::one) {
             // Only this thread writes a free word (returns, closes and the
             // page spin bit never touch one): a plain store claims it.
-            // The acquire fence pairs with the release of the return/close
-            // that freed the page (read by our relaxed load); the store is
-            // relaxed: the token reaches the application through the
-            // caller's own hand-off.
-            std::atomic_thread_fence(std::memory_order_acquire);
+            // acquire (re-load, an L1 hit; no fence, which TSan cannot
+            // model): pairs with the release of the return/close that freed
+            // the page. The store is relaxed: the token reaches the
+            // application through the caller's own hand-off.
+            if (ARENAKIT_UNLIKELY(w.load(std::memory_order_acquire) != 0)) { // cannot happen: only we write free words
+              v = w.load(std::memory_order_relaxed);
+              continue;
+            }
             w.store(me | 1, std::memory_order_relaxed);
             c->log.push(p);
             ++done;
