@@ -225,7 +225,7 @@ void deliver_return(benchmark::State& state, Pattern pattern) {
     impl.give_back(w, head - kWindow);
     ++head;
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatch));
+  state.SetItemsProcessed(state.iterations() * static_cast<benchmark::IterationCount>(kBatch));
   if (impl.outstanding() != kOutstanding) state.SkipWithError("lost or extra references");
   if (impl.bytes() > 0) state.counters["track_KiB"] = impl.bytes() / 1024;
 }
