@@ -47,3 +47,10 @@ endif()
 if(TARGET arenakit_ibverbs)
   arenakit_add_test(NAME test_ibverbs_mapper SOURCES test_ibverbs_mapper.cpp LIBS arenakit::ibverbs)
 endif()
+
+# -fno-exceptions users: the whole library builds and reports errors by code.
+add_executable(test_no_exceptions no_exceptions.cpp)
+target_link_libraries(test_no_exceptions PRIVATE arenakit::arenakit)
+target_compile_options(test_no_exceptions PRIVATE -fno-exceptions)
+arenakit_strict(test_no_exceptions)
+add_test(NAME test_no_exceptions COMMAND test_no_exceptions)
