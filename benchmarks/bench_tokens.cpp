@@ -11,6 +11,8 @@
 // each range and refuses a return below zero.
 //   arenakit            TokenTracker (Producers::many): 8-byte word per page, owner attribution
 //   arenakit_one_producer  TokenTracker<.., Producers::one>: a free page is claimed by a plain store
+//   arenakit_single_writer TokenTracker<.., Producers::one, Returners::one_per_consumer>: single-writer
+//                       delivered/returned counters per page, no locked instruction per token
 //   flat_binding_array  std::atomic<uint32_t> per page per binding (no attribution)
 //   per_consumer_array  std::atomic<uint32_t> per page per consumer (2 MiB each)
 //   judy_present        JudyL per consumer, every page already inserted
@@ -125,6 +127,31 @@ struct Ours {
   }
   void give_back(const Workload& w, std::size_t b) {
     auto out = t.return_tokens(h, w.returns(b));
+    benchmark::DoNotOptimize(out);
+  }
+  [[nodiscard]] std::uint64_t outstanding() const { return t.stats().outstanding(); }
+  [[nodiscard]] double bytes() const { return static_cast<double>(t.tracking_bytes()); }
+};
+
+/// Returners::one_per_consumer: the consumer's one Returner gives back.
+struct OursSingleWriter {
+  using Tracker = arenakit::TokenTracker<arenakit::IgnorePageFree, arenakit::Producers::one,
+                                         arenakit::Returners::one_per_consumer>;
+  Tracker t;
+  arenakit::ConsumerHandle h;
+  Tracker::Returner r;
+  explicit OursSingleWriter(const Workload&) {
+    t = std::move(Tracker::create(arenakit::Region{nullptr, std::size_t{kPages} * 4096}, {}).value());
+    h = *t.open_consumer();
+    r = std::move(t.claim_returner(h).value());
+  }
+  void deliver(const Workload&, std::size_t b, std::span<const std::uint32_t> pages) {
+    (void)b;
+    auto out = t.deliver(h, pages);
+    benchmark::DoNotOptimize(out);
+  }
+  void give_back(const Workload& w, std::size_t b) {
+    auto out = r.return_tokens(w.returns(b));
     benchmark::DoNotOptimize(out);
   }
   [[nodiscard]] std::uint64_t outstanding() const { return t.stats().outstanding(); }
@@ -316,6 +343,7 @@ const int registered = [] {
   for (auto [scenario, p] : {std::pair{"deliver_return_seq", Pattern::seq}, std::pair{"deliver_return_rand", Pattern::rand}}) {
     add<Ours<arenakit::Producers::many>>(scenario, "arenakit", p);
     add<Ours<arenakit::Producers::one>>(scenario, "arenakit_one_producer", p);
+    add<OursSingleWriter>(scenario, "arenakit_single_writer", p);
     add<FlatArray>(scenario, "flat_binding_array", p);
     add<FlatArray>(scenario, "per_consumer_array", p);
 #if defined(ARENAKIT_HAVE_JUDY)
@@ -331,6 +359,9 @@ const int registered = [] {
     target(s, "arenakit_one_producer", s, "flat_binding_array", 1.25, tag + ", one producer: <= 1.25x flat array");
     target(s, "arenakit_one_producer", s, "judy_present", 1 / 3.0, tag + ", one producer: >= 3x faster than Judy present");
     target(s, "arenakit_one_producer", s, "judy_churn", 1 / 10.0, tag + ", one producer: >= 10x faster than Judy churn");
+    target(s, "arenakit_single_writer", s, "flat_binding_array", 1.25, tag + ", single writer: <= 1.25x flat array");
+    target(s, "arenakit_single_writer", s, "judy_present", 1 / 3.0, tag + ", single writer: >= 3x faster than Judy present");
+    target(s, "arenakit_single_writer", s, "judy_churn", 1 / 10.0, tag + ", single writer: >= 10x faster than Judy churn");
   }
   benchmark::RegisterBenchmark("close_1024_on_2GiB/arenakit", close_ours)->UseManualTime();
   benchmark::RegisterBenchmark("close_1024_on_2GiB/scrub_xchg_every_page", close_scrub<false>)->UseManualTime();

@@ -4,6 +4,8 @@
 #include "tokens_support.hpp"
 
 #include <algorithm>
+#include <string>
+#include <type_traits>
 
 using namespace tokens_test;
 
@@ -229,4 +231,119 @@ TEST_CASE("tokens: binding counters sum over consumers, closed ones included") {
   CHECK(s.refused_for(TokenRefusal::out_of_range) == 1);
   CHECK(s.consumers_open == 1);
   CHECK(s.page_count == 100);
+}
+
+// ------------------------------------------- Returners::one_per_consumer
+
+// The single-returner rule is in the type: no return_tokens(handle) at all.
+template <class T>
+concept returns_by_handle = requires(T& t, ConsumerHandle h, std::span<const TokenRange32> r) {
+  t.return_tokens(h, r);
+};
+static_assert(returns_by_handle<TokenTracker<>>);
+static_assert(!returns_by_handle<SwTracker>);
+static_assert(!std::is_copy_constructible_v<SwTracker::Returner>);
+
+TEST_CASE("tokens single writer: the returner is claimed once per consumer") {
+  auto t = make_sw_tracker(64);
+  auto a = open(t);
+  auto ra = claim(t, a);
+  CHECK_FALSE(t.claim_returner(a).has_value()); // a second returner for a
+  CHECK_FALSE(t.claim_returner(ConsumerHandle{a.index, a.generation + 1}).has_value());
+  auto moved = std::move(ra);
+  CHECK_FALSE(static_cast<bool>(ra));
+  CHECK(moved.consumer() == a);
+  CHECK(give_back(ra, {{1, 1}}).refused == 1); // moved-from: refuses, touches nothing
+  hand_out(t, a, {1, 1, 2});
+  CHECK(t.page_refs(1) == 2);
+  CHECK(t.held_by(a, 1) == 2);
+  auto out = give_back(moved, {{1, 2}});
+  CHECK(out.released == 2);
+  CHECK(t.page_refs(1) == 1);
+  CHECK(t.page_refs(2) == 0);
+  CHECK(t.consumer_stats(a)->returned == 2);
+  CHECK(t.stats().outstanding() == 1);
+  t.close(a);
+  auto b = open(t); // same slot, new consumer: may claim its own returner
+  CHECK(b.index == a.index);
+  auto rb = claim(t, b);
+  CHECK(give_back(moved, {{1, 1}}).refused == 1); // a's returner is dead
+  CHECK(t.stats().refused_for(TokenRefusal::consumer_closed) == 1);
+  CHECK(give_back(rb, {{1, 1}}).refused == 1); // page 1 was a's: given back by the close
+  CHECK(t.consumer_stats(b)->refused_for(TokenRefusal::underflow) == 1);
+}
+
+TEST_CASE("tokens single writer: ownership hands off between consumers") {
+  auto t = make_sw_tracker(64);
+  auto a = open(t);
+  auto b = open(t);
+  auto ra = claim(t, a);
+  auto rb = claim(t, b);
+  hand_out(t, a, {5, 5});
+  CHECK(give_back(rb, {{5, 1}}).refused == 1); // a's page
+  CHECK(t.consumer_stats(b)->refused_for(TokenRefusal::not_held) == 1);
+  CHECK(give_back(ra, {{5, 1}, {5, 1}}).released == 2);
+  CHECK(t.page_refs(5) == 0);
+  // Free again: b takes it; the counters continue where a left them.
+  hand_out(t, b, {5});
+  CHECK(t.held_by(b, 5) == 1);
+  CHECK(t.held_by(a, 5) == 0);
+  CHECK(give_back(ra, {{5, 1}}).refused == 1); // a's old returner: not its page any more
+  CHECK(t.consumer_stats(a)->refused_for(TokenRefusal::not_held) == 1);
+  CHECK(give_back(rb, {{5, 1}}).released == 1);
+  CHECK(give_back(rb, {{5, 1}}).refused == 1); // twice: below zero
+  CHECK(t.consumer_stats(b)->refused_for(TokenRefusal::underflow) == 1);
+  // Many hand-offs of one page: a, b, a, b, ...
+  for (int i = 0; i < 100; ++i) {
+    const bool to_a = i % 2 == 0;
+    hand_out(t, to_a ? a : b, {7, 7, 7});
+    REQUIRE(give_back(to_a ? rb : ra, {{7, 1}}).refused == 1);
+    REQUIRE(give_back(to_a ? ra : rb, {{7, 3}, {7, 1}, {7, 1}}).released == 3);
+    REQUIRE(t.page_refs(7) == 0);
+  }
+  CHECK(t.stats().outstanding() == 0);
+}
+
+TEST_CASE("tokens single writer: a page of two consumers takes the shared path") {
+  auto t = make_sw_tracker(64);
+  auto a = open(t);
+  auto b = open(t);
+  auto ra = claim(t, a);
+  auto rb = claim(t, b);
+  hand_out(t, a, {3, 3});
+  hand_out(t, b, {3, 3, 3});
+  CHECK(t.page_refs(3) == 5);
+  CHECK(t.held_by(a, 3) == 2);
+  CHECK(t.held_by(b, 3) == 3);
+  CHECK(t.consumer_stats(b)->shared_pages == 1);
+  CHECK(give_back(ra, {{3, 1}, {3, 1}, {3, 1}}).released == 2); // the third: a holds no more
+  CHECK(t.consumer_stats(a)->refused_for(TokenRefusal::not_held) == 1);
+  // a's part is free: a delivery to b takes it over, b's shared references stay.
+  hand_out(t, b, {3});
+  CHECK(t.held_by(b, 3) == 4);
+  CHECK(give_back(rb, {{3, 1}, {3, 1}, {3, 1}, {3, 1}, {3, 1}}).released == 4);
+  CHECK(t.page_refs(3) == 0);
+  CHECK(t.consumer_stats(b)->shared_pages == 0);
+  CHECK(t.stats().outstanding() == 0);
+}
+
+TEST_CASE("tokens single writer: a second call through one returner is refused, not raced") {
+  // Single-threaded stand-in: a Returner call in flight is the returning bit;
+  // the stress test runs the real race. Here: the work cap and 64-bit ranges.
+  TokenTrackerConfig cfg;
+  cfg.max_tokens_per_call = 8;
+  auto t = make_sw_tracker(64, cfg);
+  auto a = open(t);
+  auto ra = claim(t, a);
+  std::vector<std::uint32_t> pages;
+  for (std::uint32_t p = 0; p < 12; ++p) pages.push_back(p);
+  hand_out(t, a, pages);
+  auto out = give_back(ra, {{0, 6}, {6, 6}});
+  CHECK(out.capped);
+  CHECK(out.ranges_done == 1);
+  CHECK(out.released == 6);
+  CHECK(give_back64(ra, {{6, 6}}).released == 6);
+  CHECK(t.consumer_stats(a)->calls_capped == 1);
+  CHECK(t.stats().outstanding() == 0);
+  CHECK(std::string(to_string(TokenRefusal::concurrent_return)) == "concurrent_return");
 }

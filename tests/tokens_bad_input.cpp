@@ -181,3 +181,78 @@ TEST_CASE("tokens bad input: one batch mixing every reason releases exactly the 
   CHECK(f.t.held_by(f.other, 20) == 1);
   CHECK(f.t.held_by(f.other, 21) == 1);
 }
+
+// Returners::one_per_consumer: the same bad input, through a Returner. Each
+// is refused under its reason, and the other consumer's references (held in
+// the single-writer counters and in shared mode) never move.
+TEST_CASE("tokens bad input, single writer: refused by reason, never touches another consumer") {
+  auto t = make_sw_tracker(1000);
+  auto me = open(t);
+  auto other = open(t);
+  auto mine = claim(t, me);
+  auto theirs = claim(t, other);
+  hand_out(t, me, {10, 11, 12});
+  hand_out(t, other, {20, 21, 21});
+  hand_out(t, me, {21}); // page 21: other's alone part + my shared reference
+  const auto unchanged = [&] {
+    CHECK(t.held_by(me, 10) == 1);
+    CHECK(t.held_by(other, 20) == 1);
+    CHECK(t.held_by(other, 21) == 2);
+    CHECK(t.held_by(me, 21) == 1);
+    CHECK(t.page_refs(21) == 3);
+    CHECK(t.stats().outstanding() == 7);
+  };
+  const auto refused = [&](TokenRefusal r) { return t.consumer_stats(me)->refused_for(r); };
+
+  CHECK(give_back(mine, {{1000, 1}}).refused == 1);
+  CHECK(refused(TokenRefusal::out_of_range) == 1);
+  CHECK(give_back(mine, {{998, 5}}).refused == 1);
+  CHECK(refused(TokenRefusal::out_of_range) == 2);
+  CHECK(give_back(mine, {{(1u << 10) | 10, 1}}).refused == 1);
+  CHECK(refused(TokenRefusal::reserved_bits) == 1);
+  CHECK(give_back64(mine, {{std::uint64_t{1} << 40, 1}}).refused == 1);
+  CHECK(refused(TokenRefusal::reserved_bits) == 2);
+  CHECK(give_back(mine, {{1020, 10}}).refused == 1);
+  CHECK(refused(TokenRefusal::range_overflow) == 1);
+  CHECK(give_back(mine, {{0, 5000}}).refused == 1);
+  CHECK(refused(TokenRefusal::huge_count) == 1);
+  unchanged();
+
+  // Another consumer's page, alone and shared: not_held, token by token.
+  CHECK(give_back(mine, {{20, 1}}).refused == 1);
+  CHECK(refused(TokenRefusal::not_held) == 1);
+  auto out = give_back(mine, {{21, 1}, {21, 1}, {21, 1}}); // my one shared reference, then not mine
+  CHECK(out.released == 1);
+  CHECK(out.refused == 2);
+  CHECK(refused(TokenRefusal::not_held) == 3);
+  CHECK(t.held_by(other, 21) == 2);
+  hand_out(t, me, {21});
+  // Nobody holds page 30; below zero on my own page 10.
+  CHECK(give_back(mine, {{30, 1}}).refused == 1);
+  CHECK(refused(TokenRefusal::underflow) == 1);
+  out = give_back(mine, {{10, 1}, {10, 1}});
+  CHECK(out.released == 1);
+  CHECK(refused(TokenRefusal::underflow) == 2);
+  hand_out(t, me, {10});
+  unchanged();
+
+  // Mixed batch: valid and hostile ranges interleaved.
+  out = give_back(mine, {{11, 2}, {20, 2}, {5000, 1}, {40, 1}});
+  CHECK(out.released == 3); // 11, 12 and my shared reference on 21
+  CHECK(out.refused == 3);  // 20 (not_held), 5000 (reserved bits), 40 (underflow)
+  CHECK(t.held_by(other, 20) == 1);
+  CHECK(t.held_by(other, 21) == 2);
+
+  // Closed consumer: its returner refuses; a stale returner after the slot
+  // is reused refuses too, and the new consumer's references stay.
+  t.close(me);
+  CHECK(give_back(mine, {{10, 1}}).refused == 1);
+  auto next = open(t);
+  CHECK(next.index == me.index);
+  hand_out(t, next, {10});
+  CHECK(give_back(mine, {{10, 1}}).refused == 1);
+  CHECK(t.held_by(next, 10) == 1);
+  CHECK(t.stats().refused_for(TokenRefusal::consumer_closed) == 2);
+  CHECK(give_back(theirs, {{20, 2}, {21, 1}}).released == 3);
+  CHECK(t.page_refs(21) == 0);
+}

@@ -112,3 +112,39 @@ TEST_CASE("tokens close: memory of a closed consumer's records goes back") {
   CHECK(t.stats().outstanding() == 0);
   for (std::uint32_t p = 0; p < 2000; ++p) REQUIRE(t.page_refs(p) == 0);
 }
+
+TEST_CASE("tokens close, single writer: close returns everything, alone and shared") {
+  auto t = make_sw_tracker(4096);
+  auto a = open(t);
+  auto b = open(t);
+  auto ra = claim(t, a);
+  auto rb = claim(t, b);
+  std::vector<std::uint32_t> pages;
+  for (std::uint32_t i = 0; i < 1000; ++i) pages.push_back(i);
+  hand_out(t, a, pages);
+  hand_out(t, a, pages); // 2 references on each of 1000 pages
+  hand_out(t, b, {1, 2, 2000});
+  CHECK(give_back(ra, {{0, 10}}).released == 10);
+  auto out = t.close(a);
+  CHECK(out.status == CloseStatus::drained);
+  CHECK(out.released == 1990);
+  CHECK(t.stats().close_visits == 1000); // O(held), not O(binding)
+  CHECK(t.page_refs(0) == 0);
+  CHECK(t.page_refs(1) == 1); // b's shared reference stays
+  CHECK(t.held_by(b, 2) == 1);
+  CHECK(give_back(ra, {{5, 1}}).refused == 1);
+  // Pages a held are free for the next owner; b takes page 5 alone.
+  hand_out(t, b, {5});
+  CHECK(t.held_by(b, 5) == 1);
+  out = t.close(b);
+  CHECK(out.released == 4);
+  CHECK(t.stats().outstanding() == 0);
+  for (std::uint32_t p = 0; p < 4096; ++p) REQUIRE(t.page_refs(p) == 0);
+  CHECK(give_back(rb, {{5, 1}}).refused == 1);
+  // Slots come back and the counters carry on for the next consumers.
+  auto c = open(t);
+  auto rc = claim(t, c);
+  hand_out(t, c, {0, 1, 2, 5});
+  CHECK(give_back(rc, {{0, 3}, {5, 1}}).released == 4);
+  CHECK(t.stats().outstanding() == 0);
+}

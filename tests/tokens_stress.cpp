@@ -238,3 +238,157 @@ TEST_CASE("tokens stress: racing returns of the same tokens release each referen
   }
   CHECK(t.stats().outstanding() == 0);
 }
+
+// Returners::one_per_consumer: one producer, one returner thread per
+// consumer position (each claims the Returner of whichever consumer sits in
+// its position), and a closer that closes and re-opens positions 3..5 while
+// deliveries and returns run. Pages are few, so they often change owner and
+// are often shared. Counts must add up exactly; nothing is released twice.
+TEST_CASE("tokens stress, single writer: one producer + one returner per consumer + closes") {
+  constexpr std::uint32_t pages = 300;
+  constexpr int positions = 6; // 0..2 stay open, 3..5 are closed and re-opened
+  constexpr int batches = 30'000;
+  constexpr std::uint32_t batch = 16;
+  auto t = make_sw_tracker(pages);
+  std::atomic<std::uint64_t> handle[positions];
+  for (auto& h : handle) h.store(pack(open(t)));
+  Mailbox box[positions];
+  std::atomic<bool> rx_done{false};
+  std::atomic<std::uint64_t> stable_released[3] = {};
+  std::atomic<std::uint64_t> stable_delivered[3] = {};
+  std::atomic<std::uint64_t> close_released{0}, deferred{0}, stale_refused{0};
+
+  std::thread rx([&] {
+    std::mt19937 rng(11);
+    std::vector<std::uint32_t> ps(batch);
+    for (int b = 0; b < batches; ++b) {
+      const int k = b % positions;
+      const ConsumerHandle h = unpack(handle[k].load());
+      for (auto& p : ps) p = static_cast<std::uint32_t>(rng() % pages);
+      const auto out = t.deliver(h, std::span<const std::uint32_t>(ps));
+      REQUIRE((out.delivered == batch || out.delivered == 0));
+      if (out.delivered == 0) {
+        REQUIRE(k >= 3);
+        REQUIRE(out.last_refusal == TokenRefusal::consumer_closed);
+        continue;
+      }
+      if (k < 3) stable_delivered[k] += batch;
+      std::lock_guard<std::mutex> g(box[k].mu);
+      for (auto p : ps) box[k].items.emplace_back(h, p);
+    }
+    rx_done = true;
+  });
+
+  auto returner = [&](int k) {
+    std::mt19937 rng(static_cast<unsigned>(100 + k));
+    SwTracker::Returner r; // empty until claimed
+    std::vector<std::pair<ConsumerHandle, std::uint32_t>> mine;
+    std::vector<TokenRange32> ranges;
+    for (;;) {
+      const bool last_pass = rx_done.load();
+      {
+        std::lock_guard<std::mutex> g(box[k].mu);
+        mine.swap(box[k].items);
+      }
+      std::size_t i = 0;
+      while (i < mine.size()) {
+        const ConsumerHandle h = mine[i].first;
+        if (!r || r.consumer() != h) {
+          r = SwTracker::Returner{};
+          auto claimed = t.claim_returner(h); // nullopt: that consumer is closed already
+          if (claimed) r = std::move(*claimed);
+        }
+        ranges.clear();
+        while (i < mine.size() && mine[i].first == h && ranges.size() < 64)
+          ranges.push_back({t.token32(mine[i++].second), 1});
+        const bool inject = rng() % 8 == 0;
+        if (inject) ranges.push_back({pages + 5, 1}); // out of range
+        if (!r || r.consumer() != h) continue;
+        const auto out = r.return_tokens(std::span<const TokenRange32>(ranges));
+        if (k < 3) {
+          REQUIRE(out.released == ranges.size() - (inject ? 1 : 0));
+          REQUIRE(out.refused == (inject ? 1u : 0u));
+          stable_released[k] += out.released;
+        } else {
+          REQUIRE(out.released + out.refused <= ranges.size());
+          stale_refused += out.refused;
+        }
+      }
+      mine.clear();
+      if (last_pass) {
+        std::lock_guard<std::mutex> g(box[k].mu);
+        if (box[k].items.empty()) return;
+      }
+    }
+  };
+  std::vector<std::thread> returners;
+  for (int k = 0; k < positions; ++k) returners.emplace_back(returner, k);
+
+  std::thread closer([&] {
+    std::mt19937 rng(12);
+    while (!rx_done.load()) {
+      const int k = 3 + static_cast<int>(rng() % 3);
+      const ConsumerHandle old = unpack(handle[k].load());
+      handle[k].store(pack(open(t)));
+      const auto out = t.close(old);
+      REQUIRE(out.status != CloseStatus::refused);
+      close_released += out.released;
+      deferred += out.status != CloseStatus::drained ? 1 : 0;
+      std::this_thread::yield();
+    }
+  });
+
+  rx.join();
+  closer.join();
+  for (auto& th : returners) th.join();
+
+  for (int k = 0; k < 3; ++k) {
+    const auto s = t.consumer_stats(unpack(handle[k].load()));
+    REQUIRE(s);
+    CHECK(s->delivered == stable_delivered[k].load());
+    CHECK(s->returned == stable_released[k].load());
+    CHECK(s->outstanding() == 0);
+  }
+  for (auto& h : handle) CHECK(t.close(unpack(h.load())).status == CloseStatus::drained);
+  const auto st = t.stats();
+  CHECK(st.outstanding() == 0); // delivered == returned + released by closes
+  CHECK(st.consumers_open == 0);
+  for (std::uint32_t p = 0; p < pages; ++p) REQUIRE(t.page_refs(p) == 0);
+  MESSAGE("single writer: closes deferred to a delivery or a return: " << deferred.load());
+}
+
+// Two threads share one Returner (a contract breach): every call either runs
+// alone or is refused whole as concurrent_return. Nothing is released twice.
+TEST_CASE("tokens stress, single writer: a shared Returner is refused, not raced") {
+  constexpr std::uint32_t pages = 256;
+  auto t = make_sw_tracker(pages);
+  const auto a = open(t);
+  auto ra = claim(t, a);
+  std::vector<std::uint32_t> all;
+  for (std::uint32_t p = 0; p < pages; ++p)
+    for (int n = 0; n < 8; ++n) all.push_back(p);
+  hand_out(t, a, all); // 8 references on every page
+  std::atomic<std::uint64_t> released{0}, refused{0};
+  auto app = [&](std::uint32_t first) {
+    for (int round = 0; round < 2000; ++round) {
+      const TokenRange32 r{(first + static_cast<std::uint32_t>(round)) % pages, 1};
+      const auto out = ra.return_tokens(std::span<const TokenRange32>(&r, 1));
+      released += out.released;
+      refused += out.refused;
+      if (out.refused != 0) {
+        REQUIRE(out.released == 0);
+      }
+    }
+  };
+  std::thread x(app, 0), y(app, 128);
+  x.join();
+  y.join();
+  const auto s = t.consumer_stats(a);
+  CHECK(released.load() + refused.load() == 4000);
+  CHECK(s->returned == released.load());
+  CHECK(s->refused_for(TokenRefusal::concurrent_return) + s->refused_for(TokenRefusal::underflow) == refused.load());
+  std::uint64_t left = 0;
+  for (std::uint32_t p = 0; p < pages; ++p) left += t.page_refs(p);
+  CHECK(left == 8 * pages - released.load());
+  CHECK(t.close(a).released == left);
+}

@@ -46,6 +46,29 @@ DeliverOutcome hand_out(T& t, ConsumerHandle h, std::vector<std::uint32_t> pages
   return t.deliver(h, std::span<const std::uint32_t>(pages));
 }
 
+/// Returners::one_per_consumer (with Producers::one): plain stores, no RMW per token.
+using SwTracker = TokenTracker<IgnorePageFree, Producers::one, Returners::one_per_consumer>;
+
+inline SwTracker make_sw_tracker(std::size_t pages, TokenTrackerConfig cfg = {}) {
+  auto t = SwTracker::create(device_binding(pages * cfg.page_size), cfg);
+  REQUIRE(t.has_value());
+  return std::move(t).value();
+}
+
+inline SwTracker::Returner claim(SwTracker& t, ConsumerHandle h) {
+  auto r = t.claim_returner(h);
+  REQUIRE(r.has_value());
+  return std::move(*r);
+}
+
+inline ReturnOutcome give_back(SwTracker::Returner& r, std::vector<TokenRange32> ranges) {
+  return r.return_tokens(std::span<const TokenRange32>(ranges));
+}
+
+inline ReturnOutcome give_back64(SwTracker::Returner& r, std::vector<TokenRange64> ranges) {
+  return r.return_tokens(std::span<const TokenRange64>(ranges));
+}
+
 /// Counts the pages whose last reference came back, per page.
 struct CountingHook {
   std::vector<std::uint32_t>* freed = nullptr;

@@ -120,6 +120,24 @@ concept PageFreeHook = std::is_nothrow_invocable_v<H&, std::uint32_t> && std::is
  */
 enum class Producers : std::uint8_t { many, one };
 
+/**
+ * enum Returners - who may give references back for one consumer.
+ * @any:              return_tokens(h, ...) from any threads, any number at
+ *                    once. Each returned token is one CAS on the page word.
+ * @one_per_consumer: each consumer has one Returner (claim_returner(), once
+ *                    per consumer, move-only; the only way to return), used
+ *                    by one thread at a time. Requires Producers::one and
+ *                    no page-free hook. A page held by one consumer then
+ *                    keeps two single-writer counters (detail::SwPage):
+ *                    `delivered`, written by the producer, and `returned`,
+ *                    written by the owner's Returner, so deliver and return
+ *                    take no locked instruction per token. References of a
+ *                    second consumer on the page, closes and bad input use
+ *                    the locked machinery. A second concurrent call through
+ *                    one Returner is refused (concurrent_return), not raced.
+ */
+enum class Returners : std::uint8_t { any, one_per_consumer };
+
 /// Set-up of a TokenTracker; every field is checked by create().
 struct TokenTrackerConfig {
   /// Bytes per page (a power of two); the region size must be a multiple.
@@ -169,6 +187,7 @@ struct ReturnOutcome {
 enum class CloseStatus : std::uint8_t {
   drained,              ///< every reference came back during this call
   deferred_to_delivery, ///< a delivery was in progress: it drains when it finishes
+  deferred_to_return,   ///< Returners::one_per_consumer: a Returner call was in progress: it drains when it finishes
   refused,              ///< stale handle or already closed: nothing done
 };
 
@@ -255,9 +274,12 @@ struct TokenSlotCounters {
 /**
  * struct TokenConsumerSlot - one consumer's state.
  *
- * `state` (64 bits): | generation:32 | pins:28 | free | drained | delivering | closed |
+ * `state` (64 bits): | generation:32 | pins:26 | claimed | returning | free | drained | delivering | closed |
  * - generation: bumped at every open; a handle carries the one it was given.
  * - pins: return_tokens() calls in flight (they keep the slot from reuse).
+ * - returning / claimed (Returners::one_per_consumer only): a Returner call
+ *   is in flight (it keeps the slot from reuse and defers a close, like
+ *   delivering) / the consumer's Returner was handed out.
  * - delivering: a deliver() batch is in flight (it owns `log`).
  * - closed / drained: close() called / every reference given back.
  * - free: on the free list (not open).
@@ -267,8 +289,10 @@ struct alignas(cache_line_size) TokenConsumerSlot {
   static constexpr std::uint64_t delivering_bit = 2;
   static constexpr std::uint64_t drained_bit = 4;
   static constexpr std::uint64_t free_bit = 8;
-  static constexpr std::uint64_t pin_unit = 16;
-  static constexpr std::uint64_t pins_mask = 0xFFFF'FFF0u;
+  static constexpr std::uint64_t returning_bit = 16;
+  static constexpr std::uint64_t claimed_bit = 32;
+  static constexpr std::uint64_t pin_unit = 64;
+  static constexpr std::uint64_t pins_mask = 0xFFFF'FFC0u;
   static constexpr unsigned generation_shift = 32;
 
   static constexpr std::uint32_t generation_of(std::uint64_t s) noexcept {
@@ -299,12 +323,26 @@ static_assert(sizeof(TokenConsumerSlot) <= 6 * cache_line_size, "a consumer slot
  * A movable handle to heap state (create() builds it); a default-constructed
  * tracker is empty and must not be used.
  */
-template <class OnPageFree = IgnorePageFree, Producers producers = Producers::many>
+template <class OnPageFree = IgnorePageFree, Producers producers = Producers::many,
+          Returners returners = Returners::any>
 class TokenTracker {
   static_assert(PageFreeHook<OnPageFree>,
                 "arenakit::TokenTracker<OnPageFree>: OnPageFree must be callable as hook(std::uint32_t page) "
                 "noexcept and be nothrow-move-constructible");
+  static constexpr bool single_writer = returners == Returners::one_per_consumer;
+  static_assert(!single_writer || producers == Producers::one,
+                "arenakit::TokenTracker: Returners::one_per_consumer needs Producers::one (the producer must be "
+                "the only writer of `delivered`)");
+  // A Returner's plain store cannot learn whether another consumer's shared
+  // return dropped the page's other references at the same moment without a
+  // StoreLoad barrier (a locked instruction, the cost this policy removes),
+  // so nobody could call the hook exactly once. The one producer polls
+  // page_refs(), which is exact for it (only it adds references).
+  static_assert(!single_writer || std::is_same_v<OnPageFree, IgnorePageFree>,
+                "arenakit::TokenTracker: Returners::one_per_consumer has no page-free hook; the producer polls "
+                "page_refs()");
   using Slot = detail::TokenConsumerSlot;
+  struct State;
   static constexpr unsigned chunk_shift = 6; // 64 slots per chunk
   static constexpr std::uint32_t chunk_slots = 1u << chunk_shift;
 
@@ -349,10 +387,18 @@ public:
     // calloc: the zero pages of a large binding cost nothing until touched.
     s->words = static_cast<std::uint64_t*>(std::calloc(static_cast<std::size_t>(pages), sizeof(std::uint64_t)));
     if (s->words == nullptr) return errc::out_of_memory;
+    std::size_t sw_bytes = 0;
+    if constexpr (single_writer) {
+      // calloc: zeroed lazily, like the page words. {0, 0}: owner none, share 0.
+      s->sw = static_cast<detail::token_word::SwPage*>(
+          std::calloc(static_cast<std::size_t>(pages), sizeof(detail::token_word::SwPage)));
+      if (s->sw == nullptr) return errc::out_of_memory;
+      sw_bytes = static_cast<std::size_t>(pages) * sizeof(detail::token_word::SwPage);
+    }
     s->chunk_count = (cfg.max_consumers + chunk_slots - 1) >> chunk_shift;
     s->chunks = new (std::nothrow) std::atomic<Slot*>[s->chunk_count]();
     if (s->chunks == nullptr) return errc::out_of_memory;
-    s->bytes.store(sizeof(State) + static_cast<std::size_t>(pages) * sizeof(std::uint64_t) +
+    s->bytes.store(sizeof(State) + static_cast<std::size_t>(pages) * sizeof(std::uint64_t) + sw_bytes +
                        s->chunk_count * sizeof(std::atomic<Slot*>),
                    std::memory_order_relaxed);
     TokenTracker t;
@@ -439,15 +485,31 @@ public:
       // cache line, so sequential pages pay almost nothing for it.
       if (i + prefetch_distance < n_pages) {
         const std::uint32_t ahead = pages[i + prefetch_distance];
-        const std::uint64_t line = ahead / (cache_line_size / sizeof(std::uint64_t));
+        constexpr std::size_t per_line =
+            cache_line_size / (single_writer ? sizeof(detail::token_word::SwPage) : sizeof(std::uint64_t));
+        const std::uint64_t line = ahead / per_line;
         if (line != prefetched_line && ahead < s.page_count) {
           prefetched_line = line;
-          prefetch_for_write(&s.words[ahead]);
+          if constexpr (single_writer) {
+            prefetch_for_write(&s.sw[ahead]);
+          } else {
+            prefetch_for_write(&s.words[ahead]);
+          }
         }
       }
       if (ARENAKIT_UNLIKELY(p >= s.page_count)) {
         ++refused_by[0];
         out.last_refusal = TokenRefusal::out_of_range;
+        continue;
+      }
+      if constexpr (single_writer) {
+        TokenRefusal r = TokenRefusal::no_memory;
+        if (ARENAKIT_LIKELY(deliver_sw(s, *c, h.index, p, r))) {
+          ++done;
+        } else {
+          ++refused_by[r == TokenRefusal::count_saturated ? 1 : 2];
+          out.last_refusal = r;
+        }
         continue;
       }
       std::atomic_ref<std::uint64_t> w(s.words[p]);
@@ -548,11 +610,90 @@ public:
    * that does not fit in what is left stops the call (ranges_done, capped).
    * Return: released / refused / ranges_done. Lock-free on unshared pages.
    */
-  ReturnOutcome return_tokens(ConsumerHandle h, std::span<const TokenRange32> ranges) noexcept {
+  ReturnOutcome return_tokens(ConsumerHandle h, std::span<const TokenRange32> ranges) noexcept
+    requires(!single_writer) // one_per_consumer: only the consumer's Returner returns
+  {
     return return_impl(h, ranges);
   }
-  ReturnOutcome return_tokens(ConsumerHandle h, std::span<const TokenRange64> ranges) noexcept {
+  ReturnOutcome return_tokens(ConsumerHandle h, std::span<const TokenRange64> ranges) noexcept
+    requires(!single_writer)
+  {
     return return_impl(h, ranges);
+  }
+
+  /**
+   * class Returner - Returners::one_per_consumer: the one object through
+   * which a consumer gives references back (claim_returner()). Move-only;
+   * one thread at a time (a second concurrent call is refused as
+   * concurrent_return). Moving it to another thread needs the caller's own
+   * hand-off (release/acquire), as for any object. It must not outlive the
+   * tracker. A Returner of a closed consumer refuses every call
+   * (consumer_closed), also after the slot is reused.
+   */
+  class Returner {
+  public:
+    Returner() noexcept = default;
+    Returner(Returner&& o) noexcept : s_(std::exchange(o.s_, nullptr)), h_(o.h_) {}
+    Returner& operator=(Returner&& o) noexcept {
+      s_ = std::exchange(o.s_, nullptr);
+      h_ = o.h_;
+      return *this;
+    }
+    Returner(const Returner&) = delete;
+    Returner& operator=(const Returner&) = delete;
+    ~Returner() = default;
+
+    [[nodiscard]] explicit operator bool() const noexcept { return s_ != nullptr; }
+    [[nodiscard]] ConsumerHandle consumer() const noexcept { return h_; }
+
+    /// return_tokens() - as TokenTracker::return_tokens() (same checks,
+    /// refusals, work cap and outcome). No locked instruction per token on
+    /// pages this consumer holds alone; two per call.
+    ReturnOutcome return_tokens(std::span<const TokenRange32> ranges) noexcept { return call(ranges); }
+    ReturnOutcome return_tokens(std::span<const TokenRange64> ranges) noexcept { return call(ranges); }
+
+  private:
+    friend class TokenTracker;
+    Returner(State* s, ConsumerHandle h) noexcept : s_(s), h_(h) {}
+    template <class Range>
+    ReturnOutcome call(std::span<const Range> ranges) noexcept {
+      if (s_ == nullptr) {
+        ReturnOutcome out;
+        out.refused = 1;
+        out.ranges_done = ranges.size();
+        return out;
+      }
+      return sw_return_impl(*s_, h_, ranges);
+    }
+    State* s_ = nullptr; // heap state: stable when the tracker object moves
+    ConsumerHandle h_{};
+  };
+
+  /**
+   * claim_returner() - Returners::one_per_consumer: hand out the consumer's
+   * Returner. Once per consumer (the claim is a bit in the slot state, reset
+   * only when the slot is reopened), so at most one Returner writes the
+   * consumer's `returned` counters. Any thread.
+   * Return: the Returner; nullopt for a stale or closed handle, or when it
+   * was already claimed.
+   */
+  std::optional<Returner> claim_returner(ConsumerHandle h) noexcept
+    requires(single_writer)
+  {
+    State& s = *state_;
+    Slot* c = s.slot(h.index);
+    if (c == nullptr) return std::nullopt;
+    std::uint64_t st = c->state.load(std::memory_order_relaxed);
+    for (;;) {
+      if (Slot::generation_of(st) != h.generation ||
+          (st & (Slot::closed_bit | Slot::free_bit | Slot::claimed_bit)) != 0)
+        return std::nullopt;
+      // relaxed: the claim publishes nothing; every Returner call begins with
+      // its own acquire (begin_sw_return()).
+      if (c->state.compare_exchange_weak(st, st | Slot::claimed_bit, std::memory_order_relaxed,
+                                         std::memory_order_relaxed))
+        return Returner(&s, h);
+    }
   }
 
   /**
@@ -585,8 +726,13 @@ public:
         break;
     }
     s.consumers_open.fetch_sub(1, std::memory_order_relaxed); // statistic
-    if ((st & Slot::delivering_bit) != 0) {
-      out.status = CloseStatus::deferred_to_delivery;
+    // The drain runs exactly once, on whichever of this close, the delivery
+    // in flight or (one_per_consumer) the Returner call in flight leaves
+    // last: each clears its bit with an RMW on this word, so exactly one of
+    // them sees "closed, neither bit set".
+    if ((st & (Slot::delivering_bit | Slot::returning_bit)) != 0) {
+      out.status = (st & Slot::delivering_bit) != 0 ? CloseStatus::deferred_to_delivery
+                                                    : CloseStatus::deferred_to_return;
       return out;
     }
     out.released = drain(s, *c, h.index);
@@ -623,9 +769,25 @@ public:
    * reads 0 may reuse the page: every holder's use of it happened before.
    */
   [[nodiscard]] std::uint32_t page_refs(std::uint32_t page) const noexcept {
+    namespace tw = detail::token_word;
     if (page >= state_->page_count) return 0;
-    return detail::token_word::count(
+    const std::uint32_t shared = tw::count(
         std::atomic_ref<std::uint64_t>(state_->words[page]).load(std::memory_order_acquire));
+    if constexpr (single_writer) {
+      // one_per_consumer: plus the single-writer share. `returned` first
+      // (acquire: pairs with the Returner's / drain's release store), then
+      // `held` (acquire: pairs with the producer's release store): whoever
+      // wrote the `returned` we read had seen this `held` or an older one,
+      // so delivered - returned does not go below zero. For the producer
+      // (the only thread that adds references) a 0 is stable: it may reuse
+      // the page; for other threads this is a snapshot. The sum saturates.
+      detail::token_word::SwPage& e = state_->sw[page];
+      const std::uint32_t r = std::atomic_ref<std::uint32_t>(e.returned).load(std::memory_order_acquire);
+      const std::uint32_t d = tw::sw_delivered(std::atomic_ref<std::uint64_t>(e.held).load(std::memory_order_acquire));
+      const std::uint64_t sum = std::uint64_t{shared} + static_cast<std::uint32_t>(d - r);
+      return sum > tw::count_max ? tw::count_max : static_cast<std::uint32_t>(sum);
+    }
+    return shared;
   }
 
   /// held_by() - references the consumer @h holds on @page (0 for a stale
@@ -638,6 +800,21 @@ public:
         Slot::generation_of(c->state.load(std::memory_order_acquire)) != h.generation)
       return 0;
     std::atomic_ref<std::uint64_t> w(s.words[page]);
+    if constexpr (single_writer) {
+      // The single-writer share (read as a Returner reads it: see
+      // sw_share()), plus what the shared table holds.
+      std::uint32_t n = sw_share(s, h.index, page);
+      const std::uint64_t v = w.load(std::memory_order_acquire); // pairs with unlock_page's release
+      if ((v & (tw::busy_bit | tw::shared_bit)) == 0) return n;
+      const std::uint64_t locked = lock_page(w);
+      if (locked == 0) return n; // freed meanwhile (and not locked)
+      {
+        detail::TokenLockGuard g(c->shared_lock);
+        n += c->shared.get(page);
+      }
+      unlock_page(w, locked);
+      return n;
+    }
     const std::uint64_t me = tw::owner_field(h.index);
     const std::uint64_t v = w.load(std::memory_order_acquire); // pairs with unlock_page / CAS releases
     if (tw::sole_of(v, me)) return tw::count(v);
@@ -712,6 +889,7 @@ private:
         delete[] chunks;
       }
       std::free(words);
+      std::free(sw);
     }
 
     /// slot() - the slot at @index, or null when that index was never
@@ -724,6 +902,7 @@ private:
 
     // Read-mostly, first line: what every hot call reads.
     std::uint64_t* words = nullptr; ///< page words, accessed through std::atomic_ref
+    detail::token_word::SwPage* sw = nullptr; ///< one_per_consumer only: single-writer counters
     std::uint64_t page_count = 0;
     std::uint32_t max_tokens_per_call = 0;
     std::uint32_t max_consumers = 0;
@@ -793,11 +972,12 @@ private:
     }
   }
 
-  void end_delivery(State& s, Slot& c, std::uint32_t index) noexcept {
+  static void end_delivery(State& s, Slot& c, std::uint32_t index) noexcept {
     // acq_rel: release publishes this batch's log to the next batch or to
     // close(); acquire pairs with close()'s release when it deferred to us.
     const std::uint64_t st = c.state.fetch_and(~Slot::delivering_bit, std::memory_order_acq_rel);
-    if (ARENAKIT_UNLIKELY((st & Slot::closed_bit) != 0)) {
+    // A Returner call still in flight (one_per_consumer) drains instead.
+    if (ARENAKIT_UNLIKELY((st & (Slot::closed_bit | Slot::returning_bit)) == Slot::closed_bit)) {
       (void)drain(s, c, index);
       finish_close(s, c, index);
     }
@@ -815,14 +995,14 @@ private:
     }
   }
 
-  void end_return(State& s, Slot& c, std::uint32_t index) noexcept {
+  static void end_return(State& s, Slot& c, std::uint32_t index) noexcept {
     // acq_rel: release orders our page and counter updates before a recycler
     // (pairs with try_recycle()'s acquire); acquire lets us recycle.
     const std::uint64_t st = c.state.fetch_sub(Slot::pin_unit, std::memory_order_acq_rel) - Slot::pin_unit;
     if (ARENAKIT_UNLIKELY((st & Slot::drained_bit) != 0 && (st & Slot::pins_mask) == 0)) try_recycle(s, c, index);
   }
 
-  void finish_close(State& s, Slot& c, std::uint32_t index) noexcept {
+  static void finish_close(State& s, Slot& c, std::uint32_t index) noexcept {
     // release: the drain happens-before the slot's reuse (pairs with
     // try_recycle()'s acquire, whoever runs it).
     c.state.fetch_or(Slot::drained_bit, std::memory_order_release);
@@ -836,7 +1016,9 @@ private:
     // acquire: pairs with the releases of finish_close() and end_return().
     std::uint64_t st = c.state.load(std::memory_order_acquire);
     for (;;) {
-      if ((st & done) != done || (st & (Slot::delivering_bit | Slot::free_bit | Slot::pins_mask)) != 0) return;
+      if ((st & done) != done ||
+          (st & (Slot::delivering_bit | Slot::returning_bit | Slot::free_bit | Slot::pins_mask)) != 0)
+        return;
       if (c.state.compare_exchange_weak(st, st | Slot::free_bit, std::memory_order_acq_rel,
                                         std::memory_order_acquire))
         break;
@@ -924,6 +1106,23 @@ private:
   /// make_room() - compact the consumer's log (deliverer context). A page
   /// stays listed while its word says "held by me alone".
   ARENAKIT_NOINLINE static bool make_room(State& s, Slot& c, std::uint64_t me) noexcept {
+    if constexpr (single_writer) {
+      const std::uint32_t owner = detail::token_word::sw_owner(me);
+      return c.log.make_room(
+          [&s, owner](std::uint32_t p) noexcept {
+            detail::token_word::SwPage& e = s.sw[p];
+            // relaxed: only this thread (the producer) writes `held`. A stale
+            // `returned` is older, i.e. smaller: it can only keep a page that
+            // was returned (harmless), never drop one still held.
+            const std::uint64_t o = std::atomic_ref<std::uint64_t>(e.held).load(std::memory_order_relaxed);
+            const std::uint32_t r = std::atomic_ref<std::uint32_t>(e.returned).load(std::memory_order_relaxed);
+            return detail::token_word::sw_owner(o) == owner && detail::token_word::sw_delivered(o) != r;
+          },
+          [&s](std::uint32_t p) noexcept {
+            if (p < s.page_count) prefetch_for_write(&s.sw[p]);
+          },
+          s.bytes);
+    }
     return c.log.make_room(
         [&s, me](std::uint32_t p) noexcept {
           // relaxed: only this thread makes a page sole-owned by `me`, so a
@@ -993,7 +1192,7 @@ private:
   }
 
   /// return_slow() - return one reference on a busy or shared page.
-  ARENAKIT_NOINLINE Slow return_slow(State& s, Slot& c, std::uint32_t index, std::uint32_t p,
+  ARENAKIT_NOINLINE static Slow return_slow(State& s, Slot& c, std::uint32_t index, std::uint32_t p,
                                      TokenRefusal& why) noexcept {
     namespace tw = detail::token_word;
     std::atomic_ref<std::uint64_t> w(s.words[p]);
@@ -1027,6 +1226,253 @@ private:
     unlock_page(w, last ? 0 : v - 1);
     if (last) s.hook(p);
     return Slow::done;
+  }
+
+  // ---------------------------------------- Returners::one_per_consumer
+
+  /// deliver_sw() - one page to consumer @index, on the one producer's
+  /// thread. No locked instruction when the page's single-writer part is
+  /// free or already this consumer's; a page another consumer holds there
+  /// takes the shared path (deliver_shared_sw()).
+  ARENAKIT_ALWAYS_INLINE static bool deliver_sw(State& s, Slot& c, std::uint32_t index, std::uint32_t p,
+                                                TokenRefusal& why) noexcept {
+    namespace tw = detail::token_word;
+    tw::SwPage& e = s.sw[p];
+    std::atomic_ref<std::uint64_t> held(e.held);
+    // relaxed: only this thread writes `held`.
+    const std::uint64_t o = held.load(std::memory_order_relaxed);
+    // acquire: pairs with the release store of `returned` by the owner's
+    // Returner (or its drain): everything the owner did with the page
+    // happens-before we give it to anyone, and the next owner's Returner,
+    // which acquires our store below, sees `returned` at least at r.
+    const std::uint32_t r = std::atomic_ref<std::uint32_t>(e.returned).load(std::memory_order_acquire);
+    const std::uint32_t d = tw::sw_delivered(o);
+    const std::uint32_t me = index + 1;
+    if (d == r) { // nobody holds the single-writer part: it is ours now
+      if (ARENAKIT_UNLIKELY(!c.log.has_room()) && !make_room(s, c, tw::sw_held(me, 0))) {
+        why = TokenRefusal::no_memory;
+        return false;
+      }
+      // release: pairs with the acquire load of `held` in sw_view() (the
+      // owner check of every Returner) and in drain(); owner and count are
+      // one store, so nobody sees the new owner with the old count.
+      held.store(tw::sw_held(me, d + 1), std::memory_order_release);
+      c.log.push(p);
+      return true;
+    }
+    if (tw::sw_owner(o) == me) {
+      if (ARENAKIT_UNLIKELY(static_cast<std::uint32_t>(d - r) == tw::count_max)) {
+        why = TokenRefusal::count_saturated;
+        return false;
+      }
+      held.store(tw::sw_held(me, d + 1), std::memory_order_release); // release: as above
+      return true;
+    }
+    return deliver_shared_sw(s, c, p, why);
+  }
+
+  /// deliver_shared_sw() - another consumer holds the page's single-writer
+  /// part: this reference goes to the page word (shared mode, its count is
+  /// the references of non-owners) and to our table, under the page's spin
+  /// bit, as in the default policy. The owner's part is left alone.
+  ARENAKIT_NOINLINE static bool deliver_shared_sw(State& s, Slot& c, std::uint32_t p, TokenRefusal& why) noexcept {
+    namespace tw = detail::token_word;
+    std::atomic_ref<std::uint64_t> w(s.words[p]);
+    const std::uint64_t v = lock_page(w); // 0: not locked
+    if (tw::count(v) == tw::count_max) {
+      unlock_page(w, v);
+      why = TokenRefusal::count_saturated;
+      return false;
+    }
+    bool ok;
+    {
+      detail::TokenLockGuard g(c.shared_lock);
+      ok = c.shared.add(p, 1, s.bytes);
+    }
+    if (v == 0) {
+      if (!ok) {
+        why = TokenRefusal::no_memory;
+        return false;
+      }
+      // Only this thread writes a free page word (returns and closes only
+      // write words they locked, which are never 0): a plain store.
+      // release: pairs with lock_page()'s acquire: a return that finds the
+      // page shared finds our table entry.
+      w.store(tw::shared_bit | 1, std::memory_order_release);
+      return true;
+    }
+    unlock_page(w, ok ? v + 1 : v);
+    if (!ok) why = TokenRefusal::no_memory;
+    return ok;
+  }
+
+  /// What a Returner of consumer `me` (index + 1) sees on a page.
+  struct SwView {
+    std::uint32_t share = 0;    ///< references it holds there (0: none, or not its page)
+    std::uint32_t returned = 0; ///< the `returned` value to extend
+    bool other = false;         ///< another consumer holds the single-writer part
+  };
+
+  /// sw_view() - read a page's single-writer part as its owner's Returner.
+  /// Order: `returned`, `held`, `returned` again.
+  ARENAKIT_ALWAYS_INLINE static SwView sw_view(detail::token_word::SwPage& e, std::uint32_t me) noexcept {
+    namespace tw = detail::token_word;
+    std::atomic_ref<std::uint32_t> ret(e.returned);
+    std::atomic_ref<std::uint64_t> held(e.held);
+    SwView out;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      // acquire: pairs with the release store of whichever Returner wrote
+      // `returned` last. If that was the page's next owner's, the producer
+      // had stored that owner in `held` before, so the load below sees it
+      // and a former owner never extends the next owner's count.
+      const std::uint32_t r1 = ret.load(std::memory_order_acquire);
+      // acquire: pairs with the producer's release store of `held`: the
+      // `returned` the producer saw when it gave us the page is visible to
+      // the re-read below (so a new owner never starts from an older value).
+      const std::uint64_t o = held.load(std::memory_order_acquire);
+      // relaxed: ordered after the acquire above.
+      const std::uint32_t r = ret.load(std::memory_order_relaxed);
+      const std::uint32_t d = tw::sw_delivered(o);
+      if (r != r1) continue; // someone else wrote it meanwhile: not (or not yet seen as) ours; look again
+      out.returned = r;
+      if (tw::sw_owner(o) == me) {
+        out.share = static_cast<std::uint32_t>(d - r);
+      } else {
+        out.other = d != r;
+      }
+      return out;
+    }
+    out.other = true; // `returned` keeps moving under us: another consumer's Returner owns it
+    return out;
+  }
+
+  /// sw_share() - references consumer @index holds on @p's single-writer part.
+  static std::uint32_t sw_share(State& s, std::uint32_t index, std::uint32_t p) noexcept {
+    return sw_view(s.sw[p], index + 1).share;
+  }
+
+  static bool begin_sw_return(Slot& c, std::uint32_t gen, TokenRefusal& why) noexcept {
+    std::uint64_t st = c.state.load(std::memory_order_relaxed);
+    for (;;) {
+      if (Slot::generation_of(st) != gen || (st & (Slot::closed_bit | Slot::free_bit)) != 0) {
+        why = TokenRefusal::consumer_closed;
+        return false;
+      }
+      if ((st & Slot::returning_bit) != 0) {
+        why = TokenRefusal::concurrent_return;
+        return false;
+      }
+      // acquire: pairs with open_consumer()'s release of this generation and
+      // with end_sw_return()'s release of the previous call (maybe on another
+      // thread): the `returned` values it stored are ours to extend.
+      if (c.state.compare_exchange_weak(st, st | Slot::returning_bit, std::memory_order_acquire,
+                                        std::memory_order_relaxed))
+        return true;
+    }
+  }
+
+  static void end_sw_return(State& s, Slot& c, std::uint32_t index) noexcept {
+    // acq_rel: release publishes this call's stores of `returned` to the
+    // next call and to the drainer (close or the delivery, whichever RMW on
+    // this word comes after ours); acquire pairs with close()'s release when
+    // it deferred to us, and with end_delivery()'s (the log it extended).
+    const std::uint64_t st = c.state.fetch_and(~Slot::returning_bit, std::memory_order_acq_rel);
+    if (ARENAKIT_UNLIKELY((st & (Slot::closed_bit | Slot::delivering_bit)) == Slot::closed_bit)) {
+      (void)drain(s, c, index);
+      finish_close(s, c, index);
+    }
+  }
+
+  /// return_shared_sw() - the single-writer part is not ours: the reference
+  /// may sit in our shared table. @other: another consumer holds the
+  /// single-writer part (not_held rather than underflow).
+  ARENAKIT_NOINLINE static bool return_shared_sw(State& s, Slot& c, std::uint32_t index, std::uint32_t p, bool other,
+                                                 TokenRefusal& why) noexcept {
+    namespace tw = detail::token_word;
+    // relaxed: a hint; return_slow() decides under the page's spin bit.
+    if (std::atomic_ref<std::uint64_t>(s.words[p]).load(std::memory_order_relaxed) != 0) {
+      TokenRefusal r = TokenRefusal::not_held;
+      const Slow res = return_slow(s, c, index, p, r);
+      if (res == Slow::done) return true;
+      // Our table is intact during our call (a close defers to it): any
+      // refusal other than "nobody" means "not ours".
+      if (res == Slow::retry || r != TokenRefusal::underflow) {
+        why = TokenRefusal::not_held;
+        return false;
+      }
+    }
+    why = other ? TokenRefusal::not_held : TokenRefusal::underflow;
+    return false;
+  }
+
+  template <class Range>
+  static ReturnOutcome sw_return_impl(State& s, ConsumerHandle h, std::span<const Range> ranges) noexcept {
+    ReturnOutcome out;
+    Slot* c = s.slot(h.index);
+    TokenRefusal why = TokenRefusal::consumer_closed;
+    if (ARENAKIT_UNLIKELY(c == nullptr || !begin_sw_return(*c, h.generation, why))) {
+      out.refused = 1;
+      out.ranges_done = ranges.size();
+      note_refusal(s, c, h, why, 1);
+      return out;
+    }
+    const std::uint32_t me = h.index + 1;
+    std::array<std::uint64_t, token_refusal_count> refused_by{};
+    std::uint64_t budget = s.max_tokens_per_call;
+    std::uint64_t released = 0;
+    std::size_t i = 0;
+    for (; i < ranges.size(); ++i) {
+      const CheckedRange r = s.format.check(ranges[i].start, ranges[i].count, s.max_tokens_per_call);
+      const std::uint64_t cost = r.ok && r.count != 0 ? r.count : 1;
+      if (cost > budget) {
+        out.capped = true;
+        break;
+      }
+      budget -= cost;
+      if (ARENAKIT_UNLIKELY(!r.ok)) {
+        ++refused_by[static_cast<std::size_t>(r.refusal)];
+        continue;
+      }
+      const std::uint32_t end = r.first + r.count;
+      for (std::uint32_t p = r.first; p != end; ++p) {
+        detail::token_word::SwPage& e = s.sw[p];
+        const SwView v = sw_view(e, me);
+        if (ARENAKIT_LIKELY(v.share != 0)) {
+          // No RMW: only we write this page's `returned` while we hold a
+          // share of it (the producer cannot give it away before
+          // delivered == returned, and a close waits for our call to end).
+          // release: pairs with the producer's acquire load of `returned`
+          // (our use of the page happens-before its reuse), with the next
+          // owner's acquire in sw_view() and with page_refs()' acquire.
+          std::atomic_ref<std::uint32_t>(e.returned).store(v.returned + 1, std::memory_order_release);
+          ++released;
+          continue;
+        }
+        TokenRefusal w = TokenRefusal::not_held;
+        if (return_shared_sw(s, *c, h.index, p, v.other, w)) {
+          ++released;
+        } else {
+          ++refused_by[static_cast<std::size_t>(w)];
+        }
+      }
+    }
+    out.ranges_done = i;
+    out.released = released;
+    // relaxed, no RMW: a statistic that only this consumer's Returner writes
+    // (earlier calls, and earlier consumers of the slot, happen-before us
+    // through the state word).
+    if (released != 0) c->now.returned.store(c->now.returned.load(std::memory_order_relaxed) + released,
+                                             std::memory_order_relaxed);
+    std::uint64_t refused = 0;
+    for (std::size_t k = 0; k < token_refusal_count; ++k) {
+      if (refused_by[k] == 0) continue;
+      refused += refused_by[k];
+      count(*c, static_cast<TokenRefusal>(k), refused_by[k]);
+    }
+    out.refused = refused;
+    if (out.capped) c->now.calls_capped.fetch_add(1, std::memory_order_relaxed); // statistic
+    end_sw_return(s, *c, h.index);
+    return out;
   }
 
   template <class Range>
@@ -1119,11 +1565,35 @@ private:
    * consumer alone, so nothing can be added to its table), then the shared
    * table, which it takes whole under the consumer's lock.
    */
-  std::uint64_t drain(State& s, Slot& c, std::uint32_t index) noexcept {
+  static std::uint64_t drain(State& s, Slot& c, std::uint32_t index) noexcept {
     namespace tw = detail::token_word;
     const std::uint64_t me = tw::owner_field(index);
     std::uint64_t released = 0;
     std::uint64_t visits = 0;
+    if constexpr (single_writer) {
+      // The consumer's Returner is quiet for good (closed, its last call
+      // ended before us: our state RMW acquired its release), and no delivery
+      // to it runs: for a page it owns with a share left, nobody else writes
+      // `returned`, and the producer cannot give the page away (it needs
+      // delivered == returned), so `held` is stable too.
+      const std::uint32_t owner = index + 1;
+      for (const std::uint32_t p : c.log) {
+        ++visits;
+        detail::token_word::SwPage& e = s.sw[p];
+        // acquire: pairs with the producer's release store of `held`.
+        const std::uint64_t o = std::atomic_ref<std::uint64_t>(e.held).load(std::memory_order_acquire);
+        if (tw::sw_owner(o) != owner) continue; // stale entry: the page went to another consumer
+        std::atomic_ref<std::uint32_t> ret(e.returned);
+        // relaxed: our own Returner wrote it last (happens-before, above).
+        const std::uint32_t r = ret.load(std::memory_order_relaxed);
+        const std::uint32_t d = tw::sw_delivered(o);
+        if (d == r) continue; // stale entry (or listed twice)
+        // release: pairs with the producer's acquire load of `returned`
+        // (reuse) and page_refs()' acquire, as a Returner's store does.
+        ret.store(d, std::memory_order_release);
+        released += static_cast<std::uint32_t>(d - r);
+      }
+    } else {
     for (const std::uint32_t p : c.log) {
       ++visits;
       std::atomic_ref<std::uint64_t> w(s.words[p]);
@@ -1145,6 +1615,7 @@ private:
         }
       }
     }
+    } // single_writer
     c.log.reset(s.bytes);
     detail::PageCountTable mine;
     {

@@ -49,8 +49,9 @@ enum class TokenRefusal : std::uint8_t {
   concurrent_delivery, ///< a second thread delivered to a consumer mid-delivery (contract breach, refused not raced)
   count_saturated,     ///< deliver: the page's reference count is at its maximum (2^32 - 1)
   no_memory,           ///< deliver: the consumer's held-page record could not grow
+  concurrent_return,   ///< Returners::one_per_consumer: a second call through the consumer's Returner while one runs (contract breach, refused not raced)
 };
-inline constexpr std::size_t token_refusal_count = 11;
+inline constexpr std::size_t token_refusal_count = 12;
 
 /// Short, stable name of a refusal reason (for logs and benchmark counters).
 constexpr const char* to_string(TokenRefusal r) noexcept {
@@ -66,6 +67,7 @@ constexpr const char* to_string(TokenRefusal r) noexcept {
   case TokenRefusal::concurrent_delivery: return "concurrent_delivery";
   case TokenRefusal::count_saturated: return "count_saturated";
   case TokenRefusal::no_memory: return "no_memory";
+  case TokenRefusal::concurrent_return: return "concurrent_return";
   }
   return "unknown";
 }

@@ -57,6 +57,37 @@ static_assert((busy_bit | shared_bit | owner_mask | count_mask) == ~std::uint64_
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free,
               "the page word must be a lock-free 64-bit atomic");
 
+/**
+ * struct SwPage - a page's single-writer counters, used only under
+ * Returners::one_per_consumer (16 bytes per page, next to the page word).
+ *
+ * - held:     | owner index + 1 : 32 | delivered : 32 |, written only by the
+ *             one producer (plain stores). Owner and count change together
+ *             in one store, so no reader sees one without the other.
+ * - returned: written only by the owner's Returner (and, once that
+ *             consumer is closed and its Returner quiet, by its drain).
+ *
+ * The owner holds `delivered - returned` references (mod 2^32: the share
+ * never exceeds count_max). When the two are equal nobody holds this part
+ * and the producer may give the page to any consumer; the new owner's
+ * returner continues from the current `returned`. References of other
+ * consumers on the same page live in the page word (shared mode).
+ * Accessed through std::atomic_ref only.
+ */
+struct alignas(16) SwPage {
+  std::uint64_t held = 0;
+  std::uint32_t returned = 0;
+  std::uint32_t unused = 0;
+};
+static_assert(sizeof(SwPage) == 16, "four single-writer pages per cache line");
+static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free, "returned must be a lock-free 32-bit atomic");
+
+constexpr std::uint32_t sw_owner(std::uint64_t held) noexcept { return static_cast<std::uint32_t>(held >> 32); }
+constexpr std::uint32_t sw_delivered(std::uint64_t held) noexcept { return static_cast<std::uint32_t>(held); }
+constexpr std::uint64_t sw_held(std::uint32_t owner, std::uint32_t delivered) noexcept {
+  return (std::uint64_t{owner} << 32) | delivered;
+}
+
 } // namespace arenakit::detail::token_word
 
 namespace arenakit::detail {
