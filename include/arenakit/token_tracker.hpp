@@ -56,6 +56,17 @@
  *   so a late return through a stale handle can never reach the references
  *   of the consumer that reuses the slot.
  *
+ * ## Policies
+ * - `Producers::one`: one receive thread feeds the binding; a free page is
+ *   claimed with a plain store (a second producer is detected and refused).
+ * - `Returners::one_per_consumer` (with Producers::one): the count of a page
+ *   held by one consumer is split into two single-writer counters —
+ *   `delivered` (+ owner, written by the producer) and `returned` (written
+ *   by that consumer's one Returner) — so deliver and return take no locked
+ *   instruction. Returns go through a move-only Returner claimed once per
+ *   consumer; shared pages, close and bad input use the machinery above.
+ *   16 more bytes per page; no page-free hook. See docs/tokens.md.
+ *
  * ## Memory orders (each site carries its own comment)
  * - A return or close that drops a reference uses release; a delivery that
  *   takes one and page_refs() use acquire: what a holder did with a page
