@@ -279,7 +279,7 @@ public:
 
   SlotId from_offset(std::uint64_t off) const noexcept {
     const std::uint64_t shard = off >> shard_shift_;
-    if (shard >= shard_count_.load(std::memory_order_acquire)) return {};
+    if (shard >= shard_count_.load(std::memory_order_acquire)) return {}; // (7): pairs with (8)
     const std::uint64_t index = (off & (shard_size_ - 1)) / slot_size_;
     if (index >= slots_per_shard_) return {};
     return make_id(static_cast<std::uint32_t>(shard), static_cast<std::uint32_t>(index));
@@ -326,7 +326,7 @@ public:
 
   ArenaCounters counters() const noexcept {
     ArenaCounters c;
-    const std::uint32_t shards = shard_count_.load(std::memory_order_acquire);
+    const std::uint32_t shards = shard_count_.load(std::memory_order_acquire); // (7): pairs with (8)
     c.shards = shards;
     c.mappings = mappings_.load(std::memory_order_relaxed);
     c.slots_per_shard = slots_per_shard_;
@@ -500,7 +500,7 @@ private:
   void mark_held(SlotId id) noexcept { layout_.mark_held(id); }
 
   bool take_held(SlotId id) noexcept {
-    return take_held(layout_, id, shard_count_.load(std::memory_order_acquire));
+    return take_held(layout_, id, shard_count_.load(std::memory_order_acquire)); // (7): pairs with (8)
   }
 
   /// Validate @id against @shards (a shard_count_ the caller loaded) and clear
@@ -632,7 +632,7 @@ private:
     std::lock_guard lock(growth_mutex_);
     // Another thread may have added (or a release re-listed) a shard while
     // we waited: go back and claim from it.
-    if (static_cast<std::uint32_t>(head_.load(std::memory_order_acquire)) != none) return true;
+    if (static_cast<std::uint32_t>(head_.load(std::memory_order_acquire)) != none) return true; // pairs with (9): a pushed shard is built
     return !add_shard_locked();
   }
 
@@ -680,7 +680,7 @@ private:
 
   std::error_code release_memory_impl(TeardownReport& report) noexcept {
     reclaim();
-    const std::uint32_t shards = shard_count_.load(std::memory_order_acquire);
+    const std::uint32_t shards = shard_count_.load(std::memory_order_acquire); // (7): pairs with (8)
     bool caches_alive;
     {
       std::lock_guard lock(cache_mutex_);
@@ -705,9 +705,9 @@ private:
       mappings_.fetch_sub(1, std::memory_order_relaxed); // statistics only
     }
     // Start over with empty tables: ids of the old shards are now out of range.
-    shard_count_.store(0, std::memory_order_release);
+    shard_count_.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (7) for later growth
     head_.store(pack(static_cast<std::uint32_t>(head_.load(std::memory_order_relaxed) >> 32) + 1, none),
-                std::memory_order_release);
+                std::memory_order_release); // pairs with (10)
     cpu_index_.clear();
     dev_index_.clear();
     report.clean = true;
@@ -863,7 +863,7 @@ public:
       return accepted;
     } else {
       // (7) once per batch: ids of shards counted now stay valid.
-      const std::uint32_t shards = arena_->shard_count_.load(std::memory_order_acquire);
+      const std::uint32_t shards = arena_->shard_count_.load(std::memory_order_acquire); // (7): pairs with (8)
       const Layout layout = arena_->layout_;
       std::uint32_t accepted = 0;
       if (!layout.track_held && all_in_range(layout, ids, n, shards)) {
