@@ -8,6 +8,7 @@
 
 #include "arena.hpp"
 #include "bitmap_slots.hpp"
+#include "cpu_sync.hpp"
 #include "epoch.hpp"
 #include "error.hpp"
 #include "heap_source.hpp"
