@@ -40,17 +40,3 @@ foreach(mode subdir installed wrong_major pkgconfig)
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/check.cmake)
   set_tests_properties(consumer_${mode} PROPERTIES LABELS "consumer" TIMEOUT 300)
 endforeach()
-
-if(TARGET arenakit_uring)
-  arenakit_add_test(NAME test_uring_mapper SOURCES test_uring_mapper.cpp LIBS arenakit::uring)
-endif()
-if(TARGET arenakit_ibverbs)
-  arenakit_add_test(NAME test_ibverbs_mapper SOURCES test_ibverbs_mapper.cpp LIBS arenakit::ibverbs)
-endif()
-
-# -fno-exceptions users: the whole library builds and reports errors by code.
-add_executable(test_no_exceptions no_exceptions.cpp)
-target_link_libraries(test_no_exceptions PRIVATE arenakit::arenakit)
-target_compile_options(test_no_exceptions PRIVATE -fno-exceptions)
-arenakit_strict(test_no_exceptions)
-add_test(NAME test_no_exceptions COMMAND test_no_exceptions)
