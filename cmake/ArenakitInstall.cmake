@@ -1,10 +1,46 @@
+# Install rules for the header-only package `arenakit`.
+#
+# Layout (the vcpkg port and the Conan recipe rely on it; tests/packaging
+# checks it):
+#   include/arenakit/...               the headers of every installed target
+#   share/arenakit/arenakitConfig*.cmake, arenakitTargets.cmake
+#   share/pkgconfig/arenakit.pc        (+ arenakit-<group>.pc per component)
+# Nothing goes to lib/: there is no binary, and a header-only package that
+# puts only pkg-config files under share/ is architecture independent.
+#
+# Targets, all in the one export set `arenakitTargets`:
+#   arenakit::arenakit                  the core; needs only Threads
+#   arenakit::uring / ::ibverbs / ::dmabuf
+#                                       installed only when the matching
+#                                       ARENAKIT_WITH_* option built them;
+#                                       consumers ask for them with
+#                                       find_package(arenakit COMPONENTS ...)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS arenakit EXPORT arenakitTargets
+# Which optional groups were built, and the pkg-config module each one links
+# (empty for dmabuf: the kernel's UAPI header needs no library). The config
+# file looks these modules up again on the consumer's side, under the same
+# PkgConfig::ARENAKIT_LIB<GROUP> names the exported targets refer to.
+set(_arenakit_pc_module_uring liburing)
+set(_arenakit_pc_module_ibverbs libibverbs)
+set(_arenakit_pc_module_dmabuf "")
+set(ARENAKIT_INSTALLED_COMPONENTS "")
+set(ARENAKIT_COMPONENT_MODULES "")
+set(_arenakit_install_targets arenakit)
+foreach(group IN ITEMS uring ibverbs dmabuf)
+  if(TARGET arenakit_${group})
+    list(APPEND ARENAKIT_INSTALLED_COMPONENTS ${group})
+    list(APPEND _arenakit_install_targets arenakit_${group})
+    # "group=module" pairs: the config file splits them again.
+    list(APPEND ARENAKIT_COMPONENT_MODULES "${group}=${_arenakit_pc_module_${group}}")
+  endif()
+endforeach()
+
+# Each target installs its own header FILE_SET: a group that was not built
+# installs none of its headers, so a package never ships a header whose
+# library it was not built (and tested) against.
+install(TARGETS ${_arenakit_install_targets} EXPORT arenakitTargets
         FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-# Mappers for optional libraries are installed as headers; their users link
-# liburing / libibverbs themselves.
-install(FILES ${ARENAKIT_OPTIONAL_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/arenakit)
 
 set(ARENAKIT_CMAKE_DIR "${CMAKE_INSTALL_DATADIR}/arenakit")
 install(EXPORT arenakitTargets NAMESPACE arenakit:: DESTINATION "${ARENAKIT_CMAKE_DIR}")
@@ -25,7 +61,31 @@ install(FILES
   "${CMAKE_CURRENT_BINARY_DIR}/arenakitConfigVersion.cmake"
   DESTINATION "${ARENAKIT_CMAKE_DIR}")
 
+# pkg-config: relocatable (prefix computed from the .pc file's own place), so
+# a staged or moved prefix — vcpkg's packages/ tree, a Conan package folder,
+# DESTDIR — still points at its own headers.
+set(ARENAKIT_PC_DIR "${CMAKE_INSTALL_DATADIR}/pkgconfig")
+file(RELATIVE_PATH ARENAKIT_PC_TO_PREFIX "/prefix/${ARENAKIT_PC_DIR}" "/prefix")
+string(REGEX REPLACE "/$" "" ARENAKIT_PC_TO_PREFIX "${ARENAKIT_PC_TO_PREFIX}")
 configure_file("${CMAKE_CURRENT_LIST_DIR}/arenakit.pc.in"
                "${CMAKE_CURRENT_BINARY_DIR}/arenakit.pc" @ONLY)
-install(FILES "${CMAKE_CURRENT_BINARY_DIR}/arenakit.pc"
-        DESTINATION "${CMAKE_INSTALL_DATADIR}/pkgconfig")
+install(FILES "${CMAKE_CURRENT_BINARY_DIR}/arenakit.pc" DESTINATION "${ARENAKIT_PC_DIR}")
+# One .pc per installed component: `pkg-config --cflags --libs arenakit-uring`
+# brings arenakit's flags and liburing's, like arenakit::uring does in CMake.
+foreach(group IN LISTS ARENAKIT_INSTALLED_COMPONENTS)
+  set(_requires "arenakit = ${PROJECT_VERSION}")
+  if(_arenakit_pc_module_${group})
+    string(APPEND _requires ", ${_arenakit_pc_module_${group}}")
+  endif()
+  file(CONFIGURE OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/arenakit-${group}.pc" @ONLY CONTENT
+"prefix=\${pcfiledir}/@ARENAKIT_PC_TO_PREFIX@
+includedir=\${prefix}/@CMAKE_INSTALL_INCLUDEDIR@
+
+Name: arenakit-@group@
+Description: arenakit @group@ component (target arenakit::@group@)
+Version: @PROJECT_VERSION@
+Requires: @_requires@
+Cflags: -I\${includedir}
+")
+  install(FILES "${CMAKE_CURRENT_BINARY_DIR}/arenakit-${group}.pc" DESTINATION "${ARENAKIT_PC_DIR}")
+endforeach()
