@@ -2,7 +2,7 @@
 #
 # Layout (the vcpkg port and the Conan recipe rely on it; tests/packaging
 # checks it):
-#   include/arenakit/...               the headers of every installed target
+#   include/arenakit/...               every header, whatever the options
 #   share/arenakit/arenakitConfig*.cmake, arenakitTargets.cmake
 #   share/pkgconfig/arenakit.pc        (+ arenakit-<group>.pc per component)
 # Nothing goes to lib/: there is no binary, and a header-only package that
@@ -36,11 +36,18 @@ foreach(group IN ITEMS uring ibverbs dmabuf)
   endif()
 endforeach()
 
-# Each target installs its own header FILE_SET: a group that was not built
-# installs none of its headers, so a package never ships a header whose
-# library it was not built (and tested) against.
+# Each built target installs its own header FILE_SET.
 install(TARGETS ${_arenakit_install_targets} EXPORT arenakitTargets
         FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The headers of a group that was not built are still installed, as plain
+# files with no target: the files of a package never depend on its options
+# (Conan's header-library package_id ignores them; vcpkg features only add),
+# and a user may still include one and link the library by hand.
+foreach(group IN ITEMS uring ibverbs dmabuf)
+  if(NOT TARGET arenakit_${group} AND ARENAKIT_${group}_HEADERS)
+    install(FILES ${ARENAKIT_${group}_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/arenakit)
+  endif()
+endforeach()
 
 set(ARENAKIT_CMAKE_DIR "${CMAKE_INSTALL_DATADIR}/arenakit")
 install(EXPORT arenakitTargets NAMESPACE arenakit:: DESTINATION "${ARENAKIT_CMAKE_DIR}")
