@@ -146,7 +146,8 @@ public:
     if (qp == nullptr) return refuse(IbvCall::post_recv, first);
     if (first >= size_) return {};
     ibv_recv_wr* bad = nullptr;
-    return settle(IbvCall::post_recv, first, ops.post_recv(qp, &wrs_[first], &bad), bad);
+    const int rc = ops.post_recv(qp, &wrs_[first], &bad); // before reading bad
+    return settle(IbvCall::post_recv, first, rc, bad);
   }
 
   /// Posts requests [first, size) to a shared receive queue in one call: the
@@ -156,7 +157,8 @@ public:
     if (srq == nullptr) return refuse(IbvCall::post_srq_recv, first);
     if (first >= size_) return {};
     ibv_recv_wr* bad = nullptr;
-    return settle(IbvCall::post_srq_recv, first, ops.post_srq_recv(srq, &wrs_[first], &bad), bad);
+    const int rc = ops.post_srq_recv(srq, &wrs_[first], &bad); // before reading bad
+    return settle(IbvCall::post_srq_recv, first, rc, bad);
   }
 
   std::uint32_t size() const noexcept { return size_; }
@@ -218,8 +220,8 @@ private:
 namespace detail {
 template <std::uint32_t N>
 struct IbvRecvStorage {
-  ibv_recv_wr wrs[N]{};
-  ibv_sge sges[N]{};
+  ibv_recv_wr storage_wrs[N]{};
+  ibv_sge storage_sges[N]{};
 };
 } // namespace detail
 
@@ -232,7 +234,7 @@ class IbvRecvBatch : private detail::IbvRecvStorage<Capacity>, public IbvRecvCha
 public:
   IbvRecvBatch() noexcept
       : detail::IbvRecvStorage<Capacity>{},
-        IbvRecvChain(std::span<ibv_recv_wr>(this->wrs), std::span<ibv_sge>(this->sges)) {}
+        IbvRecvChain(std::span<ibv_recv_wr>(this->storage_wrs), std::span<ibv_sge>(this->storage_sges)) {}
 };
 
 } // namespace arenakit
