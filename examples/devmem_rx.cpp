@@ -1,21 +1,17 @@
 // SPDX-License-Identifier: MIT
-// A devmem-style zero-copy receive path on arenakit's TokenTracker.
-//
-// A 64 MiB "dma-buf" (device memory: no CPU address) is bound and cut into
-// 4 KiB pages. One receive thread (the NIC queue) takes free pages, splits
-// each into fragments for one or two flows (sockets), and delivers them in
-// batches, like recvmsg() handing out cmsg tokens. Each flow's application
-// thread returns its tokens 128 ranges at a time (SO_DEVMEM_DONTNEED). When
-// a page's last reference comes back, the tracker's hook puts it back on the
-// free ring for the receive thread to reuse. Mid-stream one flow's
-// application "crashes": it stops returning, and closing its consumer brings
-// back every reference it held. At the end every total is checked.
+// Composition 4, the token tracker, after devmem TCP's "use niov array for
+// token management" series (seed 004). A 64 MiB dma-buf (no CPU address) is
+// cut into 4 KiB pages; a token is a page index, so a lookup is an array
+// index. One receive thread (Producers::one) cuts each free page into 1-4
+// fragments for one of 6 flows (sockets): one reference and one token each,
+// as recvmsg() hands out cmsgs. Applications return ranges of tokens, 128 at
+// a time (SO_DEVMEM_DONTNEED); a page's last return puts it back on the free
+// ring (the hook). One application crashes holding tokens: closing its
+// consumer brings back exactly what it held, at a cost in what it held.
 #include <arenakit/token_tracker.hpp>
-
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <deque>
 #include <mutex>
 #include <random>
 #include <span>
@@ -23,232 +19,132 @@
 #include <vector>
 
 namespace {
+namespace ak = arenakit;
+constexpr std::size_t kBindingBytes = std::size_t{64} << 20, kFlows = 6, kCrashed = 3;
+constexpr std::uint64_t kFragments = 200'000;
 
-constexpr std::size_t kPageSize = 4096;
-constexpr std::size_t kBindingBytes = std::size_t{64} << 20;
-constexpr std::size_t kFlows = 6;
-constexpr std::size_t kCrashed = 3;     // this flow's application dies mid-stream
-constexpr std::uint64_t kPackets = 200'000;
-constexpr std::size_t kReturnBatch = 128;
-
-/// Free pages of the binding: the receive thread takes, the hook gives back.
+/// Free pages of the binding: the receive thread pops, the page-free hook pushes.
 struct FreeRing {
   std::mutex mu;
-  std::deque<std::uint32_t> pages;
-  void push(std::uint32_t p) {
-    std::lock_guard<std::mutex> g(mu);
-    pages.push_back(p);
-  }
+  std::vector<std::uint32_t> pages; // capacity reserved for every page: push never allocates
+  void push(std::uint32_t p) noexcept { std::lock_guard<std::mutex> g(mu); pages.push_back(p); }
   bool pop(std::uint32_t& p) {
     std::lock_guard<std::mutex> g(mu);
-    if (pages.empty()) return false;
-    p = pages.front();
-    pages.pop_front();
-    return true;
-  }
-  std::size_t size() {
-    std::lock_guard<std::mutex> g(mu);
-    return pages.size();
+    return !pages.empty() && (p = pages.back(), pages.pop_back(), true);
   }
 };
-
-struct RecyclePage { // arenakit::PageFreeHook
+struct RecyclePage { // the ak::PageFreeHook: a page's last reference came back
   FreeRing* ring;
   void operator()(std::uint32_t page) const noexcept { ring->push(page); }
 };
+using Tracker = ak::TokenTracker<RecyclePage, ak::Producers::one>;
 
-using Tracker = arenakit::TokenTracker<RecyclePage, arenakit::Producers::one>;
-
-/// A socket's receive queue as its application sees it: tokens from recvmsg.
-struct Flow {
-  arenakit::ConsumerHandle consumer;
+struct Flow { // a socket, and its application's view of it
+  ak::ConsumerHandle consumer;
   std::mutex mu;
-  std::vector<std::uint32_t> tokens;
-  std::atomic<std::uint64_t> delivered{0}; // references handed to this flow
-  std::atomic<std::uint64_t> returned{0};  // references its application gave back
-  std::atomic<bool> dead{false};
+  std::vector<std::uint32_t> tokens;                // delivered, not yet read by the application
+  std::uint64_t delivered = 0, returned = 0, bad = 0; // one writer each, read after joins
 };
 
+unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
 int fail(const char* what) {
   std::fprintf(stderr, "devmem_rx: FAILED: %s\n", what);
   return 1;
 }
-
 } // namespace
 
 int main() {
   FreeRing ring;
-  arenakit::TokenTrackerConfig cfg;
-  cfg.page_size = kPageSize;
-  auto created = Tracker::create(arenakit::Region{nullptr, kBindingBytes}, cfg, RecyclePage{&ring});
+  auto created = Tracker::create(ak::Region{nullptr, kBindingBytes}, ak::TokenTrackerConfig{}, RecyclePage{&ring});
   if (!created) return fail(created.error().message().c_str());
   Tracker& tracker = created.value();
   const auto pages = static_cast<std::uint32_t>(tracker.page_count());
-  for (std::uint32_t p = 0; p < pages; ++p) ring.push(p);
-
+  ring.pages.reserve(pages);
+  for (std::uint32_t p = 0; p < pages; ++p) ring.pages.push_back(p);
   std::vector<Flow> flows(kFlows);
-  for (auto& f : flows) {
-    auto h = tracker.open_consumer();
-    if (!h) return fail("open_consumer");
-    f.consumer = *h;
-  }
-
+  for (auto& f : flows)
+    if (auto h = tracker.open_consumer()) f.consumer = *h; else return fail("open_consumer");
   std::atomic<bool> rx_done{false};
-  std::atomic<std::uint64_t> recycled_by_rx{0};
-
-  // The receive queue: one thread, the only deliverer (Producers::one).
-  // A page's fragments are handed out before any of its tokens reaches an
-  // application, so no page can come back while it still has fragments to
-  // deliver.
+  std::uint64_t closed_refs = 0, rx_bad = 0; // written by rx only, read after it is joined
   std::thread rx([&] {
     std::mt19937 rng(2024);
-    std::vector<std::uint32_t> batch[kFlows];
-    auto publish = [&](Flow& f, std::span<const std::uint32_t> delivered) {
-      std::lock_guard<std::mutex> g(f.mu);
-      for (auto p : delivered) f.tokens.push_back(tracker.token32(p));
-    };
-    auto flush = [&](std::size_t k) { // one recvmsg()'s worth of cmsgs
-      if (batch[k].empty()) return;
-      Flow& f = flows[k];
-      const auto out = tracker.deliver(f.consumer, std::span<const std::uint32_t>(batch[k]));
-      if (out.delivered == batch[k].size()) {
-        f.delivered += out.delivered;
-        publish(f, batch[k]);
-      } else if (out.delivered == 0) { // socket closed: drop the fragments, recycle the pages
-        for (std::size_t i = 0; i < batch[k].size(); ++i)
-          if (i == 0 || batch[k][i] != batch[k][i - 1]) {
-            ring.push(batch[k][i]);
-            ++recycled_by_rx;
-          }
-      } else {
-        std::abort(); // a batch is refused whole or not at all here
-      }
-      batch[k].clear();
-    };
-    for (std::uint64_t n = 0; n < kPackets;) {
+    std::vector<std::uint32_t> frags;
+    for (std::uint64_t n = 0; n < kFragments;) {
       std::uint32_t page;
-      if (!ring.pop(page)) { // every page is out: let the applications catch up
-        for (std::size_t k = 0; k < kFlows; ++k) flush(k);
-        std::this_thread::yield();
-        continue;
-      }
-      const std::size_t a = rng() % kFlows;
-      const std::uint32_t frags = 1 + rng() % 4;
-      n += frags;
-      if (frags >= 2 && rng() % 8 == 0) {
-        // One page in 8 carries fragments of two flows: a shared page.
-        const std::size_t b = (a + 1) % kFlows;
-        const std::vector<std::uint32_t> fa(frags / 2, page), fb(frags - frags / 2, page);
-        const auto oa = tracker.deliver(flows[a].consumer, std::span<const std::uint32_t>(fa));
-        const auto ob = tracker.deliver(flows[b].consumer, std::span<const std::uint32_t>(fb));
-        flows[a].delivered += oa.delivered;
-        flows[b].delivered += ob.delivered;
-        if (oa.delivered != 0) publish(flows[a], fa);
-        if (ob.delivered != 0) publish(flows[b], fb);
-        if (oa.delivered == 0 && ob.delivered == 0) {
-          ring.push(page);
-          ++recycled_by_rx;
-        }
-        continue;
-      }
-      batch[a].insert(batch[a].end(), frags, page);
-      if (batch[a].size() >= 32) flush(a); // flush at a page boundary only
+      if (!ring.pop(page)) { std::this_thread::yield(); continue; } // all out: let applications catch up
+      Flow& f = flows[rng() % kFlows];
+      frags.assign(1 + rng() % 4, page); // one reference per fragment
+      n += frags.size();
+      // A page's fragments go in one batch before any of its tokens is published: none comes back early.
+      const auto out = tracker.deliver(f.consumer, std::span<const std::uint32_t>(frags));
+      rx_bad += out.refused != 0 && out.last_refusal != ak::TokenRefusal::consumer_closed;
+      if (out.delivered == 0) { ring.push(page), closed_refs += out.refused; continue; } // closed: reuse page
+      frags.resize(out.delivered);
+      f.delivered += out.delivered;
+      std::lock_guard<std::mutex> g(f.mu);
+      for (std::uint32_t p : frags) f.tokens.push_back(tracker.token32(p));
     }
-    for (std::size_t k = 0; k < kFlows; ++k) flush(k);
-    rx_done = true;
+    rx_done.store(true, std::memory_order_release); // pairs with the applications' acquire load
   });
 
-  // Each flow's application: reads its tokens, returns them 128 at a time.
   auto app = [&](std::size_t k) {
     Flow& f = flows[k];
     std::vector<std::uint32_t> mine;
-    std::vector<arenakit::TokenRange32> ranges;
-    std::uint64_t seen = 0;
-    bool crash_now = false;
-    for (;;) {
-      const bool last = rx_done.load();
-      {
-        std::lock_guard<std::mutex> g(f.mu);
-        mine.swap(f.tokens);
-      }
+    std::vector<ak::TokenRange32> ranges;
+    for (std::uint64_t seen = 0;;) {
+      // Acquire: after rx_done, every token rx published is in f.tokens.
+      const bool last = rx_done.load(std::memory_order_acquire);
+      { std::lock_guard<std::mutex> g(f.mu); mine.swap(f.tokens); }
       seen += mine.size();
-      if (k == kCrashed && seen > kPackets / (kFlows * 3) && !mine.empty()) {
-        mine.resize(mine.size() / 2); // returns half of what it just read...
-        crash_now = true;             // ...and dies holding the rest
-      }
-      for (std::size_t i = 0; i < mine.size(); i += kReturnBatch) {
+      const bool crash = k == kCrashed && seen > kFragments / (kFlows * 3);
+      if (crash) mine.resize(mine.size() / 2); // returns half of what it just read, dies holding the rest
+      for (std::size_t i = 0; i < mine.size(); i += 128) {
         ranges.clear();
-        for (std::size_t j = i; j < mine.size() && j < i + kReturnBatch; ++j) {
-          if (!ranges.empty() && ranges.back().start + ranges.back().count == mine[j]) {
-            ++ranges.back().count; // coalesce consecutive tokens
-          } else {
-            ranges.push_back({mine[j], 1});
-          }
-        }
-        const auto out = tracker.return_tokens(f.consumer, std::span<const arenakit::TokenRange32>(ranges));
-        f.returned += out.released;
-        if (out.refused != 0 || out.ranges_done != ranges.size()) std::abort(); // our own tokens: never refused
+        for (std::size_t j = i; j < mine.size() && j < i + 128; ++j)
+          if (!ranges.empty() && ranges.back().start + ranges.back().count == mine[j]) ++ranges.back().count;
+          else ranges.push_back({mine[j], 1}); // consecutive tokens coalesce into one range
+        const auto r = tracker.return_tokens(f.consumer, std::span<const ak::TokenRange32>(ranges));
+        f.returned += r.released;
+        f.bad += r.refused + (ranges.size() - r.ranges_done); // our own tokens: never refused
       }
       mine.clear();
-      if (crash_now) {
-        f.dead = true;
-        return;
-      }
-      if (last && mine.empty()) {
-        std::lock_guard<std::mutex> g(f.mu);
-        if (f.tokens.empty()) return;
-      }
+      if (crash || last) return;
     }
   };
   std::vector<std::thread> apps;
   for (std::size_t k = 0; k < kFlows; ++k) apps.emplace_back(app, k);
 
-  // The crashed application's socket is closed by the "kernel", while the
-  // receive thread may be delivering to it.
-  while (!flows[kCrashed].dead.load()) std::this_thread::yield();
-  apps[kCrashed].join();
-  const auto closed = tracker.close(flows[kCrashed].consumer);
-  std::printf("flow %zu crashed; close gave back %llu references %s\n", kCrashed,
-              static_cast<unsigned long long>(closed.released),
-              closed.status == arenakit::CloseStatus::drained ? "at once" : "via the delivery in flight");
-
+  apps[kCrashed].join(); // the crashed application is gone; the "kernel" closes its socket
+  const auto closed = tracker.close(flows[kCrashed].consumer); // rx may be delivering to it right now
   rx.join();
-  for (std::size_t k = 0; k < kFlows; ++k)
-    if (k != kCrashed) apps[k].join();
-
-  // Totals.
-  const auto s = tracker.stats();
-  std::uint64_t delivered = 0, returned = 0;
-  for (auto& f : flows) {
-    delivered += f.delivered;
-    returned += f.returned;
-  }
-  std::printf("delivered %llu references, returned %llu, given back by close %llu, refused %llu\n",
-              static_cast<unsigned long long>(s.delivered), static_cast<unsigned long long>(s.returned),
-              static_cast<unsigned long long>(s.close_released),
-              static_cast<unsigned long long>(s.refused_total()));
-  if (s.delivered != delivered) return fail("delivered counts differ");
-  if (s.returned != returned) return fail("returned counts differ");
-  if (s.delivered != s.returned + s.close_released) return fail("references lost");
+  for (auto& t : apps) if (t.joinable()) t.join();
   const Flow& dead = flows[kCrashed];
   const std::uint64_t held_at_crash = dead.delivered - dead.returned;
-  std::printf("the crashed flow held %llu references; close gave back %llu\n",
-              static_cast<unsigned long long>(held_at_crash), static_cast<unsigned long long>(s.close_released));
-  if (held_at_crash == 0) return fail("the crash happened while holding nothing");
-  if (s.close_released != held_at_crash) return fail("close did not give back exactly what the crashed flow held");
-  if (s.refused_for(arenakit::TokenRefusal::consumer_closed) == 0 && recycled_by_rx != 0)
-    return fail("refused deliveries not counted");
-  for (std::size_t k = 0; k < kFlows; ++k) {
-    if (k == kCrashed) continue;
-    const auto c = tracker.consumer_stats(flows[k].consumer);
-    if (!c || c->outstanding() != 0 || c->refused_total() != 0) return fail("a live flow holds or was refused");
-  }
-  for (std::size_t k = 0; k < kFlows; ++k)
-    if (k != kCrashed) tracker.close(flows[k].consumer);
-  if (tracker.stats().outstanding() != 0) return fail("references outstanding after closing every flow");
-  if (ring.size() != pages) return fail("pages missing from the free ring");
-  std::printf("all %u pages back on the free ring; tracking memory %zu KiB for %zu flows on a %zu MiB binding\n",
-              pages, tracker.tracking_bytes() / 1024, kFlows, kBindingBytes >> 20);
-  std::printf("devmem_rx: OK\n");
+  const ak::TokenRange32 stale{tracker.token32(0), 1}; // a late return through the closed handle
+  const auto late = tracker.return_tokens(dead.consumer, std::span<const ak::TokenRange32>(&stale, 1));
+
+  const auto s = tracker.stats();
+  std::printf("flow %zu crashed holding %llu references; close gave back %llu (%s), walking %llu entries\n",
+              kCrashed, ull(held_at_crash), ull(s.close_released),
+              closed.status == ak::CloseStatus::drained ? "at once" : "via the delivery in flight", ull(s.close_visits));
+  std::printf("binding: %llu pages, delivered %llu, returned %llu, closed %llu, outstanding %llu,\n"
+              "         refused %llu (consumer closed %llu: %llu fragments, 1 late return), tracking %zu KiB\n",
+              ull(s.page_count), ull(s.delivered), ull(s.returned), ull(s.close_released), ull(s.outstanding()),
+              ull(s.refused_total()), ull(s.refused_for(ak::TokenRefusal::consumer_closed)), ull(closed_refs),
+              s.tracking_bytes / 1024);
+
+  std::uint64_t delivered = 0, returned = 0, bad = rx_bad;
+  for (const auto& f : flows) delivered += f.delivered, returned += f.returned, bad += f.bad;
+  if (bad != 0) return fail("a flow's own tokens were refused");
+  if (s.delivered != delivered || s.returned != returned) return fail("totals differ");
+  if (held_at_crash == 0 || s.close_released != held_at_crash) return fail("close gave back other than what was held");
+  if (late.released != 0 || late.refused == 0) return fail("a return through a closed handle was not refused");
+  if (s.refused_for(ak::TokenRefusal::consumer_closed) != closed_refs + 1 || s.refused_total() != closed_refs + 1)
+    return fail("refusals other than the closed consumer's");
+  for (auto& f : flows) tracker.close(f.consumer); // live flows hold nothing; the crashed one is refused
+  const auto end = tracker.stats();
+  if (end.outstanding() != 0 || end.close_released != held_at_crash || ring.pages.size() != pages)
+    return fail("references outstanding, or pages missing from the free ring, after closing every flow");
+  std::printf("all %u pages back on the free ring\ndevmem_rx: OK\n", pages);
   return 0;
 }
