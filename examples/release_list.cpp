@@ -20,7 +20,6 @@
 #include <vector>
 
 namespace {
-
 namespace ak = arenakit;
 
 struct SendCtx : ak::LlistNode { // constructed in its own arena slot
