@@ -314,6 +314,16 @@ BENCHMARK(pair_arenakit_cache)->Name("pair_4k_1t_again/arenakit_cache");
 
 // --- the figures ---------------------------------------------------------------
 
+// Optional peers: a missing one is reported as "not measured", with its package.
+const int declared_peers = [] {
+  bench::declare_peer("dpdk", ARENAKIT_BENCH_FOUND(ARENAKIT_HAVE_DPDK), "libdpdk-dev",
+                      {"pair_4k_1t/rte_mempool_cache", "bulk32_4k/rte_mempool_cache",
+                       "pair_4k_2t/rte_mempool_user_cache"});
+  bench::declare_peer("boost_pool", ARENAKIT_BENCH_FOUND(ARENAKIT_HAVE_BOOST_POOL), "libboost-dev",
+                      {"pair_4k_1t/boost_pool"});
+  return 0;
+}();
+
 const int targets = [] {
   bench::target("pair_4k_1t", "arenakit_cache", "pair_4k_1t", "rte_mempool_cache", 1.0,
                 "pair, 4 KB, 1 thread: at or below rte_mempool cached get+put");

@@ -370,6 +370,20 @@ void pool_bulk32_arenakit_shared(benchmark::State& state) {
 }
 BENCHMARK(pool_bulk32_arenakit_shared)->Name("pool_bulk32/arenakit_page_pool_shared_put");
 
+// Optional peers: a missing one is reported as "not measured", with its package.
+const int declared_peers = [] {
+  using arenakit::bench::declare_peer;
+  declare_peer("dpdk", ARENAKIT_BENCH_FOUND(ARENAKIT_HAVE_DPDK), "libdpdk-dev",
+               {"pool_pair/dpdk_mempool_cached", "pool_bulk32/dpdk_mempool_cached"});
+  declare_peer("urcu", ARENAKIT_BENCH_FOUND(ARENAKIT_HAVE_URCU), "liburcu-dev",
+               {"guard/urcu_memb", "guard/urcu_qsbr", "retire/urcu_memb_call_rcu_caller_side",
+                "push/urcu_cds_wfcq"});
+  declare_peer("xenium", ARENAKIT_BENCH_FOUND(ARENAKIT_HAVE_XENIUM), "libxenium-dev",
+               {"guard/xenium_epoch_based_guard_ptr", "guard/xenium_debra_guard_ptr",
+                "retire/xenium_epoch_based", "retire/xenium_debra"});
+  return 0;
+}();
+
 // --- the figures -------------------------------------------------------
 const int registered = [] {
   using arenakit::bench::target;

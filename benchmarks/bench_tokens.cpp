@@ -338,6 +338,12 @@ void add(const char* scenario, const char* impl, Pattern p) {
                                [p](benchmark::State& s) { deliver_return<Impl>(s, p); });
 }
 
+// Optional peer: a missing one is reported as "not measured", with its package.
+const int declared_peers = arenakit::bench::declare_peer(
+    "judy", ARENAKIT_BENCH_FOUND(ARENAKIT_HAVE_JUDY), "libjudy-dev",
+    {"deliver_return_seq/judy_present", "deliver_return_seq/judy_churn", "deliver_return_rand/judy_present",
+     "deliver_return_rand/judy_churn", "close_1024_on_2GiB/judy_walk_free"});
+
 const int registered = [] {
   using arenakit::bench::target;
   for (auto [scenario, p] : {std::pair{"deliver_return_seq", Pattern::seq}, std::pair{"deliver_return_rand", Pattern::rand}}) {
