@@ -9,6 +9,9 @@ base=(g++ cmake ninja-build pkgconf make)
 test_pkgs=(doctest-dev clang-14 libclang-rt-14-dev libbenchmark-dev)
 bench_pkgs=(libbenchmark-dev libdpdk-dev liburcu-dev libxenium-dev libjudy-dev
             libboost-dev libmimalloc-dev)
+# The main job's report: scripts/report.py (standard library only) and its
+# chart (gnuplot without X; a report without gnuplot says the chart is skipped).
+report_pkgs=(python3 gnuplot-nox)
 # Optional mappers are compiled when their headers are present.
 optional=(libibverbs-dev liburing-dev linux-libc-dev)
 
@@ -16,8 +19,8 @@ want=("${base[@]}")
 for what in "${@:-build}"; do
   case "$what" in
     build) ;;
-    test) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}" "${optional[@]}") ;;
-    bench) want+=("${bench_pkgs[@]}" "${optional[@]}") ;;
+    test) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}" "${report_pkgs[@]}" "${optional[@]}") ;;
+    bench) want+=("${bench_pkgs[@]}" "${report_pkgs[@]}" "${optional[@]}") ;;
     *) echo "deps.sh: unknown set '$what'" >&2; exit 2 ;;
   esac
 done
