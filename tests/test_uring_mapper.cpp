@@ -264,7 +264,9 @@ TEST_CASE("a mapper larger than its table is refused with a clear error") {
   Ring r;
   auto t = UringBufferTable::prepare(r.ring, 8);
   REQUIRE(t);
-  for (auto [first, count] : {std::pair{0u, 9u}, std::pair{4u, 5u}, std::pair{8u, 0u}, std::pair{8u, 1u}}) {
+  for (const std::pair<unsigned, unsigned>& range : {std::pair{0u, 9u}, std::pair{4u, 5u}, std::pair{8u, 0u},
+                                                     std::pair{8u, 1u}}) {
+    const unsigned first = range.first, count = range.second; // clang 14: no bindings in CAPTURE
     CAPTURE(first);
     CAPTURE(count);
     UringFixedBufferMapper m(*t, first, count);
