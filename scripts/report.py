@@ -63,6 +63,8 @@ class InputError(Exception):
 
 
 def type_name(t):
+    if isinstance(t, tuple) and int in t and float in t:
+        return " or ".join(["a number"] + [type_name(x) for x in t if x not in (int, float)])
     if isinstance(t, tuple):
         return " or ".join(sorted({type_name(x) for x in t}))
     return {str: "string", int: "integer", float: "number", bool: "true/false", dict: "object",
@@ -351,7 +353,7 @@ def render(binaries, statuses, mode, commit, chart_note):
                 w("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
                 for r in s.rows:
                     kind = "arenakit" if r["is_arenakit"] else (
-                        f"peer: {r['peer']} ({r['package']})" if r.get("peer") else "peer (built in)")
+                        f"peer: {r['peer']} ({r['package']})" if r.get("peer") else "peer (always built)")
                     name = f"**{md(r['impl'])}**" if r is ref else md(r["impl"])
                     rate = fmt_rate(r.get("bytes_per_second"), "B") or fmt_rate(r.get("items_per_second"), "items")
                     cv = f"{r['cv_pct']:.1f}%" if isinstance(r.get("cv_pct"), NUM) else "—"
