@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <linux/magic.h>
@@ -255,4 +256,27 @@ TEST_CASE("An arena over a device-only dma-buf hands out device addresses (offse
   DmabufSync sync(buf.imp);
   CHECK(sync.begin_cpu_access(nullptr, 100, SyncAccess::read) == std::error_code(dmabuf_errc::no_cpu_mapping));
   for (const SlotId id : ids) CHECK(arena.release(id));
+}
+
+TEST_CASE("one DmabufSync shared by threads: every sync counted (run under TSan)") {
+  FakeDmabuf buf(64 * KiB);
+  DmabufSync sync(buf.imp);
+  constexpr int threads = 4;
+  constexpr int rounds = 5000;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&sync, &buf, t] {
+      std::byte* p = buf.imp.data() + std::size_t(t) * 4 * KiB;
+      for (int i = 0; i < rounds; ++i) {
+        if (sync.begin_cpu_access(p, 4 * KiB, SyncAccess::read)) return;
+        p[0] = std::byte{1};
+        if (sync.end_cpu_access(p, 4 * KiB, SyncAccess::read)) return;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  const DmabufSyncCounters c = sync.counters();
+  CHECK(c.begins == threads * rounds);
+  CHECK(c.ends == threads * rounds);
+  CHECK(c.failures == 0);
 }

@@ -131,8 +131,10 @@ TEST_CASE("every fd that is not a dma-buf is refused with 'not a dma-buf fd', an
   };
   for (const Case& c : cases) {
     for (FdOwnership own : {FdOwnership::duplicate, FdOwnership::adopt}) {
-      CAPTURE(c.kind);
-      CAPTURE(static_cast<int>(own));
+      const std::string kind = c.kind;
+      const char* policy = own == FdOwnership::duplicate ? "duplicate" : "adopt";
+      CAPTURE(kind);
+      CAPTURE(policy);
       const int before = open_fds();
       auto r = DmabufImport::open(c.fd, {.ownership = own});
       REQUIRE_FALSE(r);
