@@ -21,6 +21,7 @@ foreach(mode IN LISTS _arenakit_packaging_modes)
            COMMAND ${CMAKE_COMMAND} -DMODE=${mode} -DSOURCE_DIR=${PROJECT_SOURCE_DIR}
                    -DWORK_DIR=${CMAKE_BINARY_DIR}/packaging-${mode} -DCXX=${CMAKE_CXX_COMPILER}
                    -DPYTHON=${Python3_EXECUTABLE}
+                   "-DCXX_FLAGS=${CMAKE_CXX_FLAGS}" "-DLD_FLAGS=${CMAKE_EXE_LINKER_FLAGS}"
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/packaging/check_packaging.cmake)
   set_tests_properties(packaging_${mode} PROPERTIES LABELS "packaging" TIMEOUT 300)
 endforeach()
