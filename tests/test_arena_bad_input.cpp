@@ -149,6 +149,7 @@ TEST_CASE("acquire at the limit fails cleanly, bulk takes nothing") {
   CHECK(cache.acquire_bulk(bulk, 1) == 0);
   CHECK(arena.counters().slots_in_use == 2);
   CHECK(arena.counters().limit_hits >= 3);
+  CHECK(arena.last_growth_error() == std::error_code{}); // the limit is not a failure
   arena.release(a);
   arena.release(b);
 }
@@ -180,9 +181,11 @@ TEST_CASE("a source that fails: growth failure counted, nothing leaks") {
   {
     Arena<NoopMapper, BitmapSlots, ImmediateReclaimer, FlakySource> arena(
         ArenaConfig{}, FlakySource{&allocs, &deallocs, true});
+    CHECK(arena.last_growth_error() == std::error_code{});
     CHECK_FALSE(arena.acquire());
     CHECK(arena.counters().growth_failures == 1);
     CHECK(arena.counters().shards == 0);
+    CHECK(arena.last_growth_error() == make_error_code(errc::out_of_memory)); // why, not just that
   }
   CHECK(allocs == 0);
   CHECK(deallocs == 0);
@@ -196,6 +199,7 @@ TEST_CASE("a mapper that refuses: the region goes back to its source") {
     CHECK_FALSE(arena.acquire());
     CHECK(arena.counters().growth_failures == 1);
     CHECK(arena.counters().mappings == 0);
+    CHECK(arena.last_growth_error() == make_error_code(errc::map_failed));
   }
   CHECK(allocs == 1);
   CHECK(deallocs == 1);

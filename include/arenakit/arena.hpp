@@ -196,6 +196,14 @@ public:
   /// Set-up status: empty if the configuration was valid and initial shards
   /// were created. An arena with an error hands out nothing.
   std::error_code error() const noexcept { return error_; }
+  /// Why the most recent on-demand growth failed (the source's or the
+  /// mapper's error, e.g. ENOMEM from a registration at the memlock limit),
+  /// or empty if none has failed. Acquire reports failure as an empty id; this
+  /// says why. Takes the growth mutex: not for a hot path.
+  std::error_code last_growth_error() const noexcept {
+    std::lock_guard lock(growth_mutex_);
+    return last_growth_error_;
+  }
   explicit operator bool() const noexcept { return !error_; }
 
   // --- acquire / release from any thread, directly against the shards -----
@@ -633,7 +641,10 @@ private:
     // Another thread may have added (or a release re-listed) a shard while
     // we waited: go back and claim from it.
     if (static_cast<std::uint32_t>(head_.load(std::memory_order_acquire)) != none) return true; // pairs with (9): a pushed shard is built
-    return !add_shard_locked();
+    const std::error_code ec = add_shard_locked();
+    // The limit is not a failure: limit_hits counts it and acquire's empty id says it.
+    if (ec && ec != make_error_code(errc::limit_reached)) last_growth_error_ = ec;
+    return !ec;
   }
 
   std::error_code add_shard_locked() noexcept {
@@ -754,7 +765,8 @@ private:
   std::atomic<std::uint64_t> limit_hits_{0};
   std::atomic<std::uint64_t> retired_fast_hits_{0};
 
-  std::mutex growth_mutex_;
+  mutable std::mutex growth_mutex_;
+  std::error_code last_growth_error_; // guarded by growth_mutex_
   mutable std::mutex cache_mutex_;
   Cache* caches_ = nullptr;
 
