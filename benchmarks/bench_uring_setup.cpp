@@ -15,16 +15,21 @@
 //                        construction with every shard made at once
 //                        (initial_shards: mmap + one table update each), the
 //                        72 slots acquired and released, and the arena's
-//                        destruction (table entries emptied, munmap). 4 KB
-//                        shards are the per-buffer pool (72 registrations); a
+//                        destruction (table entries emptied, munmap). The
+//                        shards are mapped lazily, so pinning faults their
+//                        pages in: part of what the pool costs. 4 KB
+//                        shards are the per-buffer pool (72 registrations);
+//                        "2m_huge" asks for a 2 MB huge page (here a THP
+//                        fallback, see thp_fallbacks), "2m_4k_pages" is 2 MB
+//                        of 4 KB pages, which the kernel pins page by page. A
 //                        hand-rolled per-buffer peer mallocs and registers
-//                        each buffer into the same sparse table.
+//                        each buffer into the same sparse table, on warm
+//                        memory (see malloc_register_each).
 // The rings (and the sparse table of 72 entries) are set up once per process,
 // never per iteration; each iteration leaves the table empty again.
 #include "support/table.hpp"
 
 #include <arenakit/arena.hpp>
-#include <arenakit/heap_source.hpp>
 #include <arenakit/uring_mapper.hpp>
 
 #include <benchmark/benchmark.h>
@@ -155,30 +160,20 @@ BENCHMARK(register_call<m2>)->Name("register_call_72x4k/arenakit_2m_4k_pages_reg
 
 // --- pool_setup_72x4k ---------------------------------------------------------
 
-/// The pool's memory: fresh anonymous mappings (cold: every iteration maps
-/// and faults its pages, as a pool made at start-up does) or the heap (warm:
-/// after the first iteration glibc hands back the same, already faulted
-/// memory, as the malloc peer gets).
-template <PageSize Pages>
-MmapSource make_source(MmapSource*) { return MmapSource{.pages = Pages}; }
-template <PageSize>
-HeapSource make_source(HeapSource*) { return HeapSource{}; }
-
-template <std::size_t Shard, class Source = MmapSource, PageSize Pages = PageSize::normal>
+template <std::size_t Shard, PageSize Pages = PageSize::normal>
 void pool_setup(benchmark::State& state) {
   SharedRing& r = table_ring();
   if (!r.error.empty()) {
     state.SkipWithError(r.error.c_str());
     return;
   }
-  using PoolArena = Arena<UringFixedBufferMapper, BitmapSlots, ImmediateReclaimer, Source>;
   constexpr auto shards = static_cast<std::uint32_t>((pool_buffers * k4 + Shard - 1) / Shard);
   const ArenaConfig config{.slot_size = k4, .shard_size = Shard, .max_shards = shards, .initial_shards = shards};
   SlotId ids[pool_buffers];
   std::uint64_t mappings = 0;
   std::uint64_t fallbacks = 0;
   for (auto _ : state) {
-    PoolArena arena(config, make_source<Pages>(static_cast<Source*>(nullptr)), UringFixedBufferMapper(r.table));
+    UringArena arena(config, MmapSource{.pages = Pages}, UringFixedBufferMapper(r.table));
     if (!arena) {
       state.SkipWithError(arena.error().message().c_str());
       break;
@@ -192,13 +187,16 @@ void pool_setup(benchmark::State& state) {
     mappings = c.mappings;
     fallbacks = c.huge_page_fallbacks;
     arena.release_bulk(ids, pool_buffers);
-  } // ~Arena: every table entry emptied, every shard returned to its source
+  } // ~Arena: every table entry emptied, every shard unmapped
   state.counters["mappings"] = static_cast<double>(mappings);
   if (Pages == PageSize::huge_2m) state.counters["thp_fallbacks"] = static_cast<double>(fallbacks);
 }
 
 /// The hand-rolled per-buffer pool: malloc each 4 KB buffer and register it
 /// into its own table entry; then empty the entries and free the buffers.
+/// Its memory is warm: after the first iteration glibc hands back the same,
+/// already faulted chunks, so it pays no mmap and no page fault, which the
+/// arena rows (fresh mappings, as a pool made at start-up gets) all pay.
 void malloc_register_each(benchmark::State& state) {
   SharedRing& r = table_ring();
   if (!r.error.empty()) {
@@ -228,21 +226,15 @@ void malloc_register_each(benchmark::State& state) {
   state.counters["mappings"] = pool_buffers;
 }
 
-// Cold memory (mmap per shard, as the arena does by default).
 BENCHMARK(pool_setup<k4>)->Name("pool_setup_72x4k/per_buffer_arena_4k_shards")->UseRealTime();
 BENCHMARK(pool_setup<k64>)->Name("pool_setup_72x4k/arenakit_64k_shards")->UseRealTime();
-BENCHMARK(pool_setup<m2, MmapSource, PageSize::huge_2m>)->Name("pool_setup_72x4k/arenakit_2m_huge_shard")->UseRealTime();
+BENCHMARK(pool_setup<m2, PageSize::huge_2m>)->Name("pool_setup_72x4k/arenakit_2m_huge_shard")->UseRealTime();
 BENCHMARK(pool_setup<m2>)->Name("pool_setup_72x4k/arenakit_2m_4k_pages_shard")->UseRealTime();
-// Warm memory (the heap hands back what the last iteration freed).
-BENCHMARK(malloc_register_each)->Name("pool_setup_72x4k/per_buffer_malloc_register_each")->UseRealTime();
-BENCHMARK(pool_setup<k64, HeapSource>)->Name("pool_setup_72x4k/arenakit_64k_shards_heap")->UseRealTime();
+BENCHMARK(malloc_register_each)->Name("pool_setup_72x4k/per_buffer_malloc_register_each_warm")->UseRealTime();
 
 [[maybe_unused]] const int targets = [] {
   bench::target("pool_setup_72x4k", "arenakit_64k_shards", "pool_setup_72x4k", "per_buffer_arena_4k_shards",
                 1 / 2.5, "whole pool set-up: 64 KB shards <= per-buffer (72 x 4 KB shards) / 2.5");
-  bench::target("pool_setup_72x4k", "arenakit_64k_shards_heap", "pool_setup_72x4k",
-                "per_buffer_malloc_register_each", 1 / 2.5,
-                "warm heap: 64 KB shards <= malloc + register each / 2.5");
   bench::target("register_call_72x4k", "arenakit_64k_shards_5", "register_call_72x4k", "per_buffer_72x4k",
                 1 / 2.5, "registration call alone: 5 x 64 KB <= 72 x 4 KB / 2.5");
   return 0;
