@@ -94,8 +94,8 @@ class ArenakitConan(ConanFile):
     def validate(self):
         if self.settings.os != "Linux":
             raise ConanInvalidConfiguration(f"{self.ref} needs Linux (mmap, mbind, io_uring, dma-buf)")
-        if self.settings.get_safe("compiler.cppstd"):
-            check_min_cppstd(self, self._min_cppstd)
+        # Concepts everywhere: C++20 (set compiler.cppstd=20 in the profile).
+        check_min_cppstd(self, self._min_cppstd)
         minimum = self._compilers_minimum_version.get(str(self.settings.compiler))
         if minimum and Version(self.settings.compiler.version) < minimum:
             raise ConanInvalidConfiguration(

@@ -176,6 +176,25 @@ elseif(MODE STREQUAL "port_all")
   if(NOT run_output MATCHES "-luring" OR NOT run_output MATCHES "-I${WORK_DIR}/prefix/share/pkgconfig/../../include")
     message(FATAL_ERROR "pkg-config arenakit-uring gave: ${run_output}")
   endif()
+  unset(ENV{PKG_CONFIG_PATH})
+  # Bad input: the package has arenakit::uring but the consumer's machine has
+  # no liburing. Asking for the component is refused with a message naming
+  # the missing module; the core alone still configures, builds and runs.
+  file(MAKE_DIRECTORY "${WORK_DIR}/no-pc")
+  set(ENV{PKG_CONFIG_LIBDIR} "${WORK_DIR}/no-pc")
+  execute_process(COMMAND ${CMAKE_COMMAND} -S "${conan_dir}/test_package" -B "${WORK_DIR}/tp-nodep"
+                  -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
+                  -DARENAKIT_TEST_URING=ON
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "find_package(arenakit COMPONENTS uring) was accepted without liburing")
+  endif()
+  if(NOT err MATCHES "component uring needs the pkg-config module liburing")
+    message(FATAL_ERROR "refused, but without naming liburing:\n${err}")
+  endif()
+  message(STATUS "refused as expected: component uring without liburing on the machine")
+  build_test_package("${WORK_DIR}/prefix" "")
+  unset(ENV{PKG_CONFIG_LIBDIR})
 elseif(MODE STREQUAL "port_missing_component")
   # Bad input: a component the package was built without is refused by
   # find_package with a message that names it, and the core still works.
