@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -228,4 +229,83 @@ TEST_CASE("initial shards are created and mapped up front") {
   CHECK(id);
   CHECK(arena.counters().shards == 3); // no growth: a pre-created shard had room
   arena.release(id);
+}
+
+namespace {
+/// Device memory with no CPU address: regions carry only a device offset
+/// (as an imported dma-buf the exporter would not map).
+struct DeviceOnlySource {
+  std::uint64_t next = 0;
+  Result<Region> allocate(std::size_t size, std::size_t alignment) noexcept {
+    Region r;
+    r.size = size;
+    r.alignment = alignment;
+    r.dmabuf_fd = 3; // never dereferenced: the mapper below reads only the offset
+    r.dmabuf_offset = next;
+    next += size;
+    return r;
+  }
+  void deallocate(const Region&) noexcept {}
+};
+struct OffsetMapper {
+  struct mapping_type {
+    std::uint64_t offset = 0;
+  };
+  Result<mapping_type> map(const Region& r) noexcept { return mapping_type{r.dmabuf_offset}; }
+  void unmap(mapping_type&) noexcept {}
+  std::uint64_t device_address(const mapping_type& m) const noexcept { return m.offset; }
+};
+} // namespace
+
+TEST_CASE("device-only shards: no CPU pointer is invented, device addresses still map both ways") {
+  Arena<OffsetMapper, BitmapSlots, ImmediateReclaimer, DeviceOnlySource> arena(
+      ArenaConfig{.slot_size = 4096, .shard_size = 64 * 1024, .max_shards = 4});
+  REQUIRE(arena);
+  std::vector<SlotId> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(arena.acquire());
+  for (SlotId id : ids) {
+    REQUIRE(id);
+    CHECK(arena.pointer(id) == nullptr);
+    CHECK(arena.checked_pointer(id) == nullptr);
+    CHECK(arena.buffer(id).data == nullptr);
+    CHECK(arena.from_device_address(arena.device_address(id) + 100) == id);
+    // A small integer that "pointer = null + offset" would have produced:
+    CHECK_FALSE(arena.from_pointer(reinterpret_cast<void*>(arena.device_address(id))));
+  }
+  CHECK(arena.device_address(ids[17]) == 17u * 4096u);
+  for (SlotId id : ids) CHECK(arena.release(id));
+}
+
+TEST_CASE("address lookup stays exact when frames collide in the index") {
+  // The index for 4 shards has 16 cells and folds a frame's high bits onto
+  // its low ones; device frames 0, 15, 255 and 4096 (keys 1, 0x10, 0x100,
+  // 0x1001) all fold onto cell 1, so the linear probe must tell them apart.
+  struct StridedSource {
+    std::size_t next = 0;
+    Result<Region> allocate(std::size_t size, std::size_t alignment) noexcept {
+      static constexpr std::uint64_t frames[] = {0, 15, 255, 4096};
+      if (next == 4) return errc::out_of_memory;
+      Region r;
+      r.size = size;
+      r.alignment = alignment;
+      r.dmabuf_fd = 3;
+      r.dmabuf_offset = frames[next++] * size;
+      return r;
+    }
+    void deallocate(const Region&) noexcept {}
+  };
+  Arena<OffsetMapper, BitmapSlots, ImmediateReclaimer, StridedSource> arena(
+      ArenaConfig{.slot_size = 4096, .shard_size = 4096, .max_shards = 4});
+  REQUIRE(arena);
+  std::vector<SlotId> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(arena.acquire());
+  for (int i = 0; i < 4; ++i) {
+    REQUIRE(ids[static_cast<std::size_t>(i)]);
+    const std::uint64_t dev = arena.device_address(ids[static_cast<std::size_t>(i)]);
+    CHECK(dev == std::uint64_t{std::array<unsigned, 4>{0, 15, 255, 4096}[static_cast<std::size_t>(i)]} * 4096u);
+    CHECK(arena.from_device_address(dev + 7) == ids[static_cast<std::size_t>(i)]);
+  }
+  CHECK_FALSE(arena.from_device_address(5u * 4096u));    // between shards: nobody's
+  CHECK_FALSE(arena.from_device_address(4095u * 4096u)); // a colliding frame nobody holds
+  for (SlotId id : ids) CHECK(arena.release(id));
 }

@@ -264,10 +264,13 @@ public:
 
   // --- conversions, O(1) ----------------------------------------------------
 
-  /// CPU address of a valid id (unchecked: see checked_pointer()).
+  /// CPU address of a valid id (unchecked: see checked_pointer()); nullptr
+  /// for a shard with no CPU address (device-only memory, e.g. a dma-buf the
+  /// exporter would not map).
   std::byte* pointer(SlotId id) const noexcept {
     const std::uint32_t pos = id.position();
-    return views_[pos >> index_bits_].cpu + std::size_t{pos & index_mask_} * slot_size_;
+    std::byte* base = views_[pos >> index_bits_].cpu;
+    return base == nullptr ? nullptr : base + std::size_t{pos & index_mask_} * slot_size_;
   }
   /// CPU address, or nullptr if @id does not name a slot of this arena.
   std::byte* checked_pointer(SlotId id) const noexcept { return owns(id) ? pointer(id) : nullptr; }
@@ -677,7 +680,9 @@ private:
     const std::uint64_t dev = mapper_.device_address(s->mapping);
     views_[shard] = ShardView{region->data, dev};
     shards_[shard] = s;
-    cpu_index_.insert(reinterpret_cast<std::uint64_t>(region->data), shard_size_, shard);
+    // A device-only shard has no CPU address: from_pointer() must never find it.
+    if (region->data != nullptr)
+      cpu_index_.insert(reinterpret_cast<std::uint64_t>(region->data), shard_size_, shard);
     dev_index_.insert(dev, shard_size_, shard);
     mappings_.fetch_add(1, std::memory_order_relaxed); // statistics only
     growths_.fetch_add(1, std::memory_order_relaxed);  // statistics only
