@@ -193,8 +193,10 @@ public:
     if (teardown_report_ != nullptr) *teardown_report_ = report;
   }
 
-  /// Set-up status: empty if the configuration was valid and initial shards
-  /// were created. An arena with an error hands out nothing.
+  /// Set-up status: empty if the configuration was valid and every initial
+  /// shard was created. An invalid configuration hands out nothing; if only an
+  /// initial shard failed (the source or mapper refused), the shards made
+  /// before it stay usable and are counted, and growth is tried again on demand.
   std::error_code error() const noexcept { return error_; }
   /// Why the most recent on-demand growth failed (the source's or the
   /// mapper's error, e.g. ENOMEM from a registration at the memlock limit),
