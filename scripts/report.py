@@ -326,7 +326,7 @@ def render(binaries, statuses, mode, commit, chart_note):
             ref = s.reference
             peers = [r for r in s.rows if not r["is_arenakit"]]
             cell = "<br>".join(f"{md(r['impl'])}: {fmt_ns(r['median_ns'])} ({fmt_ratio(s.ratio(r))})" for r in peers)
-            missing = "<br>".join(f"{md(m['impl'])} ({md(m['package'])} not installed)" for m in s.missing)
+            missing = "<br>".join(f"{md(m['impl'])} (needs {md(m['package'])})" for m in s.missing)
             if s.errors:
                 missing = "<br>".join(([missing] if missing else []) +
                                       [f"{md(e['impl'])}: failed" for e in s.errors])

@@ -14,7 +14,7 @@
 // Peers: a bench declares each optional peer it compares against with
 // declare_peer(name, found, package, rows). A peer the binary was built
 // without is printed (and written to the report) as "not measured" with the
-// package that would bring it, so a missing package never silently drops a
+// package that brings it, so a missing package never silently drops a
 // comparison. ARENAKIT_BENCH_FOUND(ARENAKIT_HAVE_X) is true when the build
 // defined ARENAKIT_HAVE_X (same meaning as `#if defined(ARENAKIT_HAVE_X)`).
 //
@@ -152,7 +152,7 @@ inline const Peer* peer_of_row(const std::string& scenario, const std::string& i
 }
 
 inline std::string not_found_reason(const Peer& p) {
-  return "built without peer " + p.name + " (package " + p.package + " not installed)";
+  return "built without peer " + p.name + ": not found when configured (Debian package " + p.package + ")";
 }
 
 inline bool is_arenakit(const std::string& impl) { return impl.rfind("arenakit", 0) == 0; }
