@@ -130,7 +130,7 @@ TEST_CASE("CPU sync covers exactly the received bytes, begin at delivery and end
   RecvPool<TestArena, CountingSync> pool(arena, RecvPoolConfig{.buffers = 4}, CountingSync{&log});
   REQUIRE(pool);
   ConnId c = *pool.add_connection(4);
-  std::uint16_t bids[4];
+  std::uint16_t bids[4] = {};
   REQUIRE(pool.take_for_post(bids, 4) == 4);
   CHECK(log.empty()); // posting syncs nothing
   const std::uint32_t sizes[4] = {1, 17, 4095, 4096};
@@ -166,7 +166,7 @@ TEST_CASE("a failed begin_cpu_access refuses the delivery and leaves the buffer 
   std::vector<SyncCall> log;
   RecvPool<TestArena, CountingSync> pool(arena, RecvPoolConfig{.buffers = 2}, CountingSync{&log, true});
   ConnId c = *pool.add_connection(2);
-  std::uint16_t bid;
+  std::uint16_t bid = 0;
   REQUIRE(pool.take_for_post(&bid, 1) == 1);
   auto v = pool.deliver(c, bid, 10);
   CHECK(v.status == RecvStatus::sync_failed);
@@ -260,7 +260,7 @@ TEST_CASE("bad input is refused with a readable error, counted by reason, and lo
   TestArena arena(four_k());
   Pool pool(arena, RecvPoolConfig{.buffers = 4});
   ConnId c = *pool.add_connection(4);
-  std::uint16_t bids[2];
+  std::uint16_t bids[2] = {};
   REQUIRE(pool.take_for_post(bids, 2) == 2);
   REQUIRE(pool.deliver(c, bids[0], 64));
   const auto before = pool.counters();
@@ -348,7 +348,7 @@ TEST_CASE("give-backs from another thread go through a ReleaseList the owner dra
   CHECK(pool.give_back_queued(nullptr).status == RecvStatus::foreign_slot);
 
   // A closed list refuses: the caller still holds the buffer and can give it back.
-  std::uint16_t bid;
+  std::uint16_t bid = 0;
   REQUIRE(pool.take_for_post(&bid, 1) == 1);
   REQUIRE(pool.deliver(c, bid, 1));
   CHECK(pool.close(list) == 0);
@@ -370,7 +370,7 @@ TEST_CASE("destruction hands free buffers back to the arena, never ones still ou
   {
     Pool pool(arena, RecvPoolConfig{.buffers = 10});
     ConnId c = *pool.add_connection(10);
-    std::uint16_t bids[3];
+    std::uint16_t bids[3] = {};
     REQUIRE(pool.take_for_post(bids, 3) == 3);
     REQUIRE(pool.deliver(c, bids[0], 1)); // held by a user
     CHECK(pool.outstanding() == 3);

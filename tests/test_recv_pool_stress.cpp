@@ -53,7 +53,7 @@ TEST_CASE("workers give back through a release list while the owner delivers and
   constexpr std::uint64_t total = 20000;
 
   auto worker = [&] {
-    std::uint16_t bid;
+    std::uint16_t bid = 0;
     while (!done.load(std::memory_order_acquire)) {
       if (!handoff.take(bid)) {
         std::this_thread::yield();
@@ -129,7 +129,7 @@ TEST_CASE("an owner give-back racing a remote queue_give_back of the same buffer
   });
   int remote_wins = 0, owner_wins = 0;
   for (int round = 0; round < rounds; ++round) {
-    std::uint16_t bid;
+    std::uint16_t bid = 0;
     REQUIRE(pool.take_for_post(&bid, 1) == 1);
     REQUIRE(pool.deliver(c, bid, 1));
     go.store(round, std::memory_order_release); // the delivery happens-before the remote's CAS

@@ -61,6 +61,7 @@
  */
 #pragma once
 
+#include "config.hpp"
 #include "cpu_sync.hpp"
 #include "error.hpp"
 #include "llist.hpp"
