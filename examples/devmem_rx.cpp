@@ -10,6 +10,7 @@
 // consumer brings back exactly what it held, at a cost in what it held.
 #include <arenakit/token_tracker.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <mutex>
@@ -26,7 +27,7 @@ constexpr std::uint64_t kFragments = 200'000;
 /// Free pages of the binding: the receive thread pops, the page-free hook pushes.
 struct FreeRing {
   std::mutex mu;
-  std::vector<std::uint32_t> pages; // capacity reserved for every page: push never allocates
+  std::vector<std::uint32_t> pages; // filled with every page first: a push never allocates
   void push(std::uint32_t p) noexcept { std::lock_guard<std::mutex> g(mu); pages.push_back(p); }
   bool pop(std::uint32_t& p) {
     std::lock_guard<std::mutex> g(mu);
@@ -38,7 +39,6 @@ struct RecyclePage { // the ak::PageFreeHook: a page's last reference came back
   void operator()(std::uint32_t page) const noexcept { ring->push(page); }
 };
 using Tracker = ak::TokenTracker<RecyclePage, ak::Producers::one>;
-
 struct Flow { // a socket, and its application's view of it
   ak::ConsumerHandle consumer;
   std::mutex mu;
@@ -59,7 +59,6 @@ int main() {
   if (!created) return fail(created.error().message().c_str());
   Tracker& tracker = created.value();
   const auto pages = static_cast<std::uint32_t>(tracker.page_count());
-  ring.pages.reserve(pages);
   for (std::uint32_t p = 0; p < pages; ++p) ring.pages.push_back(p);
   std::vector<Flow> flows(kFlows);
   for (auto& f : flows)
@@ -95,6 +94,7 @@ int main() {
       // Acquire: after rx_done, every token rx published is in f.tokens.
       const bool last = rx_done.load(std::memory_order_acquire);
       { std::lock_guard<std::mutex> g(f.mu); mine.swap(f.tokens); }
+      if (mine.empty() && !last) { std::this_thread::sleep_for(std::chrono::microseconds(50)); continue; } // poll
       seen += mine.size();
       const bool crash = k == kCrashed && seen > kFragments / (kFlows * 3);
       if (crash) mine.resize(mine.size() / 2); // returns half of what it just read, dies holding the rest
