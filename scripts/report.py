@@ -443,25 +443,32 @@ def write_chart(binaries, out_dir, gnuplot, tmp):
                         f"{label}\n")
             x += 0.8   # gap between scenarios
     count = sum(len(g) for g in bars)
-    width = max(900, 26 * count + 200)
+    # Rotated bar labels hang below the plot and to the right of their bar:
+    # size the margins from the longest one so none is cut off.
+    longest = max(len(label) for group in bars for label, _ in group)
+    width = max(900, 26 * count + 200 + 3 * longest)
+    height = 520 + 5 * longest
     script = f"""
-set terminal svg size {width},720 noenhanced font "sans,11" background rgb "white"
+set terminal svg size {width},{height} noenhanced font "sans,11" background rgb "white"
 set output "{svg}"
 set datafile separator "\\t"
 set title "Peer median / arenakit median, same run (above 1: arenakit faster; below 1: the peer is faster)"
 set logscale y
-set yrange [{lo / 1.6}:{hi * 1.6}]
+set yrange [{lo / 2.5}:{hi * 2.5}]
 set ylabel "ratio (log scale)"
 set xrange [0:{x + 0.2}]
 set xtics rotate by -60 font ",9" nomirror
 set ytics nomirror
 set grid ytics
 set key off
-set bmargin 16
+set bmargin {longest * 0.32 + 2:.0f}
+set rmargin {longest * 0.42 + 2:.0f}
 set style fill solid 0.85 border -1
 set arrow from 0,1 to {x + 0.2},1 nohead lc rgb "black" lw 1.5 front
+fmt(r) = r >= 100 ? sprintf("%.0f", r) : sprintf("%.2g", r)
 plot "{data}" using 1:2:($1-0.4):($1+0.4):3:4:5:xtic(6) with boxxyerror lc variable, \\
-     "{data}" using 1:4:(sprintf("%.3g", $2)) with labels offset 0,0.7 font ",8"
+     "{data}" using 1:($2 >= 1 ? $4 : NaN):(fmt($2)) with labels offset 0,0.7 font ",8", \\
+     "{data}" using 1:($2 < 1 ? $3 : NaN):(fmt($2)) with labels offset 0,-0.7 font ",8"
 """
     colours = 'set linetype 1 lc rgb "#2e7d32"\nset linetype 2 lc rgb "#c62828"\n'
     try:
