@@ -143,17 +143,17 @@ TEST_CASE("CPU sync covers exactly the received bytes, begin at delivery and end
     CHECK(v.id == pool.slot_of(bids[i]));
   }
   REQUIRE(log.size() == 4);
-  for (int i = 0; i < 4; ++i) {
+  for (std::size_t i = 0; i < 4; ++i) {
     CHECK(log[i].begin);
     CHECK(log[i].access == SyncAccess::read);
     CHECK(log[i].bytes == sizes[i]);
     CHECK(log[i].data == pool.data(bids[i]));
   }
   // Give back in another order: each end covers that buffer's own bytes.
-  for (int i : {2, 0, 3, 1}) REQUIRE(pool.give_back(bids[i]));
+  const std::size_t order[4] = {2, 0, 3, 1};
+  for (std::size_t i : order) REQUIRE(pool.give_back(bids[i]));
   REQUIRE(log.size() == 8);
-  const int order[4] = {2, 0, 3, 1};
-  for (int k = 0; k < 4; ++k) {
+  for (std::size_t k = 0; k < 4; ++k) {
     CHECK_FALSE(log[4 + k].begin);
     CHECK(log[4 + k].bytes == sizes[order[k]]);
     CHECK(log[4 + k].data == pool.data(bids[order[k]]));
