@@ -19,6 +19,7 @@
 #include "noop_mapper.hpp"
 #include "page_pool.hpp"
 #include "reclaimer.hpp"
+#include "recv_pool.hpp"
 #include "region.hpp"
 #include "release_list.hpp"
 #include "slot_allocator.hpp"
