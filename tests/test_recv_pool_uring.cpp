@@ -28,6 +28,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "loopback.hpp"
+
 using namespace arenakit;
 
 namespace {
@@ -46,33 +48,7 @@ using Ring = UringBufRing<Pool>;
 unsigned char pattern(std::uint64_t off) { return static_cast<unsigned char>((off * 131 + off / 977) ^ 0x5A); }
 
 /// A connected TCP pair on 127.0.0.1 (ephemeral port).
-struct TcpPair {
-  int client = -1, server = -1;
-  TcpPair() {
-    int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(listener >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener, 1) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    client = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    server = ::accept(listener, nullptr, nullptr);
-    REQUIRE(server >= 0);
-    ::close(listener);
-    int one = 1;
-    ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ::setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~TcpPair() {
-    if (client >= 0) ::close(client);
-    if (server >= 0) ::close(server);
-  }
-};
+using arenakit_test::TcpPair;
 
 struct Uring {
   io_uring ring{};

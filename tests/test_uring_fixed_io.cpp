@@ -25,24 +25,14 @@
 #include <unistd.h>
 #include <vector>
 
+#include "loopback.hpp"
+
 using namespace arenakit;
 using UringArena = Arena<UringFixedBufferMapper>;
 
 namespace {
 
-struct Ring {
-  io_uring ring{};
-  Ring() {
-    const int rc = io_uring_queue_init(8, &ring, 0);
-    if (rc < 0) {
-      std::printf("SKIP: io_uring_queue_init failed (%s): io_uring unavailable here\n", std::strerror(-rc));
-      std::exit(77);
-    }
-  }
-  ~Ring() { io_uring_queue_exit(&ring); }
-  Ring(const Ring&) = delete;
-  Ring& operator=(const Ring&) = delete;
-};
+using Ring = arenakit_test::TestRing;
 
 /// An unlinked temporary file.
 struct TempFile {
@@ -206,22 +196,8 @@ TEST_CASE("a fixed buffer entry that does not cover the address is refused by th
 
 TEST_CASE("SEND_ZC from a fixed-buffer slot over TCP loopback: result, notification, bytes") {
   Fixture f;
-  // A connected TCP pair on 127.0.0.1.
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(listener >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(listener, 1) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  const int tx = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(tx >= 0);
-  REQUIRE(::connect(tx, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  const int rx = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-  REQUIRE(rx >= 0);
+  arenakit_test::TcpPair tcp;
+  const int tx = tcp.client, rx = tcp.server;
 
   const SlotId id = f.interior();
   const UringFixedSlot s = uring_fixed_slot(f.arena, id);
@@ -254,7 +230,4 @@ TEST_CASE("SEND_ZC from a fixed-buffer slot over TCP loopback: result, notificat
     have += static_cast<std::size_t>(k);
   }
   CHECK(std::memcmp(got.data(), s.addr, n) == 0);
-  ::close(rx);
-  ::close(tx);
-  ::close(listener);
 }

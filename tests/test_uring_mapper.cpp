@@ -22,25 +22,14 @@
 #include <liburing.h>
 #include <unistd.h>
 
+#include "loopback.hpp"
+
 using namespace arenakit;
 using UringArena = Arena<UringFixedBufferMapper>;
 
 namespace {
 
-struct Ring {
-  io_uring ring{};
-  Ring() {
-    const int rc = io_uring_queue_init(8, &ring, 0);
-    if (rc < 0) {
-      // Only "this machine has no io_uring" skips; everything after is tested.
-      std::printf("SKIP: io_uring_queue_init failed (%s): io_uring unavailable here\n", std::strerror(-rc));
-      std::exit(77);
-    }
-  }
-  ~Ring() { io_uring_queue_exit(&ring); }
-  Ring(const Ring&) = delete;
-  Ring& operator=(const Ring&) = delete;
-};
+using Ring = arenakit_test::TestRing;
 
 /// A model of the kernel table built from the calls the mapper makes (the
 /// counting seam), plus a one-shot failure at the k-th registration.
