@@ -83,8 +83,9 @@ void pair_malloc(benchmark::State& state) {
 }
 BENCHMARK(pair_malloc)->Name("pair_4k_1t/glibc_malloc");
 
-void pair_pmr_unsync(benchmark::State& state) {
-  std::pmr::unsynchronized_pool_resource pool;
+template <class PoolResource>
+void pair_pmr(benchmark::State& state) {
+  PoolResource pool;
   for (auto _ : state) {
     void* p = pool.allocate(k4);
     benchmark::DoNotOptimize(p);
@@ -92,18 +93,8 @@ void pair_pmr_unsync(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(pair_pmr_unsync)->Name("pair_4k_1t/pmr_unsynchronized_pool");
-
-void pair_pmr_sync(benchmark::State& state) {
-  std::pmr::synchronized_pool_resource pool;
-  for (auto _ : state) {
-    void* p = pool.allocate(k4);
-    benchmark::DoNotOptimize(p);
-    pool.deallocate(p, k4);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(pair_pmr_sync)->Name("pair_4k_1t/pmr_synchronized_pool");
+BENCHMARK(pair_pmr<std::pmr::unsynchronized_pool_resource>)->Name("pair_4k_1t/pmr_unsynchronized_pool");
+BENCHMARK(pair_pmr<std::pmr::synchronized_pool_resource>)->Name("pair_4k_1t/pmr_synchronized_pool");
 
 #if defined(ARENAKIT_HAVE_BOOST_POOL)
 void pair_boost_pool(benchmark::State& state) {

@@ -7,22 +7,15 @@ if(TARGET arenakit_dmabuf)
 
   # A real dma-buf from /dev/udmabuf; Skipped (exit 77, reason printed) where
   # the kernel has no CONFIG_UDMABUF. A plain main(): the skip is an exit code.
-  add_executable(test_dmabuf_udmabuf test_dmabuf_udmabuf.cpp)
-  target_link_libraries(test_dmabuf_udmabuf PRIVATE arenakit::dmabuf)
-  arenakit_strict(test_dmabuf_udmabuf)
-  add_test(NAME test_dmabuf_udmabuf COMMAND test_dmabuf_udmabuf)
-  set_tests_properties(test_dmabuf_udmabuf PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60)
+  arenakit_add_hardware_test(NAME test_dmabuf_udmabuf SOURCES test_dmabuf_udmabuf.cpp LIBS arenakit::dmabuf)
 
   # The CUDA-exported dma-buf check needs the CUDA toolkit and a GPU: opt-in.
   option(ARENAKIT_BUILD_GPU_CHECKS "Build GPU checks (tests/gpu; needs the CUDA toolkit)" OFF)
   if(ARENAKIT_BUILD_GPU_CHECKS)
     find_package(CUDAToolkit QUIET)
     if(CUDAToolkit_FOUND)
-      add_executable(cuda_dmabuf_check gpu/cuda_dmabuf_check.cpp)
-      target_link_libraries(cuda_dmabuf_check PRIVATE arenakit::dmabuf CUDA::cuda_driver)
-      arenakit_strict(cuda_dmabuf_check)
-      add_test(NAME cuda_dmabuf_check COMMAND cuda_dmabuf_check)
-      set_tests_properties(cuda_dmabuf_check PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS gpu)
+      arenakit_add_hardware_test(NAME cuda_dmabuf_check SOURCES gpu/cuda_dmabuf_check.cpp
+                                 LIBS arenakit::dmabuf CUDA::cuda_driver LABELS gpu)
     else()
       message(WARNING "ARENAKIT_BUILD_GPU_CHECKS=ON but the CUDA toolkit was not found: cuda_dmabuf_check not built")
     endif()

@@ -10,17 +10,14 @@
 #include <set>
 #include <vector>
 
+#include "hugetlb.hpp"
+
 using namespace arenakit;
 
 namespace {
 using DefaultArena = Arena<>;
 
-long hugetlb_pages_free() {
-  std::ifstream f("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
-  long n = 0;
-  if (!(f >> n)) return 0;
-  return n;
-}
+using arenakit_test::hugetlb_pages_free;
 } // namespace
 
 TEST_CASE("72 receive buffers of 4 KB in 64 KB shards take exactly 5 mappings") {

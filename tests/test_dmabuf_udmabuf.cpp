@@ -21,16 +21,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "hardware_check.hpp"
+
 using namespace arenakit;
+using arenakit_test::check;
 
-namespace {
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("%s: %s\n", ok ? "ok  " : "FAIL", what);
-  if (!ok) ++failures;
-}
-} // namespace
 
 int main() {
   const int dev = ::open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
@@ -113,5 +108,5 @@ int main() {
   }
   close(memfd);
   close(dev);
-  return failures == 0 ? 0 : 1;
+  return arenakit_test::hardware_check_result();
 }

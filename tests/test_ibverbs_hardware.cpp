@@ -12,16 +12,9 @@
 
 #include <infiniband/verbs.h>
 
-namespace {
+#include "hardware_check.hpp"
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("%s: %s\n", ok ? "ok  " : "FAIL", what);
-  if (!ok) ++failures;
-}
-
-} // namespace
+using arenakit_test::check;
 
 int main() {
   int n = 0;
@@ -68,6 +61,6 @@ int main() {
   }
   ibv_close_device(ctx);
   ibv_free_device_list(list);
-  std::printf("%s\n", failures == 0 ? "passed" : "FAILED");
-  return failures == 0 ? 0 : 1;
+  std::printf("%s\n", arenakit_test::hardware_check_result() == 0 ? "passed" : "FAILED");
+  return arenakit_test::hardware_check_result();
 }

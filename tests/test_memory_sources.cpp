@@ -7,17 +7,14 @@
 #include <cstring>
 #include <fstream>
 
+#include "hugetlb.hpp"
+
 using namespace arenakit;
 
 namespace {
 bool aligned(const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a == 0; }
 
-long hugetlb_pages_free() {
-  std::ifstream f("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
-  long n = 0;
-  if (!(f >> n)) return 0;
-  return n;
-}
+using arenakit_test::hugetlb_pages_free;
 } // namespace
 
 TEST_CASE("HeapSource gives aligned, writable regions and refuses bad alignment") {

@@ -225,6 +225,7 @@ public:
                      const IbvOps* ops = &ibv_default_ops) noexcept
       : pd_(pd), access_(access), extra_(extra), ops_(ops != nullptr ? ops : &ibv_default_ops) {}
 
+  // Copies read last_error_ relaxed, as last_error() does: a lone value.
   IbvMapper(const IbvMapper& o) noexcept
       : pd_(o.pd_), access_(o.access_), extra_(o.extra_), ops_(o.ops_),
         last_error_(o.last_error_.load(std::memory_order_relaxed)) {}

@@ -443,6 +443,8 @@ public:
       return refuse_give_back(r, RecvStatus::foreign_slot);
     auto* e = static_cast<Entry*>(node);
     std::uint8_t expected = queued_state;
+    // Relaxed CAS: the drain's acquire exchange on the list (R2) already
+    // ordered the queuer's writes; the CAS only makes queued -> free one-shot.
     if (!e->state.compare_exchange_strong(expected, free_state, std::memory_order_relaxed))
       return refuse_give_back(r, RecvStatus::not_held);
     set(given_back_queued_, get(given_back_queued_) + 1);
@@ -533,7 +535,9 @@ private:
   static void set(Counter& c, std::uint64_t v) noexcept { c.store(v, std::memory_order_relaxed); }
 
   struct Conn {
-    std::atomic<std::uint32_t> quota{0}; // 0: slot unused
+    // 0: slot unused. Owner-written like the Counters, relaxed for the same
+    // reason (counters() reads it from any thread); pairs with nothing.
+    std::atomic<std::uint32_t> quota{0};
     Counter held{0}, delivered{0}, bytes{0}, given_back{0}, quota_hits{0}, over_quota{0};
     void reset() noexcept {
       for (Counter* c : {&held, &delivered, &bytes, &given_back, &quota_hits, &over_quota}) set(*c, 0);

@@ -27,15 +27,12 @@
 #include <cuda.h>
 #include <unistd.h>
 
+#include "hardware_check.hpp"
+
 using namespace arenakit;
+using arenakit_test::check;
 
 namespace {
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("%s: %s\n", ok ? "ok  " : "FAIL", what);
-  if (!ok) ++failures;
-}
 
 const char* cu_name(CUresult rc) {
   const char* s = nullptr;
@@ -141,5 +138,5 @@ int main() {
   }
   cuMemFree(dptr);
   cuDevicePrimaryCtxRelease(dev);
-  return failures == 0 ? 0 : 1;
+  return arenakit_test::hardware_check_result();
 }
