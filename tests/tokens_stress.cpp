@@ -4,6 +4,7 @@
 // and re-opens racing both, pages shared between consumers. Every check is
 // a count: nothing lost, nothing released twice, nobody else's references
 // touched.
+#include "pause_point.hpp"
 #include "tokens_support.hpp"
 
 #include <atomic>
@@ -257,6 +258,7 @@ TEST_CASE("tokens stress, single writer: one producer + one returner per consume
   std::atomic<std::uint64_t> stable_released[3] = {};
   std::atomic<std::uint64_t> stable_delivered[3] = {};
   std::atomic<std::uint64_t> close_released{0}, deferred{0}, stale_refused{0};
+  pause_test::YieldPoint widen(arenakit::detail::TestPoint::token_sw_first_read); // see below
 
   std::thread rx([&] {
     std::mt19937 rng(11);
@@ -314,11 +316,13 @@ TEST_CASE("tokens stress, single writer: one producer + one returner per consume
           stale_refused += out.refused;
         }
       }
+      const bool idle = mine.empty();
       mine.clear();
       if (last_pass) {
         std::lock_guard<std::mutex> g(box[k].mu);
         if (box[k].items.empty()) return;
       }
+      if (idle) std::this_thread::yield(); // let the producer run on a 2-core machine
     }
   };
   std::vector<std::thread> returners;
@@ -355,6 +359,103 @@ TEST_CASE("tokens stress, single writer: one producer + one returner per consume
   CHECK(st.consumers_open == 0);
   for (std::uint32_t p = 0; p < pages; ++p) REQUIRE(t.page_refs(p) == 0);
   MESSAGE("single writer: closes deferred to a delivery or a return: " << deferred.load());
+}
+
+// Issue 10, defect 1, as a stress: four pages only, so a page a consumer gave
+// back goes to another consumer at once, while closes drain logs that still
+// name it. Every close releases at most what its consumer could hold, and in
+// the end delivered == returned + released by closes, page by page at zero.
+TEST_CASE("tokens stress, single writer: closes race re-delivery of the pages they gave back") {
+  constexpr std::uint32_t pages = 4;
+  constexpr int positions = 3;
+  constexpr int batches = 20'000;
+  auto t = make_sw_tracker(pages);
+  std::atomic<std::uint64_t> handle[positions];
+  for (auto& h : handle) h.store(pack(open(t)));
+  Mailbox box[positions];
+  std::atomic<bool> rx_done{false};
+  std::atomic<std::uint64_t> delivered{0}, returned{0}, close_released{0}, closes{0};
+  // Yield inside the window between a reader's first and second read of a
+  // page's single-writer words, so re-deliveries land there often.
+  pause_test::YieldPoint widen(arenakit::detail::TestPoint::token_sw_first_read);
+
+  std::thread rx([&] {
+    std::vector<std::uint32_t> ps(pages);
+    for (int b = 0; b < batches; ++b) {
+      const int k = b % positions;
+      const ConsumerHandle h = unpack(handle[k].load());
+      for (std::uint32_t i = 0; i < pages; ++i) ps[i] = (static_cast<std::uint32_t>(b) + i) % pages;
+      const auto out = t.deliver(h, std::span<const std::uint32_t>(ps));
+      REQUIRE((out.delivered == pages || out.delivered == 0));
+      if (out.delivered == 0) continue; // closed meanwhile
+      delivered += out.delivered;
+      std::lock_guard<std::mutex> g(box[k].mu);
+      for (auto p : ps) box[k].items.emplace_back(h, p);
+    }
+    rx_done = true;
+  });
+
+  auto returner = [&](int k) {
+    SwTracker::Returner r;
+    std::vector<std::pair<ConsumerHandle, std::uint32_t>> mine;
+    for (;;) {
+      const bool last_pass = rx_done.load();
+      {
+        std::lock_guard<std::mutex> g(box[k].mu);
+        mine.swap(box[k].items);
+      }
+      for (const auto& [h, p] : mine) {
+        if (!r || r.consumer() != h) {
+          r = SwTracker::Returner{};
+          auto claimed = t.claim_returner(h);
+          if (!claimed) continue; // closed: close() released it
+          r = std::move(*claimed);
+        }
+        const TokenRange32 range{t.token32(p), 1};
+        const auto out = r.return_tokens(std::span<const TokenRange32>(&range, 1));
+        REQUIRE(out.released + out.refused == 1);
+        returned += out.released;
+      }
+      const bool idle = mine.empty();
+      mine.clear();
+      if (last_pass) {
+        std::lock_guard<std::mutex> g(box[k].mu);
+        if (box[k].items.empty()) return;
+      }
+      if (idle) std::this_thread::yield(); // let the producer run on a 2-core machine
+    }
+  };
+  std::vector<std::thread> returners;
+  for (int k = 0; k < positions; ++k) returners.emplace_back(returner, k);
+
+  std::thread closer([&] {
+    int k = 0;
+    while (!rx_done.load()) {
+      const ConsumerHandle old = unpack(handle[k].load());
+      handle[k].store(pack(open(t)));
+      const auto out = t.close(old);
+      REQUIRE(out.status != CloseStatus::refused);
+      // A consumer never holds more than what was delivered in all: a
+      // wrapped count (2^32 - k) is the bug.
+      REQUIRE(out.released <= delivered.load());
+      close_released += out.released;
+      ++closes;
+      k = (k + 1) % positions;
+    }
+  });
+
+  rx.join();
+  closer.join();
+  for (auto& th : returners) th.join();
+  for (auto& h : handle) close_released += t.close(unpack(h.load())).released;
+  const auto st = t.stats();
+  CHECK(st.delivered == delivered.load());
+  CHECK(st.returned == returned.load());
+  CHECK(st.close_released <= st.delivered);
+  CHECK(st.outstanding() == 0);
+  CHECK(st.consumers_open == 0);
+  for (std::uint32_t p = 0; p < pages; ++p) REQUIRE(t.page_refs(p) == 0);
+  MESSAGE("re-delivery race: closes " << closes.load() << ", released by closes " << st.close_released);
 }
 
 // Two threads share one Returner (a contract breach): every call either runs

@@ -80,6 +80,7 @@
 #include "config.hpp"
 #include "detail/token_format.hpp"
 #include "detail/token_held.hpp"
+#include "detail/test_hook.hpp"
 #include "detail/token_word.hpp"
 #include "error.hpp"
 #include "region.hpp"
@@ -1337,6 +1338,7 @@ private:
       // had stored that owner in `held` before, so the load below sees it
       // and a former owner never extends the next owner's count.
       const std::uint32_t r1 = ret.load(std::memory_order_acquire);
+      ARENAKIT_TEST_PAUSE(token_sw_first_read);
       // acquire: pairs with the producer's release store of `held`: the
       // `returned` the producer saw when it gave us the page is visible to
       // the re-read below (so a new owner never starts from an older value).
@@ -1590,19 +1592,19 @@ private:
       const std::uint32_t owner = index + 1;
       for (const std::uint32_t p : c.log) {
         ++visits;
-        detail::token_word::SwPage& e = s.sw[p];
-        // acquire: pairs with the producer's release store of `held`.
-        const std::uint64_t o = std::atomic_ref<std::uint64_t>(e.held).load(std::memory_order_acquire);
-        if (tw::sw_owner(o) != owner) continue; // stale entry: the page went to another consumer
-        std::atomic_ref<std::uint32_t> ret(e.returned);
-        // relaxed: our own Returner wrote it last (happens-before, above).
-        const std::uint32_t r = ret.load(std::memory_order_relaxed);
-        const std::uint32_t d = tw::sw_delivered(o);
-        if (d == r) continue; // stale entry (or listed twice)
-        // release: pairs with the producer's acquire load of `returned`
-        // (reuse) and page_refs()' acquire, as a Returner's store does.
-        ret.store(d, std::memory_order_release);
-        released += static_cast<std::uint32_t>(d - r);
+        // The entry may be stale: A gave every reference back, the producer
+        // handed the page to B (`held` = {B, d + 1}) and B's Returner is
+        // moving `returned` right now. So read as a Returner does
+        // (sw_view(): `returned`, then `held`, then `returned` again, each
+        // pairing explained there): a `held` naming us with a share left is
+        // then stable, while `held` first and `returned` second could pair
+        // our old count with B's newer returns and roll them back.
+        const SwView v = sw_view(s.sw[p], owner);
+        if (v.share == 0) continue; // stale entry (page free, or another consumer's), or listed twice
+        // (tt-d1) release: pairs with the producer's acquire load of
+        // `returned` (reuse) and page_refs()' acquire, as a Returner's store does.
+        std::atomic_ref<std::uint32_t>(s.sw[p].returned).store(v.returned + v.share, std::memory_order_release);
+        released += v.share;
       }
     } else {
     for (const std::uint32_t p : c.log) {
