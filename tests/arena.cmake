@@ -40,3 +40,9 @@ foreach(mode subdir installed wrong_major pkgconfig)
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/check.cmake)
   set_tests_properties(consumer_${mode} PROPERTIES LABELS "consumer" TIMEOUT 300)
 endforeach()
+
+# Races forced at pause points (issue 10): the whole executable is built with the hooks.
+arenakit_add_test(NAME arena_races SOURCES arena_races.cpp LABELS stress)
+target_compile_definitions(arena_races PRIVATE ARENAKIT_TEST_HOOKS)
+arenakit_add_test(NAME arena_release_race_stress SOURCES arena_release_race_stress.cpp LABELS stress TIMEOUT 600)
+target_compile_definitions(arena_release_race_stress PRIVATE ARENAKIT_TEST_HOOKS)

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 using namespace arenakit;
@@ -166,6 +167,12 @@ TEST_CASE("invalid configurations are refused with an error code, and hand out n
       {ArenaConfig{.max_shards = 1u << 21}, errc::id_space_exhausted},           // 2^21 shards x 16 slots > 2^24
       {ArenaConfig{.max_bytes = 1000}, errc::invalid_config},                    // less than one shard
       {ArenaConfig{.max_shards = 2, .initial_shards = 3}, errc::limit_reached},  // cannot pre-create
+      // Geometry that overflows (issue 10, defect 4): 2^42 / 1023 slots do
+      // not fit 32 bits (once accepted as 4,198,404 slots), 2^24 slots leave
+      // no bit for the shard, and a slot's length must fit 32 bits.
+      {ArenaConfig{.slot_size = 1023, .shard_size = std::size_t{1} << 42}, errc::id_space_exhausted},
+      {ArenaConfig{.slot_size = 8, .shard_size = std::size_t{1} << 27}, errc::id_space_exhausted},
+      {ArenaConfig{.slot_size = std::size_t{1} << 32, .shard_size = std::size_t{1} << 33}, errc::size_overflow},
   };
   for (const Case& k : cases) {
     DefaultArena arena(k.config);
@@ -174,6 +181,17 @@ TEST_CASE("invalid configurations are refused with an error code, and hand out n
     CHECK_FALSE(arena.acquire());
     CHECK_FALSE(arena.release(SlotId{0x01000000u}));
   }
+}
+
+TEST_CASE("the largest geometries that fit are accepted with their true slot counts") {
+  DefaultArena most_slots(ArenaConfig{.slot_size = 8, .shard_size = std::size_t{1} << 26, .max_shards = 1});
+  CHECK(most_slots);
+  CHECK(most_slots.slots_per_shard() == (1u << 23)); // 23 index bits, 1 shard bit
+  CHECK(most_slots.max_shards() == 1);
+  DefaultArena widest_slot(ArenaConfig{.slot_size = 0xFFFF'FFFFu, .shard_size = std::size_t{1} << 34, .max_shards = 1});
+  CHECK(widest_slot);
+  CHECK(widest_slot.slots_per_shard() == 4); // 2^34 / (2^32 - 1), truncated in 64 bits
+  CHECK(make_error_code(errc::size_overflow).message().find("32 bits") != std::string::npos);
 }
 
 TEST_CASE("a source that fails: growth failure counted, nothing leaks") {

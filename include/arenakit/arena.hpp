@@ -35,10 +35,13 @@
  * A release of an id that is out of range, minted by another arena, or not
  * currently held by a user (double release, never acquired) is refused: it
  * returns false, is counted by reason, and changes nothing. The "held" flag is
- * one byte per slot; detection is exact for releases ordered by
- * happens-before. Two threads racing to release the same id is a
- * use-after-free in the caller that a plain load/store check cannot always
- * see; it costs no locked instruction on the fast path.
+ * one byte per slot, cleared by one atomic exchange: detection is exact even
+ * when two threads race to release the same id (a use-after-free in the
+ * caller): exactly one is accepted, so a slot is never parked twice or
+ * handed out twice. That exchange is the one locked instruction of a cache
+ * release; deciding a single winner between two unsynchronised threads needs
+ * a read-modify-write (or a store-load fence, which costs the same), so
+ * ReleaseCheck::range_only, which tracks no holder, is the way to skip it.
  *
  * Teardown
  * Destroying an arena with slots still held never unmaps or frees memory
@@ -52,6 +55,7 @@
 #include "config.hpp"
 #include "detail/sanitizer.hpp"
 #include "detail/shard_index.hpp"
+#include "detail/test_hook.hpp"
 #include "detail/virtual_array.hpp"
 #include "error.hpp"
 #include "mapper.hpp"
@@ -68,6 +72,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <system_error>
@@ -91,9 +96,12 @@ enum class ReleaseCheck : std::uint8_t {
   held_flags,
   /// Tag and range only, as rte_mempool (which checks nothing) but safer: a
   /// wild or foreign id is still refused, yet a double release is NOT caught
-  /// and would hand the slot out twice. Bulk paths become a vectorised check
-  /// plus a copy. For callers whose ids come back from their own device
-  /// completions, never from users.
+  /// at the call (it returns true) and, through a cache, would hand the slot
+  /// out twice. One that reaches its shard while the slot is already free
+  /// there is refused by the bitmap and counted in refused_not_held. Bulk
+  /// paths become a vectorised check plus a copy, and a release takes no
+  /// locked instruction. For callers whose ids come back from their own
+  /// device completions, never from users.
   range_only,
 };
 
@@ -352,9 +360,15 @@ public:
         fast += cache->fast_hits_.load(std::memory_order_relaxed);
       }
     }
-    const std::uint64_t claimed = claimed_.load(std::memory_order_relaxed);
-    c.slots_cached = cached;
-    c.slots_in_use = claimed > cached ? claimed - cached : 0;
+    // Never report the impossible: a double release that range_only lets
+    // reach a bitmap takes the count below zero for the moment between
+    // (ar-c1) and its correction, and caches are read one by one.
+    const auto claimed_now = static_cast<std::int64_t>(claimed_.load(std::memory_order_relaxed));
+    const std::uint64_t capacity = std::uint64_t{shards} * slots_per_shard_;
+    const std::uint64_t claimed =
+        claimed_now < 0 ? 0 : std::min(static_cast<std::uint64_t>(claimed_now), capacity);
+    c.slots_cached = std::min(cached, claimed);
+    c.slots_in_use = claimed - c.slots_cached;
     c.high_water = high_water_.load(std::memory_order_relaxed);
     c.fast_path_hits = fast;
     c.slow_path_hits = slow_hits_.load(std::memory_order_relaxed);
@@ -414,21 +428,31 @@ private:
       return std::atomic_ref<std::uint8_t>(held[at]);
     }
 
-    // The held flag is written only by the slot's owner of the moment (the
-    // acquirer, then the releaser); ownership itself moves through the
-    // bitmap's acquire/release pair (BitmapSlots (2)/(3)) or the user's own
+    // (ar-h1) The held flag is set only by the slot's new owner (the
+    // acquirer, who took it from a bitmap or a cache no one else reads), so
+    // a plain store. Ownership itself moves through the bitmap's
+    // acquire/release pair (BitmapSlots (2)/(3)) or the user's own
     // synchronisation, so relaxed is enough.
     void mark_held(SlotId id) const noexcept {
       if (track_held) flag(id.position()).store(1, std::memory_order_relaxed);
     }
 
-    /// Clear @id's held flag; false if it was not held.
+    /// Clear @id's held flag; false if it was not held. Exactly one of two
+    /// threads racing to release the same id (a use-after-free in the caller)
+    /// gets true: the transition is one exchange. A load then a store let
+    /// both see "held", and the slot was then handed out twice.
+    /// Barrier: none beyond the RMW's atomicity (relaxed, see (ar-h1)); a
+    /// flag already clear is refused by a plain load, without the RMW.
     bool clear_held(SlotId id) const noexcept {
       if (!track_held) return true;
       auto f = flag(id.position());
       if (ARENAKIT_UNLIKELY(f.load(std::memory_order_relaxed) == 0)) return false;
-      f.store(0, std::memory_order_relaxed);
-      return true;
+      // (ar-h2) relaxed exchange: the winner is decided by the RMW's
+      // atomicity alone; what the releaser wrote to the slot reaches the
+      // next owner through the bitmap release (BitmapSlots (3)) after it.
+      const std::uint8_t was = f.exchange(0, std::memory_order_relaxed);
+      ARENAKIT_TEST_PAUSE(arena_release_held_read);
+      return was != 0;
     }
   };
 
@@ -466,12 +490,19 @@ private:
     if constexpr (requires { ReclaimerT::min_slot_size; }) {
       if (c.slot_size < ReclaimerT::min_slot_size) return errc::invalid_config;
     }
+    // A slot's length travels as 32 bits (SlotBuffer::length, an ibverbs sge).
+    if (c.slot_size > std::numeric_limits<std::uint32_t>::max()) return errc::size_overflow;
+    // Slots per shard in 64 bits: truncating first would accept a shard of
+    // 2^42 bytes with the wrong slot count. An id names (shard, index) in 24
+    // bits, with at least one bit for the shard.
+    const std::uint64_t per_shard = c.shard_size / c.slot_size;
+    const auto index_bits = static_cast<unsigned>(std::bit_width(per_shard - 1u));
+    if (index_bits >= slot_id_position_bits) return errc::id_space_exhausted;
     slot_size_ = c.slot_size;
     shard_size_ = c.shard_size;
     shard_shift_ = static_cast<unsigned>(std::countr_zero(c.shard_size));
-    slots_per_shard_ = static_cast<std::uint32_t>(c.shard_size / c.slot_size);
-    index_bits_ = static_cast<unsigned>(std::bit_width(slots_per_shard_ - 1u));
-    if (index_bits_ >= slot_id_position_bits) return errc::id_space_exhausted;
+    slots_per_shard_ = static_cast<std::uint32_t>(per_shard);
+    index_bits_ = index_bits;
     index_mask_ = (std::uint32_t{1} << index_bits_) - 1u;
     held_shift_ = std::max(index_bits_, 6u); // at least one 64-byte line per shard
     const std::uint64_t id_limit = std::uint64_t{1} << (slot_id_position_bits - index_bits_);
@@ -485,6 +516,10 @@ private:
       if (by_bytes == 0) return errc::invalid_config;
       limit = std::min(limit, by_bytes);
     }
+    // Offsets (shard << shard_shift) and byte totals (shards * shard_size)
+    // are 64-bit, and cannot overflow now: shard_size < (slots + 1) *
+    // slot_size <= (2^index_bits + 1) * 2^32 and shards <= 2^(24 -
+    // index_bits), so every shard the limit allows ends below 2^57.
     if (c.initial_shards > limit) return errc::limit_reached;
     max_shards_ = static_cast<std::uint32_t>(limit);
     tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
@@ -615,7 +650,9 @@ private:
   }
 
   void note_claimed(std::uint32_t n) noexcept {
-    // Relaxed: a statistic; the peak below is a max over these values.
+    // (ar-c2) After the bitmap claim (acquire, BitmapSlots (2)), so it is
+    // ordered after the decrement (ar-c1) of whoever freed the slots.
+    // Relaxed: a count; the peak below is a max over these values.
     const std::uint64_t now = claimed_.fetch_add(n, std::memory_order_relaxed) + n;
     std::uint64_t peak = high_water_.load(std::memory_order_relaxed);
     while (now > peak &&
@@ -625,13 +662,29 @@ private:
 
   /// Give slots (not held by users) back to their shards.
   void return_shared(const SlotId* ids, std::uint32_t n) noexcept {
+    if (n == 0) return;
+    // (ar-c1) Off the count first, then into the bitmaps. The bitmap release
+    // below is a release RMW (BitmapSlots (3)/(3')), so this decrement
+    // happens-before the claim that takes the slot again and its increment
+    // (ar-c2): claimed_ never counts a slot twice, and the high-water mark
+    // built from it never passes the slots that exist. Relaxed: a count.
+    claimed_.fetch_sub(n, std::memory_order_relaxed);
+    std::uint32_t refused = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
       const std::uint32_t pos = ids[i].position();
       const std::uint32_t shard = pos >> index_bits_;
-      if (shards_[shard]->slots.release(pos & index_mask_) == SlotRelease::was_full)
-        list_shard(shard);
+      const SlotRelease r = shards_[shard]->slots.release(pos & index_mask_);
+      if (r == SlotRelease::was_full) list_shard(shard);
+      refused += r == SlotRelease::refused ? 1u : 0u;
     }
-    if (n != 0) claimed_.fetch_sub(n, std::memory_order_relaxed); // statistic
+    ARENAKIT_TEST_PAUSE(arena_return_bitmap_done);
+    if (ARENAKIT_UNLIKELY(refused != 0)) {
+      // Only ReleaseCheck::range_only lets a double release reach a bitmap
+      // (held flags refuse it first): the bitmap refuses it and changes
+      // nothing, so the count goes back up by what it did not take.
+      claimed_.fetch_add(refused, std::memory_order_relaxed);         // a count, as (ar-c1)
+      refused_not_held_.fetch_add(refused, std::memory_order_relaxed); // statistics only
+    }
   }
 
   void retire(SlotId id) noexcept {
@@ -704,8 +757,11 @@ private:
       std::lock_guard lock(cache_mutex_);
       caches_alive = caches_ != nullptr;
     }
-    // Slots parked in caches are counted in claimed_ too.
-    const std::uint64_t out = claimed_.load(std::memory_order_relaxed) + reclaimer_.pending();
+    // Decided from the bitmaps, the state every hand-out goes through, not
+    // from a counter: a slot held by a user, parked in a cache or waiting in
+    // the reclaimer is not free in its shard's allocator.
+    std::uint64_t out = 0;
+    for (std::uint32_t i = 0; i < shards; ++i) out += slots_per_shard_ - shards_[i]->slots.free_count();
     report.slots_outstanding = out;
     report.caches_alive = caches_alive;
     if (out != 0 || caches_alive) {

@@ -26,6 +26,7 @@ enum class errc : int {
   hugepages_unavailable, ///< MAP_HUGETLB failed and fallback was not allowed
   numa_bind_failed,      ///< mbind() refused the requested node
   slots_outstanding,     ///< teardown found slots still held by users
+  size_overflow,         ///< a byte size or count does not fit its type (slot > 4 GiB - 1, shards x shard size > 2^64)
 };
 
 /// The category behind arenakit::errc; messages are meant for logs.
@@ -43,6 +44,8 @@ public:
     case errc::hugepages_unavailable: return "huge pages unavailable and fallback disabled";
     case errc::numa_bind_failed: return "mbind() refused the requested NUMA node";
     case errc::slots_outstanding: return "slots are still held by users";
+    case errc::size_overflow:
+      return "a size does not fit: slot_size must fit 32 bits and max_shards * shard_size 64 bits";
     }
     return "unknown arenakit error";
   }

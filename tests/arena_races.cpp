@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+// Arena races forced deterministically (built with ARENAKIT_TEST_HOOKS): one
+// thread stops at a pause point inside its race window, the test runs the
+// racing call on another thread, then lets the first go on. Each case fails
+// on every run with the bug it guards against (issue 10, defects 2 and 3).
+#include "pause_point.hpp"
+
+#include <arenakit/arena.hpp>
+
+#include <doctest/doctest.h>
+
+#include <thread>
+#include <vector>
+
+using namespace arenakit;
+using arenakit::detail::TestPoint;
+
+namespace {
+
+ArenaConfig one_shard() {
+  ArenaConfig cfg;
+  cfg.slot_size = 4096;
+  cfg.shard_size = 64 * 1024; // 16 slots
+  cfg.max_shards = 1;
+  return cfg;
+}
+
+} // namespace
+
+// Defect 2: the held flag was a load, then a store. Two releases of one id,
+// the first stopped between its load and its store, were both accepted.
+TEST_CASE("arena races: two direct releases of one id, one stopped after reading the held flag") {
+  Arena<> arena(one_shard());
+  REQUIRE(arena);
+  const SlotId id = arena.acquire();
+  REQUIRE(id);
+  pause_test::PausePoint pause(TestPoint::arena_release_held_read);
+  bool first = false;
+  std::thread t([&] { first = arena.release(id); });
+  pause.wait_until_paused();
+  const bool second = arena.release(id);
+  pause.resume();
+  t.join();
+  CHECK(first != second); // exactly one winner
+  const auto c = arena.counters();
+  CHECK(c.refused_not_held == 1);
+  CHECK(c.slots_in_use == 0);
+  // The slot is handed out once: all 16 come back, and no 17th.
+  std::vector<SlotId> all;
+  for (SlotId s; (s = arena.acquire());) all.push_back(s);
+  CHECK(all.size() == 16);
+  for (const SlotId s : all) CHECK(arena.release(s));
+  CHECK(!arena.release_memory());
+}
+
+// The same race through two owner caches: the loser must not park the id,
+// or both caches would hand it out.
+TEST_CASE("arena races: releases of one id through two caches, one stopped after reading the held flag") {
+  Arena<> arena(one_shard());
+  REQUIRE(arena);
+  const SlotId id = arena.acquire();
+  REQUIRE(id);
+  pause_test::PausePoint pause(TestPoint::arena_release_held_read);
+  bool first = false;
+  std::vector<SlotId> from_first;
+  std::thread t([&] {
+    Arena<>::Cache mine(arena);
+    first = mine.release(id);
+    for (SlotId s; (s = mine.acquire());) from_first.push_back(s);
+  });
+  pause.wait_until_paused();
+  bool second = false;
+  std::vector<SlotId> from_second;
+  {
+    Arena<>::Cache other(arena);
+    second = other.release(id);
+    pause.resume();
+    t.join();
+    for (SlotId s; (s = other.acquire());) from_second.push_back(s);
+  }
+  CHECK(first != second);
+  // Between them the caches handed out every slot exactly once.
+  std::vector<int> seen(16, 0);
+  for (const SlotId s : from_first) ++seen[s.position()];
+  for (const SlotId s : from_second) ++seen[s.position()];
+  for (int n : seen) CHECK(n == 1);
+  CHECK(from_first.size() + from_second.size() == 16);
+}
+
+// Defect 3: return_shared() put slots back in the bitmap before it took them
+// off the claimed count, so a claimer in between counted them twice: the
+// high-water mark passed the number of slots that exist.
+TEST_CASE("arena races: a claim between a release's bitmap return and its count never passes capacity") {
+  Arena<> arena(one_shard());
+  REQUIRE(arena);
+  std::vector<SlotId> all(16);
+  REQUIRE(arena.acquire_bulk(all.data(), 16) == 16);
+  pause_test::PausePoint pause(TestPoint::arena_return_bitmap_done);
+  std::thread t([&] { CHECK(arena.release(all[0])); });
+  pause.wait_until_paused();
+  const SlotId again = arena.acquire(); // takes the slot just put back
+  CHECK(again);
+  const auto c = arena.counters();
+  CHECK(c.high_water <= 16);
+  CHECK(c.slots_in_use <= 16);
+  pause.resume();
+  t.join();
+  const auto after = arena.counters();
+  CHECK(after.high_water == 16);
+  CHECK(after.slots_in_use == 16);
+  CHECK(arena.release(again));
+  for (std::size_t i = 1; i < all.size(); ++i) CHECK(arena.release(all[i]));
+  CHECK(arena.counters().slots_in_use == 0);
+}
