@@ -313,6 +313,32 @@ TEST_CASE("return_unused and reclaim_posted bring posted buffers back without a 
   CHECK(pool.free_count() == 6);
   CHECK(pool.counters().returned_unused == 6);
   CHECK(pool.counters().posted == 0);
+  CHECK(pool.counters().refused == 0);
+}
+
+// Issue 10, defect 5: reclaim_posted() walked every buffer through
+// return_unused(), so each free or held one counted a not_posted refusal
+// (1 posted + 15 free gave 15 refusals). Refusals count bad input only.
+TEST_CASE("reclaim_posted skips free and held buffers without counting a refusal") {
+  TestArena arena(four_k());
+  Pool pool(arena, RecvPoolConfig{.buffers = 16});
+  ConnId c = *pool.add_connection(16);
+  auto bids = post_all(pool);
+  REQUIRE(bids.size() == 16);
+  REQUIRE(pool.deliver(c, bids[0], 8)); // held by the application
+  for (std::size_t i = 2; i < bids.size(); ++i) REQUIRE(pool.return_unused(bids[i]) == RecvStatus::ok); // free
+  CHECK(pool.reclaim_posted() == 1); // only bids[1] was still posted
+  const auto k = pool.counters();
+  CHECK(k.refused == 0);
+  CHECK(k.refused_for(RecvStatus::not_posted) == 0);
+  CHECK(k.posted == 0);
+  CHECK(pool.free_count() == 15);
+  CHECK(pool.reclaim_posted() == 0);
+  CHECK(pool.counters().refused == 0);
+  CHECK(pool.give_back(bids[0]));
+  // A real refusal is still counted.
+  CHECK(pool.return_unused(bids[1]) == RecvStatus::not_posted);
+  CHECK(pool.counters().refused_for(RecvStatus::not_posted) == 1);
 }
 
 TEST_CASE("give-backs from another thread go through a ReleaseList the owner drains in batch") {

@@ -353,19 +353,22 @@ public:
     if (bid >= count_) return refuse(RecvStatus::unknown_buffer);
     Entry& e = entries_[bid];
     if (e.state.load(std::memory_order_relaxed) != posted_state) return refuse(RecvStatus::not_posted);
-    e.state.store(free_state, std::memory_order_relaxed); // owner-only states
-    free_stack_[free_top_++] = bid;
-    set(posted_, get(posted_) - 1);
-    set(returned_unused_, get(returned_unused_) + 1);
+    take_back_posted(e, bid);
     return RecvStatus::ok;
   }
 
   /// Every posted buffer back to free, once the device is quiesced (ring
-  /// unregistered or receives cancelled, completions reaped). Returns how many.
+  /// unregistered or receives cancelled, completions reaped). Returns how
+  /// many. Buffers that are free or held are skipped, not refused: this is
+  /// no bad input, so no refusal counter moves.
   std::uint32_t reclaim_posted() noexcept {
     std::uint32_t n = 0;
-    for (std::uint32_t bid = 0; bid < count_; ++bid)
-      n += return_unused(static_cast<std::uint16_t>(bid)) == RecvStatus::ok ? 1u : 0u;
+    for (std::uint32_t bid = 0; bid < count_; ++bid) {
+      Entry& e = entries_[bid];
+      if (e.state.load(std::memory_order_relaxed) != posted_state) continue; // owner-only states
+      take_back_posted(e, static_cast<std::uint16_t>(bid));
+      ++n;
+    }
     return n;
   }
 
@@ -613,6 +616,14 @@ private:
     set(held_, get(held_) - 1);
     set(given_back_, get(given_back_) + 1);
     return r;
+  }
+
+  /// A posted buffer @bid back to free (owner only).
+  void take_back_posted(Entry& e, std::uint16_t bid) noexcept {
+    e.state.store(free_state, std::memory_order_relaxed); // owner-only states
+    free_stack_[free_top_++] = bid;
+    set(posted_, get(posted_) - 1);
+    set(returned_unused_, get(returned_unused_) + 1);
   }
 
   RecvStatus refuse(RecvStatus s) noexcept {
