@@ -86,3 +86,30 @@ TEST_CASE("tokens races, single writer: close of a consumer that still holds the
   CHECK(t.page_refs(p) == 0);
   CHECK(t.stats().outstanding() == 0);
 }
+
+// Issue 10, "Also": a close() deferred to a delivery in flight left held_by()
+// reporting the closed consumer's references until that delivery ended,
+// while every other call through a closed handle is refused. The delivery
+// is stopped at its end so the close is deferred on every run.
+TEST_CASE("tokens races: held_by() through a handle whose close was deferred to a delivery reports 0") {
+  constexpr std::uint32_t pages = 8;
+  auto t = make_tracker(pages);
+  const ConsumerHandle a = open(t);
+  REQUIRE(hand_out(t, a, {1, 1}).delivered == 2);
+  pause_test::PausePoint pause(arenakit::detail::TestPoint::token_deliver_before_end);
+  DeliverOutcome delivered;
+  std::thread producer([&] { delivered = hand_out(t, a, {2}); });
+  pause.wait_until_paused();
+  const CloseOutcome closed = t.close(a);
+  CHECK(closed.status == CloseStatus::deferred_to_delivery);
+  CHECK(t.held_by(a, 1) == 0);
+  CHECK(t.held_by(a, 2) == 0);
+  CHECK(t.page_refs(1) == 2); // still held: the drain runs when the delivery ends
+  pause.resume();
+  producer.join();
+  CHECK(delivered.delivered == 1);
+  CHECK(t.held_by(a, 1) == 0);
+  CHECK(t.page_refs(1) == 0);
+  CHECK(t.page_refs(2) == 0);
+  CHECK(t.stats().outstanding() == 0);
+}

@@ -596,6 +596,7 @@ public:
       count(*c, TokenRefusal::count_saturated, refused_by[1]);
       count(*c, TokenRefusal::no_memory, refused_by[2]);
     }
+    ARENAKIT_TEST_PAUSE(token_deliver_before_end);
     end_delivery(s, *c, h.index);
     out.delivered = done;
     out.refused = refused_by[0] + refused_by[1] + refused_by[2];
@@ -802,15 +803,19 @@ public:
     return shared;
   }
 
-  /// held_by() - references the consumer @h holds on @page (0 for a stale
-  /// handle). Cold path: may take the page's spin bit.
+  /// held_by() - references the consumer @h holds on @page; 0 for a stale
+  /// or closed handle, as every call through a closed handle is refused.
+  /// That includes a close() deferred to a delivery or a Returner call still
+  /// running: the consumer's references are on their way back, and none of
+  /// them is its to use any more. Cold path: may take the page's spin bit.
   [[nodiscard]] std::uint32_t held_by(ConsumerHandle h, std::uint32_t page) const noexcept {
     namespace tw = detail::token_word;
     State& s = *state_;
     Slot* c = s.slot(h.index);
-    if (c == nullptr || page >= s.page_count ||
-        Slot::generation_of(c->state.load(std::memory_order_acquire)) != h.generation)
-      return 0;
+    if (c == nullptr || page >= s.page_count) return 0;
+    // acquire: pairs with open_consumer()'s release of this generation.
+    const std::uint64_t st = c->state.load(std::memory_order_acquire);
+    if (Slot::generation_of(st) != h.generation || (st & (Slot::closed_bit | Slot::free_bit)) != 0) return 0;
     std::atomic_ref<std::uint64_t> w(s.words[page]);
     if constexpr (single_writer) {
       // The single-writer share (read as a Returner reads it: see
