@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -23,6 +24,48 @@ std::vector<SlotId> fill(A& arena) {
   return ids;
 }
 } // namespace
+
+// Issue 10, "Also": ReleaseList::park() could not be used with a
+// DeferredReclaimer (its teardown receives retired slots only the arena can
+// take back). arena.park() is the owner's park: it reclaims into the arena,
+// then says whether the owner may sleep. An owner that sleeps on the
+// Doorbell while completion threads release every slot gets all of them
+// back, and is never stranded asleep with a release queued.
+TEST_CASE("deferred reclaimer: the owner parks through arena.park() and every release wakes or is reclaimed") {
+  using List = ReleaseList<WakeOnEdge, RingDoorbell, Counting::exact>;
+  Doorbell bell;
+  List list{RingDoorbell{&bell}};
+  Arena<NoopMapper, BitmapSlots, DeferredReclaimer<List>, MmapSource> arena(
+      one_shard, MmapSource{}, NoopMapper{}, DeferredReclaimer<List>{list});
+  REQUIRE(arena);
+  constexpr int rounds = 300;
+  std::uint64_t reclaimed = 0;
+  for (int round = 0; round < rounds; ++round) {
+    auto ids = fill(arena);
+    REQUIRE(ids.size() == 16);
+    std::thread completions([&] {
+      for (SlotId id : ids) {
+        CHECK(arena.release(id));
+      }
+    });
+    // The owner: reclaim until all 16 are back, sleeping whenever park() allows.
+    std::uint64_t got = 0;
+    while (got < 16) {
+      const auto seen = bell.snapshot();
+      const auto drained_before = list.counters().items_drained;
+      const bool may_sleep = arena.park();
+      got += list.counters().items_drained - drained_before;
+      if (got < 16 && may_sleep) bell.wait(seen); // a release after park() rings
+    }
+    completions.join();
+    reclaimed += got;
+    CHECK(arena.counters().reclaim_pending == 0);
+    CHECK(arena.counters().slots_in_use == 0);
+  }
+  CHECK(reclaimed == 16u * rounds);
+  CHECK(list.counters().items_drained == 16u * rounds);
+  CHECK_FALSE(arena.release_memory());
+}
 
 TEST_CASE("deferred reclaimer: a released slot comes back only when the owner drains") {
   using List = ReleaseList<WakeOnEdge, RingDoorbell, Counting::exact>;

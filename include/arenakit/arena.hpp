@@ -70,6 +70,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -169,6 +170,7 @@ class Arena {
   static_assert(check_slot_allocator<SlotsT>());
   static_assert(check_reclaimer<ReclaimerT>());
   static_assert(check_memory_source<SourceT>());
+  struct Sink; // where a reclaimer hands slots back (defined below)
 
 public:
   using mapper_type = MapperT;
@@ -270,6 +272,23 @@ public:
   std::size_t reclaim() noexcept {
     Sink sink{this};
     return reclaimer_.reclaim(sink);
+  }
+
+  /**
+   * park - reclaim, then tell whether the owner may sleep (owner only).
+   *
+   * For a reclaimer that can park its owner (DeferredReclaimer over a
+   * ReleaseList with WakeOnEdge or WakeAtWatermark): every queued slot goes
+   * back to the arena, then true when a later release is guaranteed to call
+   * the list's Waker, false when one raced in (reclaim again instead of
+   * sleeping). Same contract and barriers as ReleaseList::park(); take the
+   * Doorbell snapshot before calling it.
+   */
+  [[nodiscard]] bool park() noexcept
+    requires requires(ReclaimerT& r, Sink& s) { { r.park(s) } -> std::same_as<bool>; }
+  {
+    Sink sink{this};
+    return reclaimer_.park(sink);
   }
 
   // --- conversions, O(1) ----------------------------------------------------

@@ -346,6 +346,18 @@ struct RetiredSlot : LlistNode {
  * list and hands every queued slot to the arena. The list must carry only
  * this arena's slots. pending() is exact with Counting::exact (recommended
  * when arena counters matter), else 0 or 1.
+ *
+ * The owner's protocol. The list's items are retired slots that only the
+ * arena can take back, so the owner never calls list.drain() or
+ * list.park() with a teardown of its own (the slots would be lost); it goes
+ * through the arena:
+ *
+ *     arena.reclaim();                          // between requests
+ *     auto seen = bell.snapshot();              // before it sleeps
+ *     if (arena.park()) bell.wait(seen);        // reclaim, then sleep if no release raced in
+ *
+ * After list.close() (producers quiesced), a straggler's release is refused
+ * and retire() hands its slot straight back: nothing is lost.
  */
 template <class List>
 class DeferredReclaimer {
@@ -368,16 +380,34 @@ public:
 
   template <class Sink>
   std::size_t reclaim(Sink& sink) noexcept {
-    return list_->drain([&sink](LlistNode* node) noexcept {
-      SlotId id = static_cast<detail::RetiredSlot*>(node)->id;
-      sink(id);
-    });
+    return list_->drain(to_sink(sink));
+  }
+
+  /// The owner's ReleaseList::park() for a list of retired slots (reached as
+  /// Arena::park()): every queued slot goes back through @sink, then true
+  /// when a later release is guaranteed to call the list's Waker.
+  template <class Sink>
+    requires requires(List& l) { l.park([](LlistNode*) noexcept {}); }
+  [[nodiscard]] bool park(Sink& sink) noexcept {
+    return list_->park(to_sink(sink));
   }
 
   [[nodiscard]] std::size_t pending() const noexcept { return list_->pending(); }
   [[nodiscard]] List& list() const noexcept { return *list_; }
 
 private:
+  // The one teardown a list of retired slots may run: the slot back to its
+  // arena. A teardown of the user's own (list.drain/park/close with another
+  // callable) would drop the slots, which is why the owner goes through the
+  // arena: arena.reclaim() and arena.park().
+  template <class Sink>
+  static auto to_sink(Sink& sink) noexcept {
+    return [&sink](LlistNode* node) noexcept {
+      SlotId id = static_cast<detail::RetiredSlot*>(node)->id;
+      sink(id);
+    };
+  }
+
   List* list_;
 };
 
