@@ -5,8 +5,13 @@
 #   include/arenakit/...               every header, whatever the options
 #   share/arenakit/arenakitConfig*.cmake, arenakitTargets.cmake
 #   share/pkgconfig/arenakit.pc        (+ arenakit-<group>.pc per component)
+#   share/doc/arenakit/LICENSE
 # Nothing goes to lib/: there is no binary, and a header-only package that
-# puts only pkg-config files under share/ is architecture independent.
+# puts only pkg-config files under share/ is architecture independent. Those
+# .pc files therefore carry no `Libs:` line (vcpkg's post-build lint rejects
+# a share/pkgconfig file with one as misplaced): -pthread is in Cflags, which
+# also covers a compile-and-link command, and the components' libraries come
+# through `Requires:`.
 #
 # Targets, all in the one export set `arenakitTargets`:
 #   arenakit::arenakit                  the core; needs only Threads
@@ -56,17 +61,26 @@ configure_package_config_file(
   "${CMAKE_CURRENT_LIST_DIR}/arenakitConfig.cmake.in"
   "${CMAKE_CURRENT_BINARY_DIR}/arenakitConfig.cmake"
   INSTALL_DESTINATION "${ARENAKIT_CMAKE_DIR}")
-# Header-only: the same package works for any architecture, and only the
-# same major version is a promise of compatibility.
+# Header-only: the same package works for any architecture. While the major
+# version is 0 a minor release may break the API (see CHANGELOG.md), so only
+# the same 0.minor is a promise of compatibility; from 1.0 on, the same major.
+if(PROJECT_VERSION_MAJOR EQUAL 0)
+  set(_arenakit_compat SameMinorVersion)
+else()
+  set(_arenakit_compat SameMajorVersion)
+endif()
 write_basic_package_version_file(
   "${CMAKE_CURRENT_BINARY_DIR}/arenakitConfigVersion.cmake"
   VERSION ${PROJECT_VERSION}
-  COMPATIBILITY SameMajorVersion
+  COMPATIBILITY ${_arenakit_compat}
   ARCH_INDEPENDENT)
 install(FILES
   "${CMAKE_CURRENT_BINARY_DIR}/arenakitConfig.cmake"
   "${CMAKE_CURRENT_BINARY_DIR}/arenakitConfigVersion.cmake"
   DESTINATION "${ARENAKIT_CMAKE_DIR}")
+
+# The license travels with the headers (MIT asks for it): share/doc/arenakit.
+install(FILES "${PROJECT_SOURCE_DIR}/LICENSE" DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/arenakit")
 
 # pkg-config: relocatable (prefix computed from the .pc file's own place), so
 # a staged or moved prefix — vcpkg's packages/ tree, a Conan package folder,

@@ -1,5 +1,5 @@
 # Runs one consumer scenario in a scratch directory; fails loudly.
-#   -DMODE=subdir|installed|wrong_major|pkgconfig
+#   -DMODE=subdir|installed|wrong_major|older_minor|pkgconfig
 #   -DSOURCE_DIR=<arenakit source> -DWORK_DIR=<scratch> -DCXX=<compiler>
 cmake_minimum_required(VERSION 3.25)
 file(REMOVE_RECURSE "${WORK_DIR}")
@@ -49,6 +49,34 @@ elseif(MODE STREQUAL "wrong_major")
     message(FATAL_ERROR "refused, but not for its version:\n${err}")
   endif()
   message(STATUS "refused as expected: major version 1 requested, 0.x installed")
+elseif(MODE STREQUAL "older_minor")
+  # SameMinorVersion while the major is 0: 0.<minor> refuses 0.<minor-1>.
+  file(READ "${SOURCE_DIR}/CMakeLists.txt" top)
+  string(REGEX MATCH "project\\(arenakit[ \t\r\n]+VERSION[ \t\r\n]+([0-9]+)\\.([0-9]+)" _ "${top}")
+  set(major "${CMAKE_MATCH_1}")
+  set(minor "${CMAKE_MATCH_2}")
+  if(NOT major EQUAL 0)
+    message(STATUS "arenakit ${major}.x: SameMajorVersion, covered by wrong_major")
+    return()
+  endif()
+  if(minor EQUAL 0)
+    message(STATUS "arenakit 0.0: no older minor to refuse")
+    return()
+  endif()
+  math(EXPR older "${minor} - 1")
+  install_arenakit("${WORK_DIR}/prefix")
+  execute_process(COMMAND ${CMAKE_COMMAND} -S "${here}/older_minor" -B "${WORK_DIR}/b"
+                  -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
+                  -DREQUEST_VERSION=0.${older}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "find_package(arenakit 0.${older}) was accepted by a 0.${minor} install: "
+                        "0.x minors may break the API (SameMinorVersion)")
+  endif()
+  if(NOT err MATCHES "version")
+    message(FATAL_ERROR "refused, but not for its version:\n${err}")
+  endif()
+  message(STATUS "refused as expected: 0.${older} requested, 0.${minor} installed")
 elseif(MODE STREQUAL "pkgconfig")
   install_arenakit("${WORK_DIR}/prefix")
   set(ENV{PKG_CONFIG_PATH} "${WORK_DIR}/prefix/share/pkgconfig")

@@ -1,26 +1,28 @@
-# CI imitation of the vcpkg port and the Conan recipe (neither tool can be
-# installed here). One scenario per run, in a scratch directory; any broken
-# expectation is a FATAL_ERROR that says what is wrong.
-#   -DMODE=port_none|port_all|port_missing_component|vcpkg_manifest|conan_recipe|changelog
+# CI imitation of vcpkg and Conan (neither tool can be installed on our CI
+# machines) and checks of what the README tells a new user to run. One
+# scenario per run, in a scratch directory; any broken expectation is a
+# FATAL_ERROR that says what is wrong.
+#   -DMODE=<see tests/packaging.cmake>
 #   -DSOURCE_DIR=<arenakit source> -DWORK_DIR=<scratch> -DCXX=<compiler>
-#   -DPYTHON=<python3>  (vcpkg_manifest, conan_recipe)
+#   -DPYTHON=<python3>
 #   -DCXX_FLAGS=... -DLD_FLAGS=...  (optional: the build tree's flags, e.g. sanitizers)
-#
-# port_*: configure and install with exactly the options portfile.cmake
-# passes (read from the portfile itself, not repeated here) into a staging
-# prefix, check the layout, then build and run the Conan test_package's
-# CMakeLists against that prefix with plain find_package().
 cmake_minimum_required(VERSION 3.25)
 
 set(port_dir "${SOURCE_DIR}/packaging/vcpkg/ports/arenakit")
-set(conan_dir "${SOURCE_DIR}/packaging/conan")
+set(recipes_dir "${SOURCE_DIR}/packaging/conan/recipes/arenakit")
+set(cci_recipe "${recipes_dir}/all/conanfile.py")
+set(checkout_recipe "${SOURCE_DIR}/packaging/conan/conanfile.py")
+set(test_package "${recipes_dir}/all/test_package")
+set(here "${SOURCE_DIR}/tests/packaging")
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
 
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "command failed (${rc}): ${ARGN}\n${out}\n${err}")
   endif()
-  set(run_output "${out}" PARENT_SCOPE)
+  set(run_output "${out}${err}" PARENT_SCOPE)
 endfunction()
 
 # The one version: project(arenakit VERSION x.y.z) in the top CMakeLists.txt.
@@ -32,74 +34,75 @@ function(project_version out)
   set(${out} "${CMAKE_MATCH_1}" PARENT_SCOPE)
 endfunction()
 
-# The -D options of the port for a set of features, read from portfile.cmake:
-# the feature -> variable pairs of vcpkg_check_features (ON when the feature
-# is asked for, OFF otherwise, as vcpkg does) and the fixed -D options of
-# vcpkg_cmake_configure.
-function(port_options features out)
-  file(READ "${port_dir}/portfile.cmake" portfile)
-  if(NOT portfile MATCHES "vcpkg_check_features\\(([^)]*)\\)")
-    message(FATAL_ERROR "portfile.cmake has no vcpkg_check_features()")
+# Whether this machine has each optional dependency (then AUTO builds it).
+function(machine_has out)
+  set(has "")
+  find_program(pkgconfig NAMES pkg-config pkgconf)
+  foreach(pair uring=liburing ibverbs=libibverbs)
+    string(REPLACE "=" ";" pair "${pair}")
+    list(GET pair 0 group)
+    list(GET pair 1 module)
+    if(pkgconfig)
+      execute_process(COMMAND ${pkgconfig} --exists ${module} RESULT_VARIABLE rc)
+      if(rc EQUAL 0)
+        list(APPEND has ${group})
+      endif()
+    endif()
+  endforeach()
+  file(WRITE "${WORK_DIR}/probe.cpp" "#include <linux/dma-buf.h>\nint main() { return DMA_BUF_SYNC_READ == 0; }\n")
+  execute_process(COMMAND ${CXX} -fsyntax-only "${WORK_DIR}/probe.cpp" RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+  if(rc EQUAL 0)
+    list(APPEND has dmabuf)
   endif()
-  set(check "${CMAKE_MATCH_1}")
-  string(REGEX MATCHALL "\n[ \t]+[a-z0-9-]+[ \t]+ARENAKIT_[A-Z_]+" pairs "${check}")
-  set(opts "")
-  set(seen "")
-  foreach(pair IN LISTS pairs)
-    string(STRIP "${pair}" pair)
-    string(REGEX REPLACE "[ \t]+" ";" pair "${pair}")
-    list(GET pair 0 feature)
-    list(GET pair 1 var)
-    list(APPEND seen ${feature})
-    if(feature IN_LIST features)
-      list(APPEND opts "-D${var}=ON")
-    else()
-      list(APPEND opts "-D${var}=OFF")
-    endif()
-  endforeach()
-  foreach(f IN LISTS features)
-    if(NOT f IN_LIST seen)
-      message(FATAL_ERROR "feature ${f} is not mapped by vcpkg_check_features in portfile.cmake")
-    endif()
-  endforeach()
-  if(NOT portfile MATCHES "vcpkg_cmake_configure\\(([^)]*)\\)")
-    message(FATAL_ERROR "portfile.cmake has no vcpkg_cmake_configure()")
-  endif()
-  string(REGEX MATCHALL "-DARENAKIT_[A-Z_]+=[A-Za-z0-9]+" fixed "${CMAKE_MATCH_1}")
-  foreach(required -DARENAKIT_INSTALL=ON -DARENAKIT_BUILD_TESTS=OFF
-                   -DARENAKIT_BUILD_BENCHMARKS=OFF -DARENAKIT_BUILD_EXAMPLES=OFF)
-    if(NOT required IN_LIST fixed)
-      message(FATAL_ERROR "portfile.cmake does not pass ${required} to vcpkg_cmake_configure")
-    endif()
-  endforeach()
-  list(APPEND opts ${fixed})
-  set(${out} "${opts}" PARENT_SCOPE)
+  set(${out} "${has}" PARENT_SCOPE)
 endfunction()
 
-# Configure + install like the port: release only, into <prefix>.
-function(stage features prefix)
-  port_options("${features}" opts)
-  message(STATUS "port options for [${features}]: ${opts}")
-  file(REMOVE_RECURSE "${WORK_DIR}/build" "${prefix}")
-  run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/build" -DCMAKE_CXX_COMPILER=${CXX}
-      -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=${prefix} ${opts})
-  run(${CMAKE_COMMAND} --install "${WORK_DIR}/build")
+# The release archive as GitHub serves it for a tag: one arenakit-<version>/
+# folder. Made from this tree's files (what `git archive` of a tag has).
+function(make_archive out)
+  project_version(version)
+  set(stage "${WORK_DIR}/archive-stage/arenakit-${version}")
+  file(REMOVE_RECURSE "${WORK_DIR}/archive-stage")
+  file(MAKE_DIRECTORY "${stage}")
+  file(COPY "${SOURCE_DIR}/CMakeLists.txt" "${SOURCE_DIR}/LICENSE" "${SOURCE_DIR}/CHANGELOG.md"
+            "${SOURCE_DIR}/README.md" "${SOURCE_DIR}/cmake" "${SOURCE_DIR}/include" DESTINATION "${stage}")
+  # A consumer's configure of the archive never needs the tests.
+  set(archive "${WORK_DIR}/arenakit-${version}.tar.gz")
+  execute_process(COMMAND ${CMAKE_COMMAND} -E tar czf "${archive}" "arenakit-${version}"
+                  WORKING_DIRECTORY "${WORK_DIR}/archive-stage" RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "could not make ${archive}")
+  endif()
+  set(${out} "${archive}" PARENT_SCOPE)
 endfunction()
 
-# Layout: config under share/arenakit, every header, .pc under share/ only,
-# nothing under lib/ and no binary anywhere.
-function(check_layout prefix components)
+# vcpkg install <port>[features]: the portfile run by tests/packaging/vcpkg_imitation.cmake.
+function(vcpkg_install dir features prefix_var)
+  set(extra "")
+  if(ARGC GREATER 3)
+    set(extra "-DARCHIVE=${ARGV3}")
+  endif()
+  string(REPLACE ";" "\\;" features_arg "${features}")
+  run(${CMAKE_COMMAND} -DPORT_DIR=${dir} "-DFEATURES=${features_arg}" -DWORK_DIR=${WORK_DIR}/vcpkg
+      -DCXX=${CXX} ${extra} -P "${here}/vcpkg_imitation.cmake")
+  message(STATUS "${run_output}")
+  set(${prefix_var} "${WORK_DIR}/vcpkg/packages/arenakit_x64-linux" PARENT_SCOPE)
+endfunction()
+
+# Layout of an install: config under share/arenakit, every header, .pc files
+# under share/pkgconfig without Libs:, the license, nothing under lib/ and no
+# binary anywhere. LICENSE_AT: where the license must be.
+function(check_layout prefix components license_at)
   foreach(f share/arenakit/arenakitConfig.cmake share/arenakit/arenakitConfigVersion.cmake
-            share/arenakit/arenakitTargets.cmake share/pkgconfig/arenakit.pc)
+            share/arenakit/arenakitTargets.cmake share/pkgconfig/arenakit.pc ${license_at})
     if(NOT EXISTS "${prefix}/${f}")
-      message(FATAL_ERROR "staged install is missing ${f}")
+      message(FATAL_ERROR "the install is missing ${f}")
     endif()
   endforeach()
-  # Every header of the source tree, whatever the options.
   file(GLOB_RECURSE src_headers RELATIVE "${SOURCE_DIR}/include" "${SOURCE_DIR}/include/arenakit/*.hpp")
   foreach(h IN LISTS src_headers)
     if(NOT EXISTS "${prefix}/include/${h}")
-      message(FATAL_ERROR "staged install is missing the header include/${h}")
+      message(FATAL_ERROR "the install is missing the header include/${h}")
     endif()
   endforeach()
   if(EXISTS "${prefix}/lib" OR EXISTS "${prefix}/lib64" OR EXISTS "${prefix}/bin" OR EXISTS "${prefix}/debug")
@@ -109,7 +112,6 @@ function(check_layout prefix components)
   if(binaries)
     message(FATAL_ERROR "binaries in a header-only package: ${binaries}")
   endif()
-  # Exactly the components asked for are exported, with their .pc files.
   file(READ "${prefix}/share/arenakit/arenakitTargets.cmake" targets)
   foreach(group uring ibverbs dmabuf)
     if(group IN_LIST components)
@@ -123,17 +125,34 @@ function(check_layout prefix components)
       message(FATAL_ERROR "arenakit::${group} is exported although it was not built")
     endif()
   endforeach()
-  # The core never carries an optional library.
   if(NOT targets MATCHES "add_library\\(arenakit::arenakit INTERFACE IMPORTED\\)[^#]*INTERFACE_LINK_LIBRARIES \"([^\"]*)\"")
     message(FATAL_ERROR "arenakitTargets.cmake: no INTERFACE_LINK_LIBRARIES for arenakit::arenakit")
   endif()
-  set(core_links "${CMAKE_MATCH_1}")
-  if(NOT core_links STREQUAL "Threads::Threads")
-    message(FATAL_ERROR "arenakit::arenakit links '${core_links}': the core must need Threads only")
+  if(NOT CMAKE_MATCH_1 STREQUAL "Threads::Threads")
+    message(FATAL_ERROR "arenakit::arenakit links '${CMAKE_MATCH_1}': the core must need Threads only")
   endif()
+  pkgconfig_lint("${prefix}")
 endfunction()
 
-# The Conan test_package, built with plain CMake against the staged prefix.
+# vcpkg's post-build check_pkgconfig_dir_only_in_lib_dir: a .pc file outside
+# lib/pkgconfig may only be in share/pkgconfig, and only without Libs:.
+function(pkgconfig_lint prefix)
+  file(GLOB_RECURSE pcs RELATIVE "${prefix}" "${prefix}/*.pc")
+  foreach(pc IN LISTS pcs)
+    get_filename_component(dir "${pc}" DIRECTORY)
+    if(dir STREQUAL "lib/pkgconfig")
+      continue()
+    endif()
+    file(STRINGS "${prefix}/${pc}" libs REGEX "^Libs[^:]*:[ ]*[^ ]")
+    if(libs OR NOT dir STREQUAL "share/pkgconfig")
+      message(FATAL_ERROR "${pc} has '${libs}': vcpkg's post-build check rejects a .pc with a Libs: "
+                          "line outside lib/pkgconfig as misplaced")
+    endif()
+  endforeach()
+endfunction()
+
+# Conan's test_package, built with plain CMake against a prefix (an install,
+# or the folder of a generated arenakit-config.cmake), and run.
 function(build_test_package prefix components)
   set(defs "")
   if(uring IN_LIST components)
@@ -143,91 +162,105 @@ function(build_test_package prefix components)
     list(APPEND defs -DARENAKIT_TEST_IBVERBS=ON)
   endif()
   # Our warnings as errors on the consumer's own file, plus the build tree's
-  # sanitizer flags (asan-ubsan, tsan presets) so that the run is checked too.
+  # sanitizer flags so that the run is checked too.
   set(flags "${CXX_FLAGS} -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror")
   file(REMOVE_RECURSE "${WORK_DIR}/tp")
-  run(${CMAKE_COMMAND} -S "${conan_dir}/test_package" -B "${WORK_DIR}/tp" -DCMAKE_CXX_COMPILER=${CXX}
-      "-DCMAKE_CXX_FLAGS=${flags}" "-DCMAKE_EXE_LINKER_FLAGS=${LD_FLAGS}"
+  run(${CMAKE_COMMAND} -S "${test_package}" -B "${WORK_DIR}/tp" -DCMAKE_CXX_COMPILER=${CXX}
+      -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=${flags}" "-DCMAKE_EXE_LINKER_FLAGS=${LD_FLAGS}"
       -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF ${defs})
+  string(REGEX MATCHALL "refused as expected: [^\n]*\n[^\n]*" refusals "${run_output}")
+  foreach(r IN LISTS refusals)
+    message(STATUS "test_package: ${r}")
+  endforeach()
   run(${CMAKE_COMMAND} --build "${WORK_DIR}/tp")
   run("${WORK_DIR}/tp/test_package")
   message(STATUS "test_package: ${run_output}")
 endfunction()
 
-if(MODE STREQUAL "port_none")
-  stage("" "${WORK_DIR}/prefix")
-  check_layout("${WORK_DIR}/prefix" "dmabuf")
-  build_test_package("${WORK_DIR}/prefix" "")
-elseif(MODE STREQUAL "port_all")
-  file(READ "${port_dir}/vcpkg.json" manifest)
-  string(JSON nfeatures LENGTH "${manifest}" features)
-  set(features "")
-  math(EXPR last "${nfeatures} - 1")
-  foreach(i RANGE ${last})
-    string(JSON name MEMBER "${manifest}" features ${i})
-    list(APPEND features ${name})
+# A component asked for that the package lacks: refused at find_package by name.
+function(expect_component_refused prefix component pattern)
+  execute_process(COMMAND ${CMAKE_COMMAND} -S "${test_package}" -B "${WORK_DIR}/tp-refused"
+                  -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${prefix} -DARENAKIT_TEST_${component}=ON
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "find_package(arenakit COMPONENTS ${component}) was accepted by a package without it")
+  endif()
+  if(NOT err MATCHES "${pattern}")
+    message(FATAL_ERROR "refused, but without '${pattern}':\n${err}")
+  endif()
+  message(STATUS "refused as expected: ${pattern}")
+endfunction()
+
+function(conan_imitation)
+  run(${PYTHON} "${here}/conan_imitation.py" ${ARGN})
+  message(STATUS "${run_output}")
+  set(run_output "${run_output}" PARENT_SCOPE)
+endfunction()
+
+# The .pc file of the core from a Conan generators folder and from our
+# install carry the same C++ level.
+function(compare_pc conan_dir install_prefix)
+  file(READ "${conan_dir}/arenakit.pc" conan_pc)
+  file(READ "${install_prefix}/share/pkgconfig/arenakit.pc" our_pc)
+  foreach(flag -std=c++20)
+    string(FIND "${our_pc}" "${flag}" ours)
+    string(FIND "${conan_pc}" "${flag}" theirs)
+    if(NOT ours EQUAL -1 AND theirs EQUAL -1)
+      message(FATAL_ERROR "arenakit.pc from Conan lacks ${flag}, which ours has:\n${conan_pc}")
+    endif()
   endforeach()
-  stage("${features}" "${WORK_DIR}/prefix")
-  check_layout("${WORK_DIR}/prefix" "uring;ibverbs;dmabuf")
-  build_test_package("${WORK_DIR}/prefix" "uring;ibverbs")
-  # The per-component .pc files resolve from the staged (relocatable) prefix.
-  set(ENV{PKG_CONFIG_PATH} "${WORK_DIR}/prefix/share/pkgconfig")
+endfunction()
+
+machine_has(has)
+project_version(version)
+
+if(MODE STREQUAL "port_none")
+  vcpkg_install("${port_dir}" "" prefix)
+  check_layout("${prefix}" "dmabuf" share/arenakit/copyright)
+  if(EXISTS "${prefix}/share/doc")
+    message(FATAL_ERROR "the port installs share/doc: vcpkg's license is share/arenakit/copyright")
+  endif()
+  build_test_package("${prefix}" "")
+elseif(MODE STREQUAL "port_all")
+  vcpkg_install("${port_dir}" "ibverbs;liburing" prefix)
+  check_layout("${prefix}" "uring;ibverbs;dmabuf" share/arenakit/copyright)
+  build_test_package("${prefix}" "uring;ibverbs")
+  # The per-component .pc files resolve from the (relocatable) package.
+  set(ENV{PKG_CONFIG_PATH} "${prefix}/share/pkgconfig")
   run(pkg-config --cflags --libs arenakit-uring)
-  if(NOT run_output MATCHES "-luring" OR NOT run_output MATCHES "-I${WORK_DIR}/prefix/share/pkgconfig/../../include")
+  if(NOT run_output MATCHES "-luring" OR NOT run_output MATCHES "-I${prefix}/share/pkgconfig/../../include")
     message(FATAL_ERROR "pkg-config arenakit-uring gave: ${run_output}")
   endif()
   unset(ENV{PKG_CONFIG_PATH})
-  # Bad input: the package has arenakit::uring but the consumer's machine has
-  # no liburing. Asking for the component is refused with a message naming
-  # the missing module; the core alone still configures, builds and runs.
+  # The package has arenakit::uring but the consumer's machine has no
+  # liburing: asking for it is refused naming the module; the core works.
   file(MAKE_DIRECTORY "${WORK_DIR}/no-pc")
   set(ENV{PKG_CONFIG_LIBDIR} "${WORK_DIR}/no-pc")
-  execute_process(COMMAND ${CMAKE_COMMAND} -S "${conan_dir}/test_package" -B "${WORK_DIR}/tp-nodep"
-                  -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
-                  -DARENAKIT_TEST_URING=ON
-                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(rc EQUAL 0)
-    message(FATAL_ERROR "find_package(arenakit COMPONENTS uring) was accepted without liburing")
-  endif()
-  if(NOT err MATCHES "component uring needs the pkg-config module liburing")
-    message(FATAL_ERROR "refused, but without naming liburing:\n${err}")
-  endif()
-  message(STATUS "refused as expected: component uring without liburing on the machine")
-  build_test_package("${WORK_DIR}/prefix" "")
+  expect_component_refused("${prefix}" URING "component uring needs the pkg-config module liburing")
+  build_test_package("${prefix}" "")
   unset(ENV{PKG_CONFIG_LIBDIR})
 elseif(MODE STREQUAL "port_missing_component")
-  # Bad input: a component the package was built without is refused by
-  # find_package with a message that names it, and the core still works.
-  stage("" "${WORK_DIR}/prefix")
-  execute_process(COMMAND ${CMAKE_COMMAND} -S "${conan_dir}/test_package" -B "${WORK_DIR}/tp"
-                  -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
-                  -DARENAKIT_TEST_URING=ON
-                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(rc EQUAL 0)
-    message(FATAL_ERROR "find_package(arenakit COMPONENTS uring) was accepted by a package built without it")
-  endif()
-  if(NOT err MATCHES "component uring is not in this package")
-    message(FATAL_ERROR "refused, but without naming the component:\n${err}")
-  endif()
-  message(STATUS "refused as expected: component uring not in a featureless package")
-  build_test_package("${WORK_DIR}/prefix" "")
+  vcpkg_install("${port_dir}" "" prefix)
+  expect_component_refused("${prefix}" URING "component uring is not in this package")
+  expect_component_refused("${prefix}" IBVERBS "component ibverbs is not in this package")
+elseif(MODE STREQUAL "vcpkg_pkgconfig_lint")
+  # Our plain install, wherever it comes from, passes vcpkg's pkgconfig rule.
+  run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/build" -DCMAKE_CXX_COMPILER=${CXX}
+      -DARENAKIT_BUILD_TESTS=OFF -DARENAKIT_BUILD_BENCHMARKS=OFF -DARENAKIT_BUILD_EXAMPLES=OFF
+      -DARENAKIT_INSTALL=ON -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+  run(${CMAKE_COMMAND} --install "${WORK_DIR}/build")
+  check_layout("${WORK_DIR}/prefix" "${has}" share/doc/arenakit/LICENSE)
+  message(STATUS "install with [${has}]: layout, license and pkgconfig placement as vcpkg wants")
 elseif(MODE STREQUAL "vcpkg_manifest")
   run(${PYTHON} -m json.tool "${port_dir}/vcpkg.json")
   file(READ "${port_dir}/vcpkg.json" manifest)
-  project_version(version)
   string(JSON name GET "${manifest}" name)
   string(JSON port_version GET "${manifest}" version)
   string(JSON license GET "${manifest}" license)
-  if(NOT name STREQUAL "arenakit")
-    message(FATAL_ERROR "vcpkg.json name is '${name}', not arenakit")
+  if(NOT name STREQUAL "arenakit" OR NOT port_version STREQUAL version OR NOT license STREQUAL "MIT")
+    message(FATAL_ERROR "vcpkg.json: name ${name}, version ${port_version}, license ${license}; "
+                        "expected arenakit, ${version} (CMakeLists.txt), MIT")
   endif()
-  if(NOT port_version STREQUAL version)
-    message(FATAL_ERROR "vcpkg.json version ${port_version} differs from CMakeLists.txt's ${version}")
-  endif()
-  if(NOT license STREQUAL "MIT")
-    message(FATAL_ERROR "vcpkg.json license is '${license}', not MIT")
-  endif()
-  # Host helper ports the portfile uses.
   string(JSON ndeps LENGTH "${manifest}" dependencies)
   set(host_deps "")
   math(EXPR last "${ndeps} - 1")
@@ -244,7 +277,6 @@ elseif(MODE STREQUAL "vcpkg_manifest")
       message(FATAL_ERROR "vcpkg.json lacks the host dependency ${h}")
     endif()
   endforeach()
-  # Exactly the two features, each adding its library.
   foreach(pair "ibverbs=rdma-core" "liburing=liburing")
     string(REPLACE "=" ";" pair "${pair}")
     list(GET pair 0 feature)
@@ -258,13 +290,16 @@ elseif(MODE STREQUAL "vcpkg_manifest")
   if(NOT nfeatures EQUAL 2)
     message(FATAL_ERROR "vcpkg.json has ${nfeatures} features, expected ibverbs and liburing")
   endif()
-  foreach(f portfile.cmake usage)
-    if(NOT EXISTS "${port_dir}/${f}")
-      message(FATAL_ERROR "the port lacks ${f}")
-    endif()
-  endforeach()
+  # The overlay port installs its own checkout; the download is the
+  # registry port's, written by scripts/release.py.
   file(READ "${port_dir}/portfile.cmake" portfile)
-  foreach(call vcpkg_from_github vcpkg_check_features vcpkg_cmake_configure vcpkg_cmake_install
+  if(NOT portfile MATCHES "# BEGIN SOURCE\n.*# END SOURCE\n")
+    message(FATAL_ERROR "portfile.cmake has no '# BEGIN SOURCE' ... '# END SOURCE' block for scripts/release.py")
+  endif()
+  if(portfile MATCHES "\n[ \t]*(vcpkg_from_github|vcpkg_from_git|vcpkg_download_distfile)[ \t]*\\(|\n[ \t]*SHA512[ \t]")
+    message(FATAL_ERROR "the overlay port downloads a release: it must install the checkout it sits in")
+  endif()
+  foreach(call vcpkg_check_features vcpkg_cmake_configure vcpkg_cmake_install
                "vcpkg_cmake_config_fixup(CONFIG_PATH share/arenakit)" vcpkg_fixup_pkgconfig
                vcpkg_install_copyright)
     string(FIND "${portfile}" "${call}" at)
@@ -272,28 +307,151 @@ elseif(MODE STREQUAL "vcpkg_manifest")
       message(FATAL_ERROR "portfile.cmake does not call ${call}")
     endif()
   endforeach()
-  message(STATUS "vcpkg.json: arenakit ${port_version}, MIT, features ibverbs + liburing")
-elseif(MODE STREQUAL "conan_recipe")
-  # Byte-compile without writing __pycache__ into the source tree.
-  set(ENV{PYTHONPYCACHEPREFIX} "${WORK_DIR}/pycache")
-  run(${PYTHON} -m py_compile "${conan_dir}/conanfile.py" "${conan_dir}/test_package/conanfile.py")
-  # Run the recipe's set_version() and package_info() against stand-ins for
-  # the Conan API, and compare with CMakeLists.txt's version and with the
-  # targets our own install exports.
-  stage("ibverbs;liburing" "${WORK_DIR}/prefix")
-  project_version(version)
-  run(${PYTHON} "${SOURCE_DIR}/tests/packaging/check_conan_recipe.py" "${conan_dir}/conanfile.py"
-      "${version}" "${WORK_DIR}/prefix/share/arenakit/arenakitTargets.cmake")
-  message(STATUS "${run_output}")
+  message(STATUS "vcpkg.json: arenakit ${port_version}, MIT, features ibverbs + liburing; overlay port of the checkout")
+elseif(MODE STREQUAL "release_script")
+  # scripts/release.py on a local archive: the registry port downloads the
+  # tag with the archive's real SHA512 and installs; conandata.yml has its
+  # sha256. Nothing in the checkout changes (--no-tree).
+  make_archive(archive)
+  file(SHA512 "${archive}" sha512)
+  file(SHA256 "${archive}" sha256)
+  run(${PYTHON} "${SOURCE_DIR}/scripts/release.py" ${version} --archive "${archive}"
+      --url "file://${archive}" --out "${WORK_DIR}/out" --no-tree)
+  set(registry_port "${WORK_DIR}/out/vcpkg/ports/arenakit")
+  file(READ "${registry_port}/portfile.cmake" portfile)
+  if(NOT portfile MATCHES "vcpkg_from_github\\([^)]*REF \"v\\\${VERSION}\"[^)]*SHA512 ${sha512}")
+    message(FATAL_ERROR "the registry port does not fetch tag v\${VERSION} with SHA512 ${sha512}:\n${portfile}")
+  endif()
+  if(portfile MATCHES "BEGIN SOURCE|CMAKE_CURRENT_LIST_DIR}/\\.\\.")
+    message(FATAL_ERROR "the registry port still installs from a checkout")
+  endif()
+  vcpkg_install("${registry_port}" "" prefix "${archive}")
+  check_layout("${prefix}" "dmabuf" share/arenakit/copyright)
+  file(READ "${WORK_DIR}/out/conan/recipes/arenakit/all/conandata.yml" conandata)
+  if(NOT conandata MATCHES "\"${version}\":\n +url: \"file://${archive}\"\n +sha256: \"${sha256}\"")
+    message(FATAL_ERROR "conandata.yml written by the release script:\n${conandata}")
+  endif()
+  file(READ "${WORK_DIR}/out/conan/recipes/arenakit/config.yml" config)
+  if(NOT config MATCHES "\"${version}\":\n +folder: all")
+    message(FATAL_ERROR "config.yml written by the release script:\n${config}")
+  endif()
+  message(STATUS "release script: registry port and ConanCenter tree for ${version}, sha512 ${sha512}")
+elseif(MODE STREQUAL "conan_rules")
+  conan_imitation(rules "${cci_recipe}" "${SOURCE_DIR}/CMakeLists.txt" "${SOURCE_DIR}/CHANGELOG.md")
+  run(${PYTHON} -m py_compile "${checkout_recipe}" "${cci_recipe}" "${test_package}/conanfile.py")
+elseif(MODE STREQUAL "conan_outside")
+  # The recipes tree copied out of the repository, its conandata.yml
+  # pointing at a local archive: source() downloads and checks it, build()
+  # does nothing, package() copies; the test package builds against what
+  # CMakeDeps would generate, with and without the optional components.
+  make_archive(archive)
+  run(${PYTHON} "${SOURCE_DIR}/scripts/release.py" ${version} --archive "${archive}"
+      --url "file://${archive}" --out "${WORK_DIR}/out" --no-tree)
+  set(copy "${WORK_DIR}/recipes/arenakit")
+  file(COPY "${WORK_DIR}/out/conan/recipes/arenakit" DESTINATION "${WORK_DIR}/recipes")
+  file(REMOVE_RECURSE "${WORK_DIR}/out")
+  conan_imitation(create "${copy}/all/conanfile.py" "${WORK_DIR}/c" "${SOURCE_DIR}" --version ${version})
+  build_test_package("${WORK_DIR}/c/generators" "")
+  run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/ours" -DCMAKE_CXX_COMPILER=${CXX}
+      -DARENAKIT_BUILD_TESTS=OFF -DARENAKIT_BUILD_BENCHMARKS=OFF -DARENAKIT_BUILD_EXAMPLES=OFF
+      -DARENAKIT_INSTALL=ON -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/ours-prefix)
+  run(${CMAKE_COMMAND} --install "${WORK_DIR}/ours")
+  compare_pc("${WORK_DIR}/c/generators" "${WORK_DIR}/ours-prefix")
+  if("uring" IN_LIST has AND "ibverbs" IN_LIST has)
+    # Requirements as Conan packages, then as the system's ([platform_requires]).
+    conan_imitation(create "${copy}/all/conanfile.py" "${WORK_DIR}/c" "${SOURCE_DIR}" --version ${version}
+                    --options with_liburing=True,with_ibverbs=True)
+    build_test_package("${WORK_DIR}/c/generators" "uring;ibverbs")
+    conan_imitation(create "${copy}/all/conanfile.py" "${WORK_DIR}/c" "${SOURCE_DIR}" --version ${version}
+                    --options with_liburing=True,with_ibverbs=True --platform liburing,rdma-core)
+    build_test_package("${WORK_DIR}/c/generators" "uring;ibverbs")
+  endif()
+elseif(MODE STREQUAL "conan_checkout")
+  # `conan create packaging/conan`: the checkout recipe exports this tree.
+  conan_imitation(create "${checkout_recipe}" "${WORK_DIR}/c" "${SOURCE_DIR}" --checkout)
+  if(NOT run_output MATCHES "arenakit/${version},")
+    message(FATAL_ERROR "the checkout recipe's version is not ${version}: ${run_output}")
+  endif()
+  build_test_package("${WORK_DIR}/c/generators" "")
+  # A default `conan profile detect` profile (gnu17) is refused with Conan's
+  # message; the README's -s compiler.cppstd=20 is what makes it pass.
+  execute_process(COMMAND ${PYTHON} "${here}/conan_imitation.py" create "${checkout_recipe}" "${WORK_DIR}/c17"
+                  "${SOURCE_DIR}" --checkout --cppstd gnu17 RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+  if(rc EQUAL 0 OR NOT err MATCHES "lower than the required C\\+\\+ standard \\(20\\)")
+    message(FATAL_ERROR "a gnu17 profile was not refused as Conan refuses it: ${err}")
+  endif()
+elseif(MODE STREQUAL "readme_commands")
+  include("${here}/readme_commands.cmake")
+elseif(MODE STREQUAL "cmake_auto")
+  # A plain configure builds each optional target whose dependency is here
+  # and prints one summary line per target; ON fails without it; OFF skips.
+  set(common -DCMAKE_CXX_COMPILER=${CXX} -DARENAKIT_BUILD_TESTS=OFF -DARENAKIT_BUILD_BENCHMARKS=OFF
+             -DARENAKIT_BUILD_EXAMPLES=OFF)
+  run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/auto" ${common})
+  set(auto_out "${run_output}")
+  foreach(group uring ibverbs dmabuf)
+    string(REGEX MATCHALL "arenakit: arenakit::${group} +(ON|OFF) [^\n]*" line "${auto_out}")
+    list(LENGTH line n)
+    if(NOT n EQUAL 1)
+      message(FATAL_ERROR "configure printed ${n} summary lines for arenakit::${group}:\n${auto_out}")
+    endif()
+    if(group IN_LIST has AND NOT line MATCHES " ON ")
+      message(FATAL_ERROR "this machine has what arenakit::${group} needs, but the default configure says: ${line}")
+    endif()
+    message(STATUS "${line}")
+  endforeach()
+  file(MAKE_DIRECTORY "${WORK_DIR}/no-pc")
+  set(ENV{PKG_CONFIG_LIBDIR} "${WORK_DIR}/no-pc")
+  run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/auto-none" ${common})
+  foreach(pair uring=liburing-dev ibverbs=libibverbs-dev)
+    string(REPLACE "=" ";" pair "${pair}")
+    list(GET pair 0 group)
+    list(GET pair 1 deb)
+    if(NOT run_output MATCHES "arenakit::${group} +OFF +\\(ARENAKIT_WITH_[A-Z]+=AUTO: [^\n]*${deb}")
+      message(FATAL_ERROR "AUTO without the library: no OFF line naming ${deb}:\n${run_output}")
+    endif()
+  endforeach()
+  execute_process(COMMAND ${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/on-missing" ${common}
+                  -DARENAKIT_WITH_URING=ON RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(rc EQUAL 0 OR NOT err MATCHES "ARENAKIT_WITH_URING=ON[^\n]*\n?[^\n]*liburing")
+    message(FATAL_ERROR "ARENAKIT_WITH_URING=ON without liburing was not refused naming it:\n${err}")
+  endif()
+  unset(ENV{PKG_CONFIG_LIBDIR})
+  run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/off" ${common} -DARENAKIT_WITH_URING=OFF
+      -DARENAKIT_WITH_IBVERBS=OFF -DARENAKIT_WITH_DMABUF=OFF)
+  if(NOT run_output MATCHES "arenakit::uring +OFF +\\(ARENAKIT_WITH_URING=OFF\\)")
+    message(FATAL_ERROR "ARENAKIT_WITH_URING=OFF: no OFF summary line:\n${run_output}")
+  endif()
+  message(STATUS "AUTO builds what is here, ON refuses what is missing, OFF skips")
+elseif(MODE STREQUAL "gitignore")
+  # What `conan create packaging/conan` (and the recipes tree) leave behind.
+  find_program(GIT git REQUIRED)
+  # (packaging/conan/test_package is a link to the recipes tree's.)
+  foreach(path packaging/conan/recipes/arenakit/all/test_package/build/gcc-12-x86_64-20-release/Makefile
+               packaging/conan/recipes/arenakit/all/test_package/CMakeUserPresets.json
+               packaging/conan/build/Release/generators/conan_toolchain.cmake
+               packaging/conan/__pycache__/conanfile.cpython-311.pyc
+               packaging/conan/recipes/arenakit/all/__pycache__/conanfile.cpython-311.pyc
+               tests/packaging/__pycache__/conan_imitation.cpython-311.pyc
+               CMakeUserPresets.json)
+    execute_process(COMMAND ${GIT} -C "${SOURCE_DIR}" check-ignore -q --no-index "${path}" RESULT_VARIABLE rc)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR ".gitignore does not cover ${path}, which Conan leaves behind")
+    endif()
+  endforeach()
+  foreach(path packaging/conan/conanfile.py packaging/conan/recipes/arenakit/all/conandata.yml
+               packaging/conan/recipes/arenakit/all/test_package/CMakeLists.txt)
+    execute_process(COMMAND ${GIT} -C "${SOURCE_DIR}" check-ignore -q --no-index "${path}" RESULT_VARIABLE rc)
+    if(rc EQUAL 0)
+      message(FATAL_ERROR ".gitignore ignores ${path}, a file of the recipe")
+    endif()
+  endforeach()
+  message(STATUS ".gitignore covers Conan's leftovers and none of the recipe's files")
 elseif(MODE STREQUAL "changelog")
-  project_version(version)
   file(READ "${SOURCE_DIR}/CHANGELOG.md" changelog)
   string(REPLACE "." "\\." version_re "${version}")
   if(NOT changelog MATCHES "\n## \\[${version_re}\\]")
     message(FATAL_ERROR "CHANGELOG.md has no '## [${version}]' entry for the version in CMakeLists.txt")
-  endif()
-  if(NOT EXISTS "${SOURCE_DIR}/LICENSE")
-    message(FATAL_ERROR "no LICENSE at the top of the tree")
   endif()
   file(READ "${SOURCE_DIR}/LICENSE" license)
   if(NOT license MATCHES "^MIT License")

@@ -17,7 +17,8 @@ class TestPackageConan(ConanFile):
         cmake_layout(self)
 
     def generate(self):
-        # Build the component checks only for what the tested package has.
+        # Check each component the tested package was built with; the ones it
+        # was built without must be refused by find_package (CMakeLists.txt).
         arenakit = self.dependencies[self.tested_reference_str]
         tc = CMakeToolchain(self)
         tc.cache_variables["ARENAKIT_TEST_URING"] = bool(arenakit.options.with_liburing)

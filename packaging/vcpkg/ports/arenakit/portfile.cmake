@@ -1,17 +1,30 @@
 # arenakit is header-only: one (release) configuration, no binaries.
 set(VCPKG_BUILD_TYPE release)
 
-vcpkg_from_github(
-    OUT_SOURCE_PATH SOURCE_PATH
-    REPO arenakit/arenakit
-    REF "v${VERSION}"
-    # Filled in when v${VERSION} is tagged: `vcpkg install arenakit` with 0
-    # here prints the archive's real SHA512.
-    SHA512 0
-    HEAD_REF main
-)
+# BEGIN SOURCE
+# This overlay port installs the arenakit checkout it sits in
+# (packaging/vcpkg/ports/arenakit/ of that checkout), so that
+#   vcpkg install arenakit[liburing] --overlay-ports=packaging/vcpkg/ports
+# works from a clone, tagged or not. The registry port is this file with
+# this block replaced by vcpkg_from_github() of tag v${VERSION} and the real
+# SHA512 of its archive: scripts/release.sh writes it when the tag is made.
+# vcpkg does not hash the checkout into the port's ABI: after changing the
+# checkout, `vcpkg remove arenakit` and install again with --no-binarycaching.
+cmake_path(SET SOURCE_PATH NORMALIZE "${CMAKE_CURRENT_LIST_DIR}/../../../..")
+if(NOT EXISTS "${SOURCE_PATH}/CMakeLists.txt" OR NOT EXISTS "${SOURCE_PATH}/include/arenakit/arenakit.hpp")
+    message(FATAL_ERROR "${SOURCE_PATH} is not an arenakit checkout: this overlay port installs the checkout "
+                        "it sits in (packaging/vcpkg/ports/arenakit). Use the registry port that "
+                        "scripts/release.sh writes to install a release from anywhere else.")
+endif()
+file(READ "${SOURCE_PATH}/CMakeLists.txt" arenakit_top)
+if(NOT arenakit_top MATCHES "project\\(arenakit[ \t\r\n]+VERSION[ \t\r\n]+${VERSION}[ \t\r\n)]")
+    message(FATAL_ERROR "vcpkg.json says ${VERSION}, but ${SOURCE_PATH}/CMakeLists.txt has another version")
+endif()
+# END SOURCE
 
-# Features only add: each one turns on one optional target (and its headers).
+# Features only add: each one turns on one optional target, and without it
+# the target is OFF (never AUTO: a port's result must not depend on what else
+# happens to be installed).
 vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
     FEATURES
         ibverbs     ARENAKIT_WITH_IBVERBS
@@ -41,13 +54,17 @@ vcpkg_cmake_configure(
 )
 vcpkg_cmake_install()
 vcpkg_cmake_config_fixup(CONFIG_PATH share/arenakit)
+# share/pkgconfig/*.pc carry no Libs: line (header-only), which is where
+# vcpkg's post-build check wants such files.
 vcpkg_fixup_pkgconfig()
 
-# Header-only: nothing may be left under lib/ or debug/.
+# Header-only: nothing may be left under lib/ or debug/. The license is
+# installed once, as vcpkg's copyright file, not also under share/doc.
 file(REMOVE_RECURSE
     "${CURRENT_PACKAGES_DIR}/debug"
     "${CURRENT_PACKAGES_DIR}/lib"
+    "${CURRENT_PACKAGES_DIR}/share/doc"
 )
 
-configure_file("${CMAKE_CURRENT_LIST_DIR}/usage" "${CURRENT_PACKAGES_DIR}/share/${PORT}/usage" COPYONLY)
+file(INSTALL "${CMAKE_CURRENT_LIST_DIR}/usage" DESTINATION "${CURRENT_PACKAGES_DIR}/share/${PORT}")
 vcpkg_install_copyright(FILE_LIST "${SOURCE_PATH}/LICENSE")
