@@ -426,8 +426,9 @@ elseif(MODE STREQUAL "cmake_auto")
 elseif(MODE STREQUAL "gitignore")
   # What `conan create packaging/conan` (and the recipes tree) leave behind.
   find_program(GIT git REQUIRED)
-  # (packaging/conan/test_package is a link to the recipes tree's.)
-  foreach(path packaging/conan/recipes/arenakit/all/test_package/build/gcc-12-x86_64-20-release/Makefile
+  foreach(path packaging/conan/test_package/build/gcc-12-x86_64-20-release/Makefile
+               packaging/conan/test_package/__pycache__/conanfile.cpython-311.pyc
+               packaging/conan/recipes/arenakit/all/test_package/build/gcc-12-x86_64-20-release/Makefile
                packaging/conan/recipes/arenakit/all/test_package/CMakeUserPresets.json
                packaging/conan/build/Release/generators/conan_toolchain.cmake
                packaging/conan/__pycache__/conanfile.cpython-311.pyc
@@ -439,7 +440,8 @@ elseif(MODE STREQUAL "gitignore")
       message(FATAL_ERROR ".gitignore does not cover ${path}, which Conan leaves behind")
     endif()
   endforeach()
-  foreach(path packaging/conan/conanfile.py packaging/conan/recipes/arenakit/all/conandata.yml
+  foreach(path packaging/conan/conanfile.py packaging/conan/test_package/conanfile.py
+               packaging/conan/recipes/arenakit/all/conandata.yml
                packaging/conan/recipes/arenakit/all/test_package/CMakeLists.txt)
     execute_process(COMMAND ${GIT} -C "${SOURCE_DIR}" check-ignore -q --no-index "${path}" RESULT_VARIABLE rc)
     if(rc EQUAL 0)

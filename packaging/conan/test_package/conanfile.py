@@ -1,36 +1,26 @@
+"""The test package of `conan create packaging/conan`: the ConanCenter tree's
+own (recipes/arenakit/all/test_package), so both recipes pass the same checks."""
+import importlib.util
 import os
 
-from conan import ConanFile
-from conan.tools.build import can_run
-from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
+from conan.tools.cmake import cmake_layout
+
+_SHARED = os.path.join("..", "recipes", "arenakit", "all", "test_package")
 
 
-class TestPackageConan(ConanFile):
-    settings = "os", "arch", "compiler", "build_type"
-    generators = "CMakeDeps", "VirtualRunEnv"
-    test_type = "explicit"
+def _load_shared():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), _SHARED, "conanfile.py")
+    spec = importlib.util.spec_from_file_location("arenakit_test_package", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    def requirements(self):
-        self.requires(self.tested_reference_str)
 
+_shared = _load_shared()
+
+
+class TestPackageFromCheckoutConan(_shared.TestPackageConan):
     def layout(self):
-        cmake_layout(self)
-
-    def generate(self):
-        # Check each component the tested package was built with; the ones it
-        # was built without must be refused by find_package (CMakeLists.txt).
-        arenakit = self.dependencies[self.tested_reference_str]
-        tc = CMakeToolchain(self)
-        tc.cache_variables["ARENAKIT_TEST_URING"] = bool(arenakit.options.with_liburing)
-        tc.cache_variables["ARENAKIT_TEST_IBVERBS"] = bool(arenakit.options.with_ibverbs)
-        tc.generate()
-
-    def build(self):
-        cmake = CMake(self)
-        cmake.configure()
-        cmake.build()
-
-    def test(self):
-        if can_run(self):
-            bin_path = os.path.join(self.cpp.build.bindir, "test_package")
-            self.run(bin_path, env="conanrun")
+        # Sources (CMakeLists.txt, test_package.cpp) from the shared folder,
+        # build files here.
+        cmake_layout(self, src_folder=_SHARED)
