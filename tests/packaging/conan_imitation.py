@@ -494,6 +494,11 @@ def write_cmakedeps(info, out, platform):
             lines.append(f"set_property(TARGET {target} APPEND PROPERTY INTERFACE_LINK_LIBRARIES {' '.join(links)})")
         if opts:
             lines.append(f"set_property(TARGET {target} APPEND PROPERTY INTERFACE_COMPILE_OPTIONS {opts})")
+    # Our own install has no aggregate target: the root target must be one
+    # of the components' (CMakeDeps always makes it).
+    if root_target not in names:
+        fail(f"the root target {root_target} is an aggregate that arenakit's own install does not have "
+             f"(targets: {', '.join(names)})")
     # The root target: made only if no component took its name, and linked
     # to every component either way.
     lines.append(f"if(NOT TARGET {root_target})\n  add_library({root_target} INTERFACE IMPORTED)\nendif()")
