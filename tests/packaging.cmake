@@ -22,17 +22,23 @@
 #   consumer_older_minor             find_package(arenakit 0.<minor-1>) refused by 0.<minor> (SameMinorVersion)
 find_package(Python3 COMPONENTS Interpreter)
 find_package(Git QUIET)
-set(_arenakit_packaging_modes port_none port_missing_component vcpkg_pkgconfig_lint cmake_auto changelog)
+# The ports' test_package runs with the build tree's flags, so a sanitizer
+# build checks it too; the other scenarios check packaging files and tool
+# logic that no sanitizer changes, so they run in the plain builds only.
+set(_arenakit_packaging_modes port_none port_missing_component)
 # The full feature set needs both libraries, as the real port would.
 if(TARGET arenakit_uring AND TARGET arenakit_ibverbs)
   list(APPEND _arenakit_packaging_modes port_all)
 endif()
-if(Python3_Interpreter_FOUND)
-  list(APPEND _arenakit_packaging_modes vcpkg_manifest release_script conan_rules conan_outside
-       conan_checkout readme_commands)
-endif()
-if(Git_FOUND AND EXISTS "${PROJECT_SOURCE_DIR}/.git")
-  list(APPEND _arenakit_packaging_modes gitignore)
+if(NOT CMAKE_CXX_FLAGS MATCHES "-fsanitize")
+  list(APPEND _arenakit_packaging_modes vcpkg_pkgconfig_lint cmake_auto changelog)
+  if(Python3_Interpreter_FOUND)
+    list(APPEND _arenakit_packaging_modes vcpkg_manifest release_script conan_rules conan_outside
+         conan_checkout readme_commands)
+  endif()
+  if(Git_FOUND AND EXISTS "${PROJECT_SOURCE_DIR}/.git")
+    list(APPEND _arenakit_packaging_modes gitignore)
+  endif()
 endif()
 foreach(mode IN LISTS _arenakit_packaging_modes)
   add_test(NAME packaging_${mode}

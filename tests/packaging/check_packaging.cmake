@@ -16,6 +16,9 @@ set(test_package "${recipes_dir}/all/test_package")
 set(here "${SOURCE_DIR}/tests/packaging")
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
+# Python writes no bytecode into the source tree (the recipes import each other).
+set(ENV{PYTHONDONTWRITEBYTECODE} 1)
+set(ENV{PYTHONPYCACHEPREFIX} "${WORK_DIR}/pycache")
 
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -263,6 +266,14 @@ elseif(MODE STREQUAL "port_missing_component")
   vcpkg_install("${port_dir}" "" prefix)
   expect_component_refused("${prefix}" URING "component uring is not in this package")
   expect_component_refused("${prefix}" IBVERBS "component ibverbs is not in this package")
+  # pkg-config names the missing component's module too.
+  set(ENV{PKG_CONFIG_PATH} "${prefix}/share/pkgconfig")
+  execute_process(COMMAND pkg-config --print-errors --exists arenakit-uring RESULT_VARIABLE rc
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  unset(ENV{PKG_CONFIG_PATH})
+  if(rc EQUAL 0 OR NOT "${out}${err}" MATCHES "arenakit-uring")
+    message(FATAL_ERROR "pkg-config arenakit-uring was not refused by name by a package without it: ${out}${err}")
+  endif()
 elseif(MODE STREQUAL "vcpkg_pkgconfig_lint")
   # Our plain install, wherever it comes from, passes vcpkg's pkgconfig rule.
   run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/build" -DCMAKE_CXX_COMPILER=${CXX}
