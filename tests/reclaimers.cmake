@@ -8,3 +8,6 @@ arenakit_add_test(NAME reclaim_page_pool_stress SOURCES reclaim_page_pool_stress
 arenakit_add_test(NAME reclaim_epoch SOURCES reclaim_epoch.cpp TIMEOUT 120)
 arenakit_add_test(NAME reclaim_epoch_stress SOURCES reclaim_epoch_stress.cpp LABELS stress TIMEOUT 120)
 arenakit_add_test(NAME reclaim_arena SOURCES reclaim_arena.cpp)
+# Statistics races forced at pause points (issue 10's sweep).
+arenakit_add_test(NAME reclaim_races SOURCES reclaim_races.cpp LABELS stress)
+target_compile_definitions(reclaim_races PRIVATE ARENAKIT_TEST_HOOKS)

@@ -6,6 +6,7 @@
 #include "pause_point.hpp"
 #include "tokens_support.hpp"
 
+#include <optional>
 #include <thread>
 
 using namespace tokens_test;
@@ -112,4 +113,45 @@ TEST_CASE("tokens races: held_by() through a handle whose close was deferred to 
   CHECK(t.page_refs(1) == 0);
   CHECK(t.page_refs(2) == 0);
   CHECK(t.stats().outstanding() == 0);
+}
+
+// Issue 10 sweep: consumer_stats() and held_by() checked the handle, then
+// read; a close, a reopen of the same slot (the free list is LIFO) and a
+// delivery to the new consumer in between made them answer for the new
+// consumer through the old handle.
+TEST_CASE("tokens races: consumer_stats() through a handle whose slot is reused meanwhile says nullopt") {
+  auto t = make_tracker(8);
+  const ConsumerHandle a = open(t);
+  REQUIRE(hand_out(t, a, {1}).delivered == 1);
+  REQUIRE(give_back(t, a, {{t.token32(1), 1}}).released == 1);
+  pause_test::PausePoint pause(arenakit::detail::TestPoint::token_handle_checked);
+  std::optional<ConsumerStats> seen;
+  std::thread reader([&] { seen = t.consumer_stats(a); });
+  pause.wait_until_paused();
+  REQUIRE(t.close(a).status == CloseStatus::drained);
+  const ConsumerHandle b = open(t);
+  REQUIRE(b.index == a.index); // the same slot, a new generation
+  REQUIRE(hand_out(t, b, {2, 2}).delivered == 2);
+  pause.resume();
+  reader.join();
+  CHECK_FALSE(seen.has_value());
+  CHECK(t.consumer_stats(b)->delivered == 2);
+}
+
+TEST_CASE("tokens races: held_by() through a handle whose slot is reused meanwhile reads 0") {
+  auto t = make_tracker(8);
+  const ConsumerHandle a = open(t);
+  REQUIRE(hand_out(t, a, {3}).delivered == 1);
+  pause_test::PausePoint pause(arenakit::detail::TestPoint::token_handle_checked);
+  std::uint32_t seen = 99;
+  std::thread reader([&] { seen = t.held_by(a, 3); });
+  pause.wait_until_paused();
+  REQUIRE(t.close(a).released == 1);
+  const ConsumerHandle b = open(t);
+  REQUIRE(b.index == a.index);
+  REQUIRE(hand_out(t, b, {3, 3}).delivered == 2);
+  pause.resume();
+  reader.join();
+  CHECK(seen == 0);
+  CHECK(t.held_by(b, 3) == 2);
 }

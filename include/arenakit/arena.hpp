@@ -371,9 +371,12 @@ public:
     c.mappings = mappings_.load(std::memory_order_relaxed);
     c.slots_per_shard = slots_per_shard_;
     std::uint64_t cached = 0;
-    std::uint64_t fast = retired_fast_hits_.load(std::memory_order_relaxed);
+    std::uint64_t fast = 0;
     {
       std::lock_guard lock(cache_mutex_);
+      // Under the lock: ~Cache() moves its hits here under the same lock, so
+      // each cache's hits are counted once, live or retired.
+      fast = retired_fast_hits_.load(std::memory_order_relaxed);
       for (const Cache* cache = caches_; cache != nullptr; cache = cache->next_) {
         cached += cache->count_.load(std::memory_order_relaxed);
         fast += cache->fast_hits_.load(std::memory_order_relaxed);

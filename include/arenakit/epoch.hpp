@@ -59,6 +59,7 @@
 #pragma once
 
 #include "config.hpp"
+#include "detail/test_hook.hpp"
 #include "error.hpp"
 #include "llist.hpp"
 #include "slot_id.hpp"
@@ -354,15 +355,22 @@ private:
   void seal(EpochHook* first, EpochHook* last, std::size_t n) noexcept {
     const std::uint64_t e = stamp(); // (S1)(S2)
     Bucket& b = buckets_[e % 3];
+    // Every statistic before the push (L1): once pushed, two advances on
+    // other threads may free the batch and reset the bucket's age, and
+    // bookkeeping done after that would count `reclaimed` above `retired`
+    // and leave an age on an empty bucket that only more advances clear.
+    // Done before, the worst is an age the reset wiped for a batch still
+    // queued: read low until the bucket's next seal, never stale.
     b.count.fetch_add(n, std::memory_order_relaxed); // statistic; before the push so it never underflows
-    b.list.push_batch(*first, *last);                // (L1) release, pairs with take_all in advance
+    retired_.fetch_add(n, std::memory_order_relaxed); // statistic
     std::uint64_t oldest = b.oldest_stamp.load(std::memory_order_relaxed);
     while (e < oldest && !b.oldest_stamp.compare_exchange_weak(oldest, e, std::memory_order_relaxed)) {
     }
     std::int64_t zero = 0;
     if (b.since_ns.load(std::memory_order_relaxed) == 0)
       b.since_ns.compare_exchange_strong(zero, detail::epoch_now_ns(), std::memory_order_relaxed);
-    retired_.fetch_add(n, std::memory_order_relaxed); // statistic
+    ARENAKIT_TEST_PAUSE(epoch_seal_before_push);
+    b.list.push_batch(*first, *last); // (L1) release, pairs with take_all in advance
   }
 
   /**
@@ -512,9 +520,13 @@ public:
   void flush() noexcept {
     const std::size_t n = batch_n_.load(std::memory_order_relaxed);
     if (n == 0) return;
-    domain_->seal(static_cast<EpochHook*>(batch_first_), static_cast<EpochHook*>(batch_last_), n);
+    auto* first = static_cast<EpochHook*>(batch_first_);
+    auto* last = static_cast<EpochHook*>(batch_last_);
     batch_first_ = batch_last_ = nullptr;
+    // Off the unsealed count before seal() adds it to a bucket's, so a
+    // concurrent report() never counts the batch twice.
     batch_n_.store(0, std::memory_order_relaxed);
+    domain_->seal(first, last, n);
   }
 
   /// flush(), then EpochDomain::synchronize().

@@ -63,6 +63,7 @@
 
 #include "config.hpp"
 #include "cpu_sync.hpp"
+#include "detail/test_hook.hpp"
 #include "error.hpp"
 #include "llist.hpp"
 #include "release_list.hpp"
@@ -495,9 +496,14 @@ public:
     r.buffers = count_;
     r.buffer_size = buffer_size_;
     r.connections = get(connections_);
-    r.posted = get(posted_);
+    // held before posted: deliver() moves a buffer posted -> held by
+    // lowering posted_ first, so this order sees it in neither count rather
+    // than in both; and free never goes below zero, whatever the reads
+    // (the owner's fields are relaxed, so the order is a help, not a proof).
     r.held = get(held_);
-    r.free = r.buffers - r.posted - r.held;
+    ARENAKIT_TEST_PAUSE(recv_counters_held_read);
+    r.posted = get(posted_);
+    r.free = r.posted + r.held >= r.buffers ? 0 : r.buffers - r.posted - r.held;
     r.posts = get(posts_);
     r.delivered = get(delivered_);
     r.bytes_delivered = get(bytes_);

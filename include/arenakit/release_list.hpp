@@ -54,7 +54,10 @@ enum class Counting : std::uint8_t {
   /// one CAS and nothing else. pending() is then 0 or 1 (empty / not empty).
   at_drain,
   /// One relaxed fetch_add per release on a producer cache line: pending()
-  /// and `releases` are exact at any time. WakeAtWatermark always counts.
+  /// is exact at any time, and `releases` whenever no drain is running
+  /// (while one runs it may read low by that drain's batch for a moment:
+  /// the batch leaves `pending` before it reaches `items_drained`).
+  /// WakeAtWatermark always counts.
   exact,
 };
 

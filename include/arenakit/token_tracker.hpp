@@ -218,8 +218,13 @@ struct TokenCounters {
   std::uint64_t calls_capped = 0;   ///< return_tokens() calls stopped by the work cap
   std::array<std::uint64_t, token_refusal_count> refused{};
 
-  /// References still out (tokens held by users).
-  [[nodiscard]] std::uint64_t outstanding() const noexcept { return delivered - returned - close_released; }
+  /// References still out (tokens held by users). Never wraps: a snapshot
+  /// taken while calls run can see a return before the delivery it answers
+  /// (a batch counts its deliveries when it ends), which reads as 0 here.
+  [[nodiscard]] std::uint64_t outstanding() const noexcept {
+    const std::uint64_t back = returned + close_released;
+    return delivered > back ? delivered - back : 0;
+  }
   [[nodiscard]] std::uint64_t refused_for(TokenRefusal r) const noexcept {
     return refused[static_cast<std::size_t>(r)];
   }
@@ -260,19 +265,23 @@ struct TokenSlotCounters {
 
   void add_to(TokenCounters& out, int sign = +1) const noexcept {
     auto f = [sign](std::uint64_t& dst, const std::atomic<std::uint64_t>& src) {
-      const std::uint64_t v = src.load(std::memory_order_relaxed);
+      // (tt-s1) acquire: pairs with the release writes (tt-s2)/(tt-s3); free
+      // on x86, and what lets consumer_stats() detect a reused slot.
+      const std::uint64_t v = src.load(std::memory_order_acquire);
       dst = sign > 0 ? dst + v : dst - v;
     };
-    f(out.delivered, delivered);
+    // What came back before what went out: a later delivery then only makes
+    // outstanding() read high for a moment, never below zero.
     f(out.returned, returned);
     f(out.close_released, close_released);
+    f(out.delivered, delivered);
     f(out.close_visits, close_visits);
     f(out.calls_capped, calls_capped);
     for (std::size_t i = 0; i < token_refusal_count; ++i) f(out.refused[i], refused[i]);
   }
   void copy_from(const TokenSlotCounters& o) noexcept {
     auto f = [](std::atomic<std::uint64_t>& dst, const std::atomic<std::uint64_t>& src) {
-      dst.store(src.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      dst.store(src.load(std::memory_order_relaxed), std::memory_order_release); // (tt-s2) pairs with (tt-s1)
     };
     f(delivered, o.delivered);
     f(returned, o.returned);
@@ -440,6 +449,9 @@ public:
     const std::uint64_t old = c.state.load(std::memory_order_relaxed);
     std::uint32_t gen = Slot::generation_of(old) + 1;
     if (gen == 0) gen = 1; // 0 names no consumer
+    // (tt-s2) copy_from() stores with release: pairs with (tt-s1) in
+    // consumer_stats(): a reader of the old handle that sees the reset also
+    // sees the slot freed (or renamed) when it reads the state again.
     c.base.copy_from(c.now);
     // release: pairs with the acquire in begin_delivery()/begin_return()/
     // close(): whoever uses the handle sees the reset slot.
@@ -590,7 +602,8 @@ public:
     if constexpr (producers == Producers::one) {
       s.producer_busy.store(0, std::memory_order_release); // pairs with the exchange's acquire
     }
-    c->now.delivered.store(c->now.delivered.load(std::memory_order_relaxed) + done, std::memory_order_relaxed);
+    // (tt-s3) release: pairs with (tt-s1) (a plain store on x86).
+    c->now.delivered.store(c->now.delivered.load(std::memory_order_relaxed) + done, std::memory_order_release);
     if (ARENAKIT_UNLIKELY(refused_by[0] | refused_by[1] | refused_by[2])) {
       count(*c, TokenRefusal::out_of_range, refused_by[0]);
       count(*c, TokenRefusal::count_saturated, refused_by[1]);
@@ -816,36 +829,16 @@ public:
     // acquire: pairs with open_consumer()'s release of this generation.
     const std::uint64_t st = c->state.load(std::memory_order_acquire);
     if (Slot::generation_of(st) != h.generation || (st & (Slot::closed_bit | Slot::free_bit)) != 0) return 0;
-    std::atomic_ref<std::uint64_t> w(s.words[page]);
-    if constexpr (single_writer) {
-      // The single-writer share (read as a Returner reads it: see
-      // sw_share()), plus what the shared table holds.
-      std::uint32_t n = sw_share(s, h.index, page);
-      const std::uint64_t v = w.load(std::memory_order_acquire); // pairs with unlock_page's release
-      if ((v & (tw::busy_bit | tw::shared_bit)) == 0) return n;
-      const std::uint64_t locked = lock_page(w);
-      if (locked == 0) return n; // freed meanwhile (and not locked)
-      {
-        detail::TokenLockGuard g(c->shared_lock);
-        n += c->shared.get(page);
-      }
-      unlock_page(w, locked);
-      return n;
-    }
-    const std::uint64_t me = tw::owner_field(h.index);
-    const std::uint64_t v = w.load(std::memory_order_acquire); // pairs with unlock_page / CAS releases
-    if (tw::sole_of(v, me)) return tw::count(v);
-    if ((v & (tw::busy_bit | tw::shared_bit)) == 0) return 0;
-    const std::uint64_t locked = lock_page(w);
-    if (locked == 0) return 0; // freed meanwhile (and not locked)
-    std::uint32_t n = 0;
-    if (tw::sole_of(locked, me)) {
-      n = tw::count(locked);
-    } else if ((locked & tw::shared_bit) != 0) {
-      detail::TokenLockGuard g(c->shared_lock);
-      n = c->shared.get(page);
-    }
-    unlock_page(w, locked);
+    ARENAKIT_TEST_PAUSE(token_handle_checked);
+    const std::uint32_t n = refs_of(s, *c, h.index, page);
+    // The slot may have been closed, recycled and reopened meanwhile, and the
+    // owner field is the slot index in every generation: what we counted
+    // may be the next consumer's. Read the state again.
+    // (tt-s5) refs_of() read the page words (and the shared table, under
+    // its lock) with acquire: a delivery to the new consumer that we counted
+    // happens-before this reload, and so does the reopen before it.
+    const std::uint64_t again = c->state.load(std::memory_order_relaxed);
+    if (Slot::generation_of(again) != h.generation || (again & (Slot::closed_bit | Slot::free_bit)) != 0) return 0;
     return n;
   }
 
@@ -882,9 +875,19 @@ public:
     const std::uint64_t st = c->state.load(std::memory_order_acquire); // pairs with open's release
     if (Slot::generation_of(st) != h.generation || (st & Slot::free_bit) != 0) return std::nullopt;
     ConsumerStats out;
+    ARENAKIT_TEST_PAUSE(token_handle_checked);
     c->now.add_to(out);
     c->base.add_to(out, -1);
-    out.open = (st & Slot::closed_bit) == 0;
+    // The slot may have been closed, recycled and reopened for another
+    // consumer while we read (a LIFO free list makes that the next open):
+    // then the numbers are not @h's. Read the state again, seqlock style.
+    // (tt-s1) add_to() read every counter with acquire, pairing with the
+    // release writes (tt-s2) of open_consumer()'s reset and (tt-s3) of the
+    // new consumer's calls: if we read one of them, the slot's recycling
+    // happened-before this reload, which sees it freed or renamed.
+    const std::uint64_t again = c->state.load(std::memory_order_relaxed);
+    if (Slot::generation_of(again) != h.generation || (again & Slot::free_bit) != 0) return std::nullopt;
+    out.open = (again & Slot::closed_bit) == 0;
     out.held_log_capacity = c->log.published_capacity();
     {
       detail::TokenLockGuard g(c->shared_lock);
@@ -956,7 +959,7 @@ private:
   // ------------------------------------------------------- slot lifecycle
 
   static void count(Slot& c, TokenRefusal r, std::uint64_t n) noexcept {
-    if (n != 0) c.now.refused[static_cast<std::size_t>(r)].fetch_add(n, std::memory_order_relaxed); // statistic
+    if (n != 0) c.now.refused[static_cast<std::size_t>(r)].fetch_add(n, std::memory_order_release); // statistic; (tt-s3)
   }
 
   /// note_refusal() - charge a call-level refusal to the consumer when the
@@ -1480,7 +1483,7 @@ private:
     // (earlier calls, and earlier consumers of the slot, happen-before us
     // through the state word).
     if (released != 0) c->now.returned.store(c->now.returned.load(std::memory_order_relaxed) + released,
-                                             std::memory_order_relaxed);
+                                             std::memory_order_release); // (tt-s3)
     std::uint64_t refused = 0;
     for (std::size_t k = 0; k < token_refusal_count; ++k) {
       if (refused_by[k] == 0) continue;
@@ -1488,7 +1491,7 @@ private:
       count(*c, static_cast<TokenRefusal>(k), refused_by[k]);
     }
     out.refused = refused;
-    if (out.capped) c->now.calls_capped.fetch_add(1, std::memory_order_relaxed); // statistic
+    if (out.capped) c->now.calls_capped.fetch_add(1, std::memory_order_release); // statistic; (tt-s3)
     end_sw_return(s, *c, h.index);
     return out;
   }
@@ -1563,7 +1566,7 @@ private:
     }
     out.ranges_done = i;
     out.released = released;
-    if (released != 0) c->now.returned.fetch_add(released, std::memory_order_relaxed); // statistic (several returners)
+    if (released != 0) c->now.returned.fetch_add(released, std::memory_order_release); // statistic (several returners); (tt-s3)
     std::uint64_t refused = 0;
     for (std::size_t k = 0; k < token_refusal_count; ++k) {
       if (refused_by[k] == 0) continue;
@@ -1571,7 +1574,7 @@ private:
       count(*c, static_cast<TokenRefusal>(k), refused_by[k]);
     }
     out.refused = refused;
-    if (out.capped) c->now.calls_capped.fetch_add(1, std::memory_order_relaxed); // statistic
+    if (out.capped) c->now.calls_capped.fetch_add(1, std::memory_order_release); // statistic; (tt-s3)
     end_return(s, *c, h.index);
     return out;
   }
@@ -1652,9 +1655,47 @@ private:
       if (left == 0) s.hook(p);
     });
     mine.reset(s.bytes);
-    c.now.close_released.fetch_add(released, std::memory_order_relaxed); // statistic
-    c.now.close_visits.fetch_add(visits, std::memory_order_relaxed);     // statistic
+    c.now.close_released.fetch_add(released, std::memory_order_release); // statistic; (tt-s3)
+    c.now.close_visits.fetch_add(visits, std::memory_order_release);     // statistic; (tt-s3)
     return released;
+  }
+
+  /// refs_of() - references slot @index (consumer @c) holds on @page now;
+  /// the caller checks the handle before and after (see held_by()).
+  static std::uint32_t refs_of(State& s, Slot& slot, std::uint32_t index, std::uint32_t page) noexcept {
+    namespace tw = detail::token_word;
+    Slot* c = &slot;
+    std::atomic_ref<std::uint64_t> w(s.words[page]);
+    if constexpr (single_writer) {
+      // The single-writer share (read as a Returner reads it: see
+      // sw_share()), plus what the shared table holds.
+      std::uint32_t n = sw_share(s, index, page);
+      const std::uint64_t v = w.load(std::memory_order_acquire); // pairs with unlock_page's release
+      if ((v & (tw::busy_bit | tw::shared_bit)) == 0) return n;
+      const std::uint64_t locked = lock_page(w);
+      if (locked == 0) return n; // freed meanwhile (and not locked)
+      {
+        detail::TokenLockGuard g(c->shared_lock);
+        n += c->shared.get(page);
+      }
+      unlock_page(w, locked);
+      return n;
+    }
+    const std::uint64_t me = tw::owner_field(index);
+    const std::uint64_t v = w.load(std::memory_order_acquire); // pairs with unlock_page / CAS releases
+    if (tw::sole_of(v, me)) return tw::count(v);
+    if ((v & (tw::busy_bit | tw::shared_bit)) == 0) return 0;
+    const std::uint64_t locked = lock_page(w);
+    if (locked == 0) return 0; // freed meanwhile (and not locked)
+    std::uint32_t n = 0;
+    if (tw::sole_of(locked, me)) {
+      n = tw::count(locked);
+    } else if ((locked & tw::shared_bit) != 0) {
+      detail::TokenLockGuard g(c->shared_lock);
+      n = c->shared.get(page);
+    }
+    unlock_page(w, locked);
+    return n;
   }
 
   std::unique_ptr<State> state_;

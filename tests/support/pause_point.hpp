@@ -14,7 +14,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <thread>
+#include <utility>
 
 namespace pause_test {
 
@@ -63,6 +65,39 @@ private:
     if (n != s.skip.load()) return; // only one arrival pauses
     s.paused.store(true);
     while (!s.go.load()) std::this_thread::yield();
+  }
+};
+
+/// Runs @fn once, on the thread that reaches @point, right there: for a race
+/// whose other side is the same thread's own later call (an owner-only
+/// writer racing a reader on another thread, played here on one thread).
+class RunAt {
+public:
+  RunAt(arenakit::detail::TestPoint point, std::function<void()> fn) {
+    state().point.store(point);
+    state().fn = std::move(fn);
+    state().done.store(false);
+    arenakit::detail::set_test_hook(&on_point);
+  }
+  RunAt(const RunAt&) = delete;
+  RunAt& operator=(const RunAt&) = delete;
+  ~RunAt() { arenakit::detail::set_test_hook(nullptr); }
+  bool ran() const noexcept { return state().done.load(); }
+
+private:
+  struct State {
+    std::atomic<arenakit::detail::TestPoint> point{};
+    std::function<void()> fn;
+    std::atomic<bool> done{false};
+  };
+  static State& state() noexcept {
+    static State s;
+    return s;
+  }
+  static void on_point(arenakit::detail::TestPoint p) noexcept {
+    State& s = state();
+    if (p != s.point.load() || s.done.exchange(true)) return;
+    s.fn();
   }
 };
 
