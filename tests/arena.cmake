@@ -46,3 +46,26 @@ arenakit_add_test(NAME arena_races SOURCES arena_races.cpp LABELS stress)
 target_compile_definitions(arena_races PRIVATE ARENAKIT_TEST_HOOKS)
 arenakit_add_test(NAME arena_release_race_stress SOURCES arena_release_race_stress.cpp LABELS stress TIMEOUT 600)
 target_compile_definitions(arena_release_race_stress PRIVATE ARENAKIT_TEST_HOOKS)
+
+# Locked instructions per owner-cache pair, counted by callgrind (they do not
+# depend on the machine): one exchange with held flags, none with range_only.
+# Not under the sanitizers (valgrind does not run their binaries).
+find_program(ARENAKIT_VALGRIND valgrind)
+if(ARENAKIT_VALGRIND AND NOT CMAKE_CXX_FLAGS MATCHES "sanitize")
+  add_executable(arena_locked_per_pair counts/arena_locked_per_pair.cpp)
+  target_link_libraries(arena_locked_per_pair PRIVATE arenakit::arenakit)
+  arenakit_strict(arena_locked_per_pair)
+  # Optimised in every preset: at -O0 GCC passes the memory order as a run-time
+  # value and falls back to seq_cst (an xchg for every relaxed store).
+  target_compile_options(arena_locked_per_pair PRIVATE -O2)
+  foreach(mode_locked IN ITEMS "held;1" "range;0")
+    list(GET mode_locked 0 mode)
+    list(GET mode_locked 1 locked)
+    add_test(NAME arena_locked_per_pair_${mode}
+             COMMAND ${CMAKE_COMMAND} -DVALGRIND=${ARENAKIT_VALGRIND} -DPROGRAM=$<TARGET_FILE:arena_locked_per_pair>
+                     -DARG=${mode} -DPAIRS=10000 -DLOCKED=${locked}
+                     -DOUT=${CMAKE_CURRENT_BINARY_DIR}/callgrind.locked.${mode}.out
+                     -P ${CMAKE_CURRENT_SOURCE_DIR}/counts/check.cmake)
+    set_tests_properties(arena_locked_per_pair_${mode} PROPERTIES LABELS "counts" TIMEOUT 300)
+  endforeach()
+endif()
