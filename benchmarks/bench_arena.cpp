@@ -13,7 +13,7 @@
 #include "seed000_baseline.hpp"
 #include "support/table.hpp"
 
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 #include <benchmark/benchmark.h>
 

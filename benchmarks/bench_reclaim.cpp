@@ -16,10 +16,10 @@
 // Peer rows come from peer_<peer>_reclaim*.cpp (compiled with the peer's flags).
 #include "support/table.hpp"
 
-#include <arenakit/epoch.hpp>
-#include <arenakit/llist.hpp>
-#include <arenakit/page_pool.hpp>
-#include <arenakit/release_list.hpp>
+#include <arenakit/epoch/epoch.hpp>
+#include <arenakit/lists/llist.hpp>
+#include <arenakit/page_pool/page_pool.hpp>
+#include <arenakit/lists/release_list.hpp>
 
 #include <atomic>
 #include <condition_variable>

@@ -17,9 +17,9 @@
 // receiver, so read the ratios, not the absolute numbers.
 #include "support/table.hpp"
 
-#include <arenakit/arena.hpp>
-#include <arenakit/recv_pool.hpp>
-#include <arenakit/uring_buf_ring.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/recv/recv_pool.hpp>
+#include <arenakit/uring/buf_ring.hpp>
 
 #include <arpa/inet.h>
 #include <atomic>

@@ -25,7 +25,7 @@
 // read-first (xchg only non-zero pages); Judy: walk and free the tree.
 #include "support/table.hpp"
 
-#include <arenakit/token_tracker.hpp>
+#include <arenakit/tokens/token_tracker.hpp>
 
 #include <atomic>
 #include <chrono>

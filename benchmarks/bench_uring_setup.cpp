@@ -29,8 +29,8 @@
 // never per iteration; each iteration leaves the table empty again.
 #include "support/table.hpp"
 
-#include <arenakit/arena.hpp>
-#include <arenakit/uring_mapper.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/uring/mapper.hpp>
 
 #include <benchmark/benchmark.h>
 

@@ -50,7 +50,7 @@ install(TARGETS ${_arenakit_install_targets} EXPORT arenakitTargets
 # and a user may still include one and link the library by hand.
 foreach(group IN ITEMS uring ibverbs dmabuf)
   if(NOT TARGET arenakit_${group} AND ARENAKIT_${group}_HEADERS)
-    install(FILES ${ARENAKIT_${group}_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/arenakit)
+    install(FILES ${ARENAKIT_${group}_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/arenakit/${group})
   endif()
 endforeach()
 

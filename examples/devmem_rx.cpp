@@ -8,7 +8,7 @@
 // a time (SO_DEVMEM_DONTNEED); a page's last return puts it back on the free
 // ring (the hook). One application crashes holding tokens: closing its
 // consumer brings back exactly what it held, at a cost in what it held.
-#include <arenakit/token_tracker.hpp>
+#include <arenakit/tokens/token_tracker.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdint>

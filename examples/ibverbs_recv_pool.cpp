@@ -5,9 +5,9 @@
 // queue as ONE chained ibv_recv_wr batch. A completion's wr_id is the slot's
 // 32-bit id: the buffer is found in O(1) and re-posted. With no RDMA device
 // here it says so and exits 0 (the main job runs every example).
-#include <arenakit/arena.hpp>
-#include <arenakit/ibverbs_mapper.hpp>
-#include <arenakit/ibverbs_recv.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/ibverbs/mapper.hpp>
+#include <arenakit/ibverbs/recv.hpp>
 
 #include <cstdint>
 #include <cstdio>

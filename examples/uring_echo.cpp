@@ -4,9 +4,9 @@
 // SEND_ZC straight from the pool buffer. The buffer goes back to the ring when
 // the zero-copy notification says the kernel is done with it. An in-process
 // client sends N messages and checks every echo. Exit 0 only if all match.
-#include <arenakit/arena.hpp>
-#include <arenakit/recv_pool.hpp>
-#include <arenakit/uring_buf_ring.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/recv/recv_pool.hpp>
+#include <arenakit/uring/buf_ring.hpp>
 
 #include <arpa/inet.h>
 #include <cstdio>

@@ -3,7 +3,7 @@
 // Invariants: an id is accepted exactly when the model says it is held; a
 // refused release changes nothing; slots_in_use equals the model's count; no
 // slot is handed out twice; the limit is never passed.
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -4,7 +4,7 @@
 // every operation against a plain reference model: released counts, refusal
 // reasons, per-page totals, every consumer's holdings (so: no underflow,
 // nothing lost, other consumers untouched), and the tracker's own counters.
-#include <arenakit/token_tracker.hpp>
+#include <arenakit/tokens/token_tracker.hpp>
 
 #include <array>
 #include <cstddef>

@@ -5,7 +5,7 @@
 // on every run with the bug it guards against (issue 10, defects 2 and 3).
 #include "pause_point.hpp"
 
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 #include <doctest/doctest.h>
 

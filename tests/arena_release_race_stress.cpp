@@ -9,7 +9,7 @@
 // the held-flag transition makes the racers meet inside it often.
 #include "pause_point.hpp"
 
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 #include <doctest/doctest.h>
 

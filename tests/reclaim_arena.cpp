@@ -2,9 +2,11 @@
 // The reclaimers as an arena's Reclaimer policy: with the llist deferred
 // reclaimer a released slot is reusable only after the owner drains; with the
 // epoch reclaimer, not while a guard that could see it lives.
-#include <arenakit/arena.hpp>
-#include <arenakit/epoch.hpp>
-#include <arenakit/release_list.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/epoch/epoch.hpp>
+#include <arenakit/reclaimers/epoch.hpp>
+#include <arenakit/lists/release_list.hpp>
+#include <arenakit/reclaimers/deferred.hpp>
 
 #include <doctest/doctest.h>
 

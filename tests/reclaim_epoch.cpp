@@ -3,8 +3,9 @@
 // (canaries, and ASan in the sanitizer build), nesting, the garbage bound and
 // its three actions, the report of who holds the epoch back, synchronize and
 // barrier, teardown with garbage pending, and EpochReclaimer with a test sink.
-#include <arenakit/epoch.hpp>
-#include <arenakit/reclaimer.hpp>
+#include <arenakit/epoch/epoch.hpp>
+#include <arenakit/reclaimers/epoch.hpp>
+#include <arenakit/concepts/reclaimer.hpp>
 
 #include <doctest/doctest.h>
 

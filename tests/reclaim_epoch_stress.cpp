@@ -4,7 +4,7 @@
 // freed object finds a dead canary (and ASan reports the use after free);
 // TSan checks that every free happens-after the last read. At teardown every
 // object ever allocated has been freed exactly once.
-#include <arenakit/epoch.hpp>
+#include <arenakit/epoch/epoch.hpp>
 
 #include <doctest/doctest.h>
 

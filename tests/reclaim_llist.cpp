@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // llist: the kernel contract (push says was-empty, take_all is one exchange,
 // reversal gives FIFO) and the single-consumer rule carried by the type.
-#include <arenakit/llist.hpp>
+#include <arenakit/lists/llist.hpp>
 
 #include <doctest/doctest.h>
 

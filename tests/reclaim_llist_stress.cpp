@@ -2,7 +2,7 @@
 // llist under concurrency (run under TSan): pushes race with take_alls from
 // several threads, and with a single consumer's pop_first. Every node is seen
 // exactly once.
-#include <arenakit/llist.hpp>
+#include <arenakit/lists/llist.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Page pool: bound, overflow to the source, the consumer's cache and debt,
 // bulk paths, several consumers, NUMA node of the source, bad input.
-#include <arenakit/page_pool.hpp>
+#include <arenakit/page_pool/page_pool.hpp>
 
 #include <doctest/doctest.h>
 

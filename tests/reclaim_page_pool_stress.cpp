@@ -2,7 +2,7 @@
 // The page pool's bound is hard under concurrent producers (TSan/stress):
 // the high-water mark never passes max_pages while producers put singly and
 // in bulk and a consumer gets and recycles; every page is accounted for.
-#include <arenakit/page_pool.hpp>
+#include <arenakit/page_pool/page_pool.hpp>
 
 #include <doctest/doctest.h>
 

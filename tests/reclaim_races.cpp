@@ -5,10 +5,10 @@
 // order. Each case fails on every run with the old order.
 #include "pause_point.hpp"
 
-#include <arenakit/arena.hpp>
-#include <arenakit/epoch.hpp>
-#include <arenakit/noop_mapper.hpp>
-#include <arenakit/recv_pool.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/epoch/epoch.hpp>
+#include <arenakit/mappers/noop.hpp>
+#include <arenakit/recv/recv_pool.hpp>
 
 #include <doctest/doctest.h>
 

@@ -2,8 +2,9 @@
 // Deferred-release list: wake policies, the seed's idle-connection case,
 // machine-independent wake-up counts, teardown, bad input, and the list as
 // an arena Reclaimer (against a test sink).
-#include <arenakit/release_list.hpp>
-#include <arenakit/reclaimer.hpp>
+#include <arenakit/lists/release_list.hpp>
+#include <arenakit/reclaimers/deferred.hpp>
+#include <arenakit/concepts/reclaimer.hpp>
 
 #include <doctest/doctest.h>
 

@@ -4,7 +4,7 @@
 // lost (a lost wake would leave the owner asleep and the test would time
 // out), every item is torn down once, and the wake-up counts obey their
 // machine-independent bounds.
-#include <arenakit/release_list.hpp>
+#include <arenakit/lists/release_list.hpp>
 
 #include <doctest/doctest.h>
 

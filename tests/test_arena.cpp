@@ -1,5 +1,5 @@
-#include <arenakit/arena.hpp>
-#include <arenakit/heap_source.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/sources/heap.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // Every bad input is refused with a clear answer, counted by reason, and
 // changes nothing: no slot lost, none handed out twice, no abort.
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 #include <doctest/doctest.h>
 

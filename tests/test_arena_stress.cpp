@@ -1,7 +1,7 @@
 // Several threads acquire and release at random — through their own caches,
 // directly, in bulk, and across threads — while an ownership table checks
 // that no slot is ever handed out twice. Run under TSan by the tsan preset.
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include <arenakit/bitmap_slots.hpp>
+#include <arenakit/slots/bitmap.hpp>
 
 #include <doctest/doctest.h>
 

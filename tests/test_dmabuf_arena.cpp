@@ -3,11 +3,11 @@
 // = offsets, the from_device_address round trip, the CPU view and the buffer
 // naming the same bytes, exhaustion refused with nothing lost, and offsets
 // given back and carved again.
-#include <arenakit/arena.hpp>
-#include <arenakit/dmabuf_import.hpp>
-#include <arenakit/dmabuf_mapper.hpp>
-#include <arenakit/dmabuf_source.hpp>
-#include <arenakit/dmabuf_sync.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/dmabuf/import.hpp>
+#include <arenakit/dmabuf/mapper.hpp>
+#include <arenakit/dmabuf/source.hpp>
+#include <arenakit/dmabuf/sync.hpp>
 
 #include <doctest/doctest.h>
 

@@ -3,8 +3,9 @@
 // the DmabufOps seam, with a memfd made to look like a dma-buf — size, CPU
 // mapping allowed/refused, ownership, and the sync ioctl's flags, counts,
 // retries and failures.
-#include <arenakit/dmabuf_import.hpp>
-#include <arenakit/dmabuf_sync.hpp>
+#include <arenakit/dmabuf/import.hpp>
+#include <arenakit/dmabuf/sync.hpp>
+#include <arenakit/sync/host_memory.hpp>
 
 #include <doctest/doctest.h>
 

@@ -5,11 +5,11 @@
 //
 // Not a doctest binary: the skip must be an exit code, decided before any
 // test case runs.
-#include <arenakit/arena.hpp>
-#include <arenakit/dmabuf_import.hpp>
-#include <arenakit/dmabuf_mapper.hpp>
-#include <arenakit/dmabuf_source.hpp>
-#include <arenakit/dmabuf_sync.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/dmabuf/import.hpp>
+#include <arenakit/dmabuf/mapper.hpp>
+#include <arenakit/dmabuf/source.hpp>
+#include <arenakit/dmabuf/sync.hpp>
 
 #include <cerrno>
 #include <cstdio>

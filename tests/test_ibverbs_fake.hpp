@@ -9,7 +9,7 @@
 // carry their pd too).
 #pragma once
 
-#include <arenakit/ibverbs_mapper.hpp>
+#include <arenakit/ibverbs/mapper.hpp>
 
 #include <cerrno>
 #include <cstddef>

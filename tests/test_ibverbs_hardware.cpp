@@ -4,9 +4,9 @@
 // keys, every MR deregistered before the protection domain goes. Nothing is
 // posted (that needs a connected peer). Without a device it says so and exits
 // 77, which ctest reports as Skipped (SKIP_RETURN_CODE 77).
-#include <arenakit/arena.hpp>
-#include <arenakit/ibverbs_mapper.hpp>
-#include <arenakit/ibverbs_recv.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/ibverbs/mapper.hpp>
+#include <arenakit/ibverbs/recv.hpp>
 
 #include <cstdio>
 

@@ -7,9 +7,9 @@
 // test_ibverbs_hardware.
 #include "test_ibverbs_fake.hpp"
 
-#include <arenakit/arena.hpp>
-#include <arenakit/heap_source.hpp>
-#include <arenakit/ibverbs_mapper.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/sources/heap.hpp>
+#include <arenakit/ibverbs/mapper.hpp>
 
 #include <doctest/doctest.h>
 

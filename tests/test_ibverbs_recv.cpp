@@ -6,9 +6,9 @@
 // does not hold, and a re-post loop that allocates nothing.
 #include "test_ibverbs_fake.hpp"
 
-#include <arenakit/arena.hpp>
-#include <arenakit/ibverbs_mapper.hpp>
-#include <arenakit/ibverbs_recv.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/ibverbs/mapper.hpp>
+#include <arenakit/ibverbs/recv.hpp>
 
 #include <doctest/doctest.h>
 

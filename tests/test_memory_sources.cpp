@@ -1,5 +1,5 @@
-#include <arenakit/heap_source.hpp>
-#include <arenakit/mmap_source.hpp>
+#include <arenakit/sources/heap.hpp>
+#include <arenakit/sources/mmap.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include <arenakit/noop_mapper.hpp>
+#include <arenakit/mappers/noop.hpp>
 
 #include <doctest/doctest.h>
 

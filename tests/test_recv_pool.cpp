@@ -2,9 +2,9 @@
 // RecvPool unit tests: buffers taken once, O(1) maps both ways, quota and
 // shared mode, CPU sync over exactly the received bytes, bad input refused
 // with nothing lost, give-backs through a ReleaseList, teardown.
-#include <arenakit/arena.hpp>
-#include <arenakit/recv_pool.hpp>
-#include <arenakit/release_list.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/recv/recv_pool.hpp>
+#include <arenakit/lists/release_list.hpp>
 
 #include <doctest/doctest.h>
 

@@ -2,9 +2,9 @@
 // RecvPool under threads: workers give buffers back through a ReleaseList
 // while the owner keeps delivering and draining; racing give-backs of the
 // same buffer have exactly one winner. Run under TSan.
-#include <arenakit/arena.hpp>
-#include <arenakit/recv_pool.hpp>
-#include <arenakit/release_list.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/recv/recv_pool.hpp>
+#include <arenakit/lists/release_list.hpp>
 
 #include <doctest/doctest.h>
 

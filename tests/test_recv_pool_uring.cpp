@@ -6,10 +6,10 @@
 // ring provokes ENOBUFS. An echo leg sends each buffer back with SEND_ZC and
 // releases it through a ReleaseList when the zero-copy notification arrives.
 // Exits 77 (skipped) when io_uring or provided-buffer rings are unavailable.
-#include <arenakit/arena.hpp>
-#include <arenakit/recv_pool.hpp>
-#include <arenakit/release_list.hpp>
-#include <arenakit/uring_buf_ring.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/recv/recv_pool.hpp>
+#include <arenakit/lists/release_list.hpp>
+#include <arenakit/uring/buf_ring.hpp>
 
 #include <doctest/doctest.h>
 

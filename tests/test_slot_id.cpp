@@ -1,4 +1,4 @@
-#include <arenakit/reclaimer.hpp>
+#include <arenakit/reclaimers/immediate.hpp>
 #include <arenakit/region.hpp>
 #include <arenakit/slot_id.hpp>
 

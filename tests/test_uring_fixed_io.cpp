@@ -5,8 +5,8 @@
 // with the bytes verified on the other side.
 //
 // Exits 77 (ctest: Skipped) only when this kernel or sandbox has no io_uring.
-#include <arenakit/arena.hpp>
-#include <arenakit/uring_mapper.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/uring/mapper.hpp>
 
 #include <doctest/doctest.h>
 

@@ -5,8 +5,8 @@
 // failure at shard k leaves the arena usable with no entry leaked.
 //
 // Exits 77 (ctest: Skipped) only when this kernel or sandbox has no io_uring.
-#include <arenakit/arena.hpp>
-#include <arenakit/uring_mapper.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/uring/mapper.hpp>
 
 #include <doctest/doctest.h>
 

@@ -2,7 +2,7 @@
 // Helpers shared by the token-tracker tests (tests/tokens_*.cpp).
 #pragma once
 
-#include <arenakit/token_tracker.hpp>
+#include <arenakit/tokens/token_tracker.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // Must not compile: the mapper does not say what a mapping is.
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 struct NamelessMapper {
   arenakit::Result<std::uint64_t> map(const arenakit::Region&) noexcept { return std::uint64_t{0}; }

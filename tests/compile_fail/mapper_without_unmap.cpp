@@ -1,5 +1,5 @@
 // Must not compile: this mapper cannot undo a mapping.
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 struct LeakyMapper {
   struct mapping_type {

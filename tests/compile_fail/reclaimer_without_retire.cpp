@@ -1,5 +1,5 @@
 // Must not compile: a reclaimer with nowhere to put a released slot.
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 struct Forgetful {
   static constexpr bool immediate = false;

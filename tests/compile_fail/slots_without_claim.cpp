@@ -1,5 +1,5 @@
 // Must not compile: a slot allocator that cannot hand out slots.
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 struct ReleaseOnly {
   explicit ReleaseOnly(std::uint32_t) noexcept {}

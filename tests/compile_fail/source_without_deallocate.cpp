@@ -1,5 +1,5 @@
 // Must not compile: a memory source that can never take memory back.
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 struct OneWaySource {
   arenakit::Result<arenakit::Region> allocate(std::size_t, std::size_t) noexcept {

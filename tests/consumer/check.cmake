@@ -28,7 +28,7 @@ if(MODE STREQUAL "subdir")
 elseif(MODE STREQUAL "installed")
   install_arenakit("${WORK_DIR}/prefix")
   foreach(f share/arenakit/arenakitConfig.cmake share/arenakit/arenakitConfigVersion.cmake
-            share/pkgconfig/arenakit.pc include/arenakit/arena.hpp)
+            share/pkgconfig/arenakit.pc include/arenakit/arena/arena.hpp)
     if(NOT EXISTS "${WORK_DIR}/prefix/${f}")
       message(FATAL_ERROR "install is missing ${f}")
     endif()

@@ -7,7 +7,7 @@
 // every relaxed store a seq_cst xchg).
 //   arena_locked_per_pair held   -> exactly 1 locked instruction per pair
 //   arena_locked_per_pair range  -> 0
-#include <arenakit/arena.hpp>
+#include <arenakit/arena/arena.hpp>
 
 #include <cstdio>
 #include <cstring>

@@ -13,11 +13,11 @@
 // machine with the CUDA toolkit (tests/gpu/README.md). Exit codes: 0 all
 // checks passed, 1 a check failed, 77 no CUDA device or no dma-buf support
 // (printed with the reason).
-#include <arenakit/arena.hpp>
-#include <arenakit/dmabuf_import.hpp>
-#include <arenakit/dmabuf_mapper.hpp>
-#include <arenakit/dmabuf_source.hpp>
-#include <arenakit/dmabuf_sync.hpp>
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/dmabuf/import.hpp>
+#include <arenakit/dmabuf/mapper.hpp>
+#include <arenakit/dmabuf/source.hpp>
+#include <arenakit/dmabuf/sync.hpp>
 
 #include <cstdint>
 #include <cstdio>

@@ -13,7 +13,7 @@
  */
 #pragma once
 
-#include "virtual_array.hpp"
+#include <arenakit/detail/virtual_array.hpp>
 
 #include <atomic>
 #include <cstddef>

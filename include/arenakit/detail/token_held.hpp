@@ -5,7 +5,7 @@
  *        a held-page log for pages it holds alone, and a page -> count table
  *        for pages it shares with other consumers.
  *
- * Neither type is thread-safe on its own; token_tracker.hpp states who may
+ * Neither type is thread-safe on its own; tokens/token_tracker.hpp states who may
  * touch which (the log: the consumer's deliverer, then its drainer; the
  * table: whoever holds the consumer's TokenSpinLock). Memory is malloc'd
  * (no exceptions) and every capacity change is added to a byte counter the

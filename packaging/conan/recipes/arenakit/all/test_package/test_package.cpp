@@ -8,11 +8,11 @@
 #include <cstdio>
 
 #if defined(ARENAKIT_TEST_URING)
-#include <arenakit/uring_mapper.hpp>
+#include <arenakit/uring/mapper.hpp>
 static_assert(arenakit::Mapper<arenakit::UringFixedBufferMapper>);
 #endif
 #if defined(ARENAKIT_TEST_IBVERBS)
-#include <arenakit/ibverbs_mapper.hpp>
+#include <arenakit/ibverbs/mapper.hpp>
 static_assert(arenakit::Mapper<arenakit::IbvMapper>);
 #endif
 

@@ -1,0 +1,680 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file recv/recv_pool.hpp
+ * @brief RecvPool<Arena, CpuSync>: a fixed set of equal receive buffers taken
+ *        from an arena once, named by dense 16-bit buffer ids, charged to
+ *        connections under a quota, synced for the CPU over only the bytes
+ *        received.
+ *
+ * Contract
+ * - At construction the pool takes N buffers (1..32768) from the arena with
+ *   one all-or-nothing acquire_bulk and keeps them for its whole life: they
+ *   are mapped once (one mapping per arena shard), never per post. Buffer id
+ *   `bid` is dense 0..N-1 and fits the 16 bits of an io_uring buffer id or a
+ *   small wr_id field; bid -> SlotId is an array index, SlotId -> bid an array
+ *   index over the span of positions the pool holds (both O(1)).
+ * - Each buffer is in one state: free (in the pool, ready to post), posted
+ *   (given to a device or a provided-buffer ring), held (delivered to the
+ *   application, CPU access begun), queued (its give-back is on a release
+ *   list, waiting for the owner's drain).
+ *       take_for_post: free -> posted       deliver:   posted -> held
+ *       return_unused: posted -> free       give_back: held -> free
+ *       queue_give_back: held -> queued     drain:     queued -> free
+ * - deliver(conn, bid, bytes) begins CPU read access over exactly `bytes`
+ *   bytes through SyncT (a no-op for host memory; DMA_BUF_IOCTL_SYNC for a
+ *   dma-buf), charges the buffer to the connection and returns a view;
+ *   give_back ends the CPU access over the same bytes and makes the buffer
+ *   free for re-posting.
+ * - Connections: PoolMode::per_connection has exactly one connection (quota
+ *   up to N); PoolMode::shared (SRQ-like) has many, each with its own quota
+ *   on the buffers it holds. The quota is on delivered, not-yet-given-back
+ *   buffers: a device has already filled a buffer when it completes, so a
+ *   delivery is never refused for quota; instead deliver() says
+ *   Arming::stop when the connection reaches its quota (the caller stops
+ *   re-arming that connection's receives) and give_back() says
+ *   Arming::resume when it drops below it again.
+ * - Bad input (a bid out of range, a buffer given back twice or never
+ *   delivered, a delivery of a buffer that was not posted, a SlotId that is
+ *   not the pool's, an unknown connection, a length past the buffer) is
+ *   refused with a RecvStatus (an std::error_code enum with readable
+ *   messages), counted by reason, and changes nothing.
+ *
+ * Thread roles
+ * - The owner (the receive loop, one thread at a time): everything except
+ *   the two calls below.
+ * - Any thread: queue_give_back(list, bid) (the buffer's own intrusive node
+ *   goes on a ReleaseList the owner drains with drain(list): e.g. a SEND_ZC
+ *   notification or a worker thread done with the bytes) and counters().
+ *   A buffer's state is an atomic byte; every transition out of `held` is a
+ *   CAS, so two give-backs racing for the same buffer (owner and remote, or
+ *   two remotes) see exactly one winner and a buffer is never linked twice.
+ *
+ * Progress: every call is wait-free (O(1), no loop that depends on another
+ * thread) except queue_give_back, which is as lock-free as ReleaseList::release.
+ * Nothing allocates after construction; nothing throws.
+ *
+ * Teardown: the destructor hands the free buffers back to the arena. A buffer
+ * still posted, held or queued stays acquired (the arena keeps its shard
+ * mapped and says so in its own teardown report): memory is never handed back
+ * while a device or a user may still write it. Call reclaim_posted() once the
+ * device is quiesced (the ring is unregistered, receives reaped).
+ */
+#pragma once
+
+#include <arenakit/config.hpp>
+#include <arenakit/concepts/cpu_sync.hpp>
+#include <arenakit/sync/host_memory.hpp>
+#include <arenakit/detail/test_hook.hpp>
+#include <arenakit/error.hpp>
+#include <arenakit/lists/llist.hpp>
+#include <arenakit/lists/release_list.hpp>
+#include <arenakit/slot_id.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <new>
+#include <span>
+#include <string>
+#include <system_error>
+#include <type_traits>
+
+namespace arenakit {
+
+/// Why a RecvPool call was refused (0 = accepted). Also an error_code enum.
+enum class RecvStatus : std::uint8_t {
+  ok = 0,
+  unknown_buffer,       ///< buffer id out of range
+  not_posted,           ///< delivery of a buffer that is not posted (stale or duplicate completion)
+  not_held,             ///< give-back of a buffer not delivered (given back twice, or never delivered)
+  already_queued,       ///< give-back of a buffer whose give-back is already on a release list
+  unknown_connection,   ///< connection id never added, or removed
+  foreign_slot,         ///< a SlotId or list node that is not one of this pool's buffers
+  bad_length,           ///< a delivery longer than the buffer
+  list_closed,          ///< queue_give_back on a closed release list: the caller still holds the buffer
+  connection_busy,      ///< remove_connection while it still holds buffers
+  too_many_connections, ///< add_connection past max_connections (1 in per_connection mode)
+  bad_quota,            ///< quota 0 or larger than the pool
+  sync_failed,          ///< SyncT refused begin_cpu_access: the buffer stays posted
+};
+inline constexpr std::size_t recv_status_count = 13;
+
+/// The category behind RecvStatus ("arenakit.recv_pool").
+class recv_pool_category_impl final : public std::error_category {
+public:
+  const char* name() const noexcept override { return "arenakit.recv_pool"; }
+  std::string message(int value) const override {
+    switch (static_cast<RecvStatus>(value)) {
+    case RecvStatus::ok: return "success";
+    case RecvStatus::unknown_buffer: return "buffer id is out of the pool's range";
+    case RecvStatus::not_posted: return "completion for a buffer that is not posted (stale or duplicate)";
+    case RecvStatus::not_held: return "buffer is not held: given back twice, or never delivered";
+    case RecvStatus::already_queued: return "buffer's give-back is already queued on a release list";
+    case RecvStatus::unknown_connection: return "unknown connection id";
+    case RecvStatus::foreign_slot: return "slot id or node does not belong to this pool";
+    case RecvStatus::bad_length: return "received length exceeds the buffer size";
+    case RecvStatus::list_closed: return "release list is closed: the caller still holds the buffer";
+    case RecvStatus::connection_busy: return "connection still holds buffers";
+    case RecvStatus::too_many_connections: return "connection table is full (per_connection mode has one)";
+    case RecvStatus::bad_quota: return "quota must be between 1 and the pool's buffer count";
+    case RecvStatus::sync_failed: return "CPU sync (begin_cpu_access) failed: buffer left posted";
+    }
+    return "unknown recv_pool status";
+  }
+};
+
+inline const std::error_category& recv_pool_category() noexcept {
+  static const recv_pool_category_impl category;
+  return category;
+}
+inline std::error_code make_error_code(RecvStatus s) noexcept {
+  return {static_cast<int>(s), recv_pool_category()};
+}
+
+/// Connection handle (an index into the pool's connection table).
+struct ConnId {
+  std::uint16_t value = 0;
+  friend constexpr bool operator==(ConnId, ConnId) noexcept = default;
+};
+
+/// One connection owns the pool, or many share it (SRQ-like), each capped.
+enum class PoolMode : std::uint8_t { per_connection, shared };
+
+/// What a delivery or give-back means for the connection's receives.
+enum class Arming : std::uint8_t {
+  unchanged, ///< keep doing what you do
+  stop,      ///< the connection is at (or over) its quota: stop re-arming its receives
+  resume,    ///< it dropped below its quota: re-arm
+};
+
+struct RecvPoolConfig {
+  /// Buffers taken from the arena (1..32768: a buffer id fits in 16 bits and
+  /// in an io_uring provided-buffer ring).
+  std::uint32_t buffers = 64;
+  PoolMode mode = PoolMode::per_connection;
+  /// Connection table size in shared mode (1..65535); per_connection mode has 1.
+  std::uint32_t max_connections = 1;
+};
+
+/// A delivered buffer: the bytes received, ready for the CPU.
+struct RecvView {
+  SlotId id;
+  std::byte* data = nullptr;
+  std::uint32_t bytes = 0;
+  std::uint16_t bid = 0;
+  ConnId conn;
+  RecvStatus status = RecvStatus::ok;
+  Arming arming = Arming::unchanged;
+  explicit operator bool() const noexcept { return status == RecvStatus::ok; }
+  std::span<const std::byte> span() const noexcept { return {data, bytes}; }
+};
+
+/// What a give-back did.
+struct GiveBack {
+  RecvStatus status = RecvStatus::ok;
+  ConnId conn;
+  Arming arming = Arming::unchanged;
+  explicit operator bool() const noexcept { return status == RecvStatus::ok; }
+};
+
+struct RecvConnCounters {
+  std::uint64_t quota = 0;
+  std::uint64_t held = 0; ///< delivered, not yet given back (queued ones included)
+  std::uint64_t delivered = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t given_back = 0;
+  std::uint64_t quota_hits = 0;            ///< deliveries that brought it to its quota
+  std::uint64_t over_quota_deliveries = 0; ///< deliveries past the quota (receives still in flight)
+};
+
+struct RecvPoolCounters {
+  std::uint64_t buffers = 0;
+  std::uint64_t buffer_size = 0;
+  std::uint64_t connections = 0;
+  // Where the buffers are now (free + posted + held == buffers; queued is part of held).
+  std::uint64_t free = 0;
+  std::uint64_t posted = 0;
+  std::uint64_t held = 0;
+  std::uint64_t queued = 0;
+  // Totals.
+  std::uint64_t posts = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t bytes_delivered = 0;
+  std::uint64_t given_back = 0;       ///< direct and drained give-backs
+  std::uint64_t given_back_queued = 0; ///< of which came through a release list
+  std::uint64_t returned_unused = 0;  ///< posted buffers returned without a delivery
+  std::uint64_t quota_hits = 0;
+  std::uint64_t over_quota_deliveries = 0;
+  std::uint64_t sync_failures = 0;    ///< end_cpu_access errors (the buffer still came back)
+  std::uint64_t refused = 0;          ///< sum over reasons
+  std::array<std::uint64_t, recv_status_count> refused_by = {}; ///< indexed by RecvStatus
+  std::uint64_t refused_for(RecvStatus s) const noexcept {
+    return refused_by[static_cast<std::size_t>(s)];
+  }
+};
+
+/**
+ * RecvPool - receive buffers for one receive loop.
+ * @ArenaT: an Arena (acquire_bulk, release_bulk, pointer, buffer, slot_size, tag)
+ * @SyncT: a CpuSync (HostMemorySync for host memory; DmabufSync for a dma-buf)
+ */
+template <class ArenaT, CpuSync SyncT = HostMemorySync>
+class RecvPool {
+public:
+  using arena_type = ArenaT;
+  using sync_type = SyncT;
+  static constexpr std::uint32_t max_buffers = 32768;
+  static constexpr std::uint16_t no_bid = 0xFFFF;
+
+  RecvPool(ArenaT& arena, const RecvPoolConfig& config, SyncT sync = SyncT{}) noexcept
+      : arena_(&arena), sync_(static_cast<SyncT&&>(sync)) {
+    error_ = setup(config);
+  }
+  RecvPool(const RecvPool&) = delete;
+  RecvPool& operator=(const RecvPool&) = delete;
+
+  ~RecvPool() {
+    if (!entries_) return;
+    // Only free buffers go back: posted, held or queued ones may still be
+    // written by a device or read by a user (see the file comment).
+    std::uint32_t n = 0;
+    for (std::uint32_t i = 0; i < free_top_; ++i) scratch_[n++] = entries_[free_stack_[i]].id;
+    if (n != 0) arena_->release_bulk(scratch_.get(), n);
+  }
+
+  /// Set-up status: invalid_config, or the arena's error if it could not
+  /// supply every buffer (nothing is taken then).
+  std::error_code error() const noexcept { return error_; }
+  explicit operator bool() const noexcept { return !error_; }
+
+  // --- connections (owner) ----------------------------------------------------
+
+  /// A connection that may hold up to @quota delivered buffers at once.
+  Result<ConnId> add_connection(std::uint32_t quota) noexcept {
+    if (quota == 0 || quota > count_) return refuse_code(RecvStatus::bad_quota);
+    // Set-up path: a scan over the table (max_connections entries).
+    for (std::uint32_t c = 0; c < max_conns_; ++c) {
+      Conn& conn = conns_[c];
+      if (conn.quota.load(std::memory_order_relaxed) != 0) continue;
+      conn.reset();
+      conn.quota.store(quota, std::memory_order_relaxed); // owner-written; counters() reads
+      set(connections_, get(connections_) + 1);
+      return ConnId{static_cast<std::uint16_t>(c)};
+    }
+    return refuse_code(RecvStatus::too_many_connections);
+  }
+
+  /// Removes @conn; refused (connection_busy) while it still holds buffers.
+  std::error_code remove_connection(ConnId conn) noexcept {
+    Conn* c = find(conn);
+    if (c == nullptr) return refuse_code(RecvStatus::unknown_connection);
+    if (get(c->held) != 0) return refuse_code(RecvStatus::connection_busy);
+    c->quota.store(0, std::memory_order_relaxed);
+    set(connections_, get(connections_) - 1);
+    return {};
+  }
+
+  /// True while @conn is below its quota (its receives may be armed).
+  bool may_arm(ConnId conn) const noexcept {
+    const Conn* c = find(conn);
+    return c != nullptr && get(c->held) < c->quota.load(std::memory_order_relaxed);
+  }
+
+  // --- posting (owner) ----------------------------------------------------------
+
+  /// Takes up to @max free buffers for posting (LIFO: the warmest first);
+  /// writes their ids to @out and returns how many.
+  std::uint32_t take_for_post(std::uint16_t* out, std::uint32_t max) noexcept {
+    const std::uint32_t n = std::min(max, free_top_);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint16_t bid = free_stack_[--free_top_];
+      // Relaxed: free and posted are owner-only states; no other thread acts on them.
+      entries_[bid].state.store(posted_state, std::memory_order_relaxed);
+      out[i] = bid;
+    }
+    set(posted_, get(posted_) + n);
+    set(posts_, get(posts_) + n);
+    return n;
+  }
+
+  /**
+   * deliver - a completion filled buffer @bid with @bytes bytes for @conn
+   *
+   * Begins CPU read access over exactly those bytes, charges @conn, and
+   * returns the view. A refusal changes nothing (the buffer stays posted).
+   */
+  RecvView deliver(ConnId conn, std::uint16_t bid, std::uint32_t bytes) noexcept {
+    RecvView v;
+    v.bid = bid;
+    v.conn = conn;
+    if (bid >= count_) return refuse_view(v, RecvStatus::unknown_buffer);
+    Conn* c = find(conn);
+    if (c == nullptr) return refuse_view(v, RecvStatus::unknown_connection);
+    Entry& e = entries_[bid];
+    if (bytes > buffer_size_) return refuse_view(v, RecvStatus::bad_length);
+    if (e.state.load(std::memory_order_relaxed) != posted_state)
+      return refuse_view(v, RecvStatus::not_posted);
+    if (sync_.begin_cpu_access(e.data, bytes, SyncAccess::read))
+      return refuse_view(v, RecvStatus::sync_failed);
+    e.bytes = bytes;
+    e.conn = conn.value;
+    // Relaxed: the owner publishes the view to other threads by its own means
+    // (that hand-off orders these writes before a remote queue_give_back).
+    e.state.store(held_state, std::memory_order_relaxed);
+    set(posted_, get(posted_) - 1);
+    set(held_, get(held_) + 1);
+    set(delivered_, get(delivered_) + 1);
+    set(bytes_, get(bytes_) + bytes);
+    const std::uint64_t held = get(c->held) + 1;
+    set(c->held, held);
+    set(c->delivered, get(c->delivered) + 1);
+    set(c->bytes, get(c->bytes) + bytes);
+    const std::uint64_t quota = c->quota.load(std::memory_order_relaxed);
+    if (held == quota) {
+      set(c->quota_hits, get(c->quota_hits) + 1);
+      set(quota_hits_, get(quota_hits_) + 1);
+      v.arming = Arming::stop;
+    } else if (held > quota) {
+      set(c->over_quota, get(c->over_quota) + 1);
+      set(over_quota_, get(over_quota_) + 1);
+      v.arming = Arming::stop;
+    }
+    v.id = e.id;
+    v.data = e.data;
+    v.bytes = bytes;
+    return v;
+  }
+
+  /// A posted buffer comes back without a delivery (a completion with an
+  /// error that still consumed a buffer, a cancelled receive).
+  RecvStatus return_unused(std::uint16_t bid) noexcept {
+    if (bid >= count_) return refuse(RecvStatus::unknown_buffer);
+    Entry& e = entries_[bid];
+    if (e.state.load(std::memory_order_relaxed) != posted_state) return refuse(RecvStatus::not_posted);
+    take_back_posted(e, bid);
+    return RecvStatus::ok;
+  }
+
+  /// Every posted buffer back to free, once the device is quiesced (ring
+  /// unregistered or receives cancelled, completions reaped). Returns how
+  /// many. Buffers that are free or held are skipped, not refused: this is
+  /// no bad input, so no refusal counter moves.
+  std::uint32_t reclaim_posted() noexcept {
+    std::uint32_t n = 0;
+    for (std::uint32_t bid = 0; bid < count_; ++bid) {
+      Entry& e = entries_[bid];
+      if (e.state.load(std::memory_order_relaxed) != posted_state) continue; // owner-only states
+      take_back_posted(e, static_cast<std::uint16_t>(bid));
+      ++n;
+    }
+    return n;
+  }
+
+  // --- giving back -----------------------------------------------------------------
+
+  /// Owner: ends CPU access over the delivered bytes and frees @bid for re-posting.
+  GiveBack give_back(std::uint16_t bid) noexcept {
+    GiveBack r;
+    if (bid >= count_) return refuse_give_back(r, RecvStatus::unknown_buffer);
+    Entry& e = entries_[bid];
+    std::uint8_t expected = held_state;
+    // CAS, relaxed: one winner against a racing queue_give_back (which CASes
+    // the same byte); the loser is refused and nothing is linked twice.
+    if (!e.state.compare_exchange_strong(expected, free_state, std::memory_order_relaxed)) {
+      return refuse_give_back(r, expected == queued_state ? RecvStatus::already_queued
+                                                          : RecvStatus::not_held);
+    }
+    return finish_give_back(e, bid);
+  }
+
+  /// Owner: the same, named by SlotId (refused with foreign_slot if not ours).
+  GiveBack give_back(SlotId id) noexcept {
+    const std::uint16_t bid = bid_of(id);
+    if (bid == no_bid) {
+      GiveBack r;
+      return refuse_give_back(r, RecvStatus::foreign_slot);
+    }
+    return give_back(bid);
+  }
+
+  /**
+   * queue_give_back - any thread: give @bid back through @list
+   * @list: a ReleaseList the owner drains with drain(list)
+   *
+   * Links the buffer's own node (no allocation). Returns the list's result
+   * (queued / queued_woke) as RecvStatus::ok, or a refusal: not_held,
+   * already_queued, list_closed (then the caller still holds the buffer).
+   */
+  template <class List>
+  RecvStatus queue_give_back(List& list, std::uint16_t bid) noexcept {
+    if (bid >= count_) return refuse(RecvStatus::unknown_buffer);
+    Entry& e = entries_[bid];
+    std::uint8_t expected = held_state;
+    // Relaxed CAS: the node is published to the drainer by the list's own
+    // release CAS (R1), which the owner's drain acquires (R2).
+    if (!e.state.compare_exchange_strong(expected, queued_state, std::memory_order_relaxed))
+      return refuse(expected == queued_state ? RecvStatus::already_queued : RecvStatus::not_held);
+    if (list.release(e) == ReleaseResult::refused_closed) {
+      e.state.store(held_state, std::memory_order_relaxed); // nobody else touches a queued buffer
+      return refuse(RecvStatus::list_closed);
+    }
+    queued_total_.fetch_add(1, std::memory_order_relaxed); // statistic; any thread
+    return RecvStatus::ok;
+  }
+
+  /// Owner: drains @list (a list that carries only this pool's buffers) and
+  /// frees every buffer on it, in release order. Returns how many.
+  template <class List>
+  std::size_t drain(List& list) noexcept {
+    return list.drain([this](LlistNode* n) noexcept { give_back_queued(n); });
+  }
+  /// The same at teardown: closes @list after the final drain.
+  template <class List>
+  std::size_t close(List& list) noexcept {
+    return list.close([this](LlistNode* n) noexcept { give_back_queued(n); });
+  }
+
+  /// Owner: one node taken off a release list by the caller's own drain.
+  GiveBack give_back_queued(LlistNode* node) noexcept {
+    GiveBack r;
+    const auto* first = static_cast<const LlistNode*>(entries_.get());
+    const auto p = reinterpret_cast<std::uintptr_t>(node);
+    const auto lo = reinterpret_cast<std::uintptr_t>(first);
+    if (node == nullptr || p < lo || p >= lo + sizeof(Entry) * count_ || (p - lo) % sizeof(Entry) != 0)
+      return refuse_give_back(r, RecvStatus::foreign_slot);
+    auto* e = static_cast<Entry*>(node);
+    std::uint8_t expected = queued_state;
+    // Relaxed CAS: the drain's acquire exchange on the list (R2) already
+    // ordered the queuer's writes; the CAS only makes queued -> free one-shot.
+    if (!e->state.compare_exchange_strong(expected, free_state, std::memory_order_relaxed))
+      return refuse_give_back(r, RecvStatus::not_held);
+    set(given_back_queued_, get(given_back_queued_) + 1);
+    return finish_give_back(*e, static_cast<std::uint16_t>(e - entries_.get()));
+  }
+
+  // --- lookups, O(1) -----------------------------------------------------------------
+
+  std::uint32_t size() const noexcept { return count_; }
+  std::uint32_t buffer_size() const noexcept { return buffer_size_; }
+  std::uint32_t free_count() const noexcept { return free_top_; }
+  /// The buffer's first byte (unchecked bid: check bid < size()).
+  std::byte* data(std::uint16_t bid) const noexcept { return entries_[bid].data; }
+  SlotId slot_of(std::uint16_t bid) const noexcept { return bid < count_ ? entries_[bid].id : SlotId{}; }
+  /// (address, length, mapping) to post @bid to a device (lkey, buf_index...).
+  auto buffer(std::uint16_t bid) const noexcept { return arena_->buffer(entries_[bid].id); }
+  /// The buffer id of @id, or no_bid if @id is not one of this pool's slots.
+  std::uint16_t bid_of(SlotId id) const noexcept {
+    if (id.tag() != tag_) return no_bid;
+    const std::uint32_t off = id.position() - min_position_; // wraps below min: out of range
+    return off < span_ ? slot_to_bid_[off] : no_bid;
+  }
+  SyncT& sync() noexcept { return sync_; }
+  ArenaT& arena() const noexcept { return *arena_; }
+  /// Buffers not free (posted, held or queued).
+  std::uint32_t outstanding() const noexcept { return count_ - free_top_; }
+
+  RecvConnCounters connection_counters(ConnId conn) const noexcept {
+    RecvConnCounters r;
+    const Conn* c = find(conn);
+    if (c == nullptr) return r;
+    r.quota = c->quota.load(std::memory_order_relaxed);
+    r.held = get(c->held);
+    r.delivered = get(c->delivered);
+    r.bytes = get(c->bytes);
+    r.given_back = get(c->given_back);
+    r.quota_hits = get(c->quota_hits);
+    r.over_quota_deliveries = get(c->over_quota);
+    return r;
+  }
+
+  /// Any thread: each field is read atomically (the set is not a snapshot).
+  RecvPoolCounters counters() const noexcept {
+    RecvPoolCounters r;
+    r.buffers = count_;
+    r.buffer_size = buffer_size_;
+    r.connections = get(connections_);
+    // held before posted: deliver() moves a buffer posted -> held by
+    // lowering posted_ first, so this order sees it in neither count rather
+    // than in both; and free never goes below zero, whatever the reads
+    // (the owner's fields are relaxed, so the order is a help, not a proof).
+    r.held = get(held_);
+    ARENAKIT_TEST_PAUSE(recv_counters_held_read);
+    r.posted = get(posted_);
+    r.free = r.posted + r.held >= r.buffers ? 0 : r.buffers - r.posted - r.held;
+    r.posts = get(posts_);
+    r.delivered = get(delivered_);
+    r.bytes_delivered = get(bytes_);
+    r.given_back = get(given_back_);
+    r.given_back_queued = get(given_back_queued_);
+    const std::uint64_t queued = queued_total_.load(std::memory_order_relaxed);
+    r.queued = queued > r.given_back_queued ? queued - r.given_back_queued : 0;
+    r.returned_unused = get(returned_unused_);
+    r.quota_hits = get(quota_hits_);
+    r.over_quota_deliveries = get(over_quota_);
+    r.sync_failures = get(sync_failures_);
+    for (std::size_t i = 1; i < recv_status_count; ++i) {
+      r.refused_by[i] = refused_[i].load(std::memory_order_relaxed);
+      r.refused += r.refused_by[i];
+    }
+    return r;
+  }
+
+private:
+  static constexpr std::uint8_t free_state = 0;
+  static constexpr std::uint8_t posted_state = 1;
+  static constexpr std::uint8_t held_state = 2;
+  static constexpr std::uint8_t queued_state = 3;
+
+  /// One per buffer; the node is what queue_give_back links.
+  struct Entry : LlistNode {
+    std::byte* data = nullptr;
+    SlotId id;
+    std::uint32_t bytes = 0; // delivered length: end_cpu_access covers the same bytes
+    std::uint16_t conn = 0;
+    std::atomic<std::uint8_t> state{free_state};
+  };
+
+  using Counter = std::atomic<std::uint64_t>;
+  /// Owner-written counters: a plain load and store (no locked instruction),
+  /// relaxed atomics so counters() may read them from any thread.
+  static std::uint64_t get(const Counter& c) noexcept { return c.load(std::memory_order_relaxed); }
+  static void set(Counter& c, std::uint64_t v) noexcept { c.store(v, std::memory_order_relaxed); }
+
+  struct Conn {
+    // 0: slot unused. Owner-written like the Counters, relaxed for the same
+    // reason (counters() reads it from any thread); pairs with nothing.
+    std::atomic<std::uint32_t> quota{0};
+    Counter held{0}, delivered{0}, bytes{0}, given_back{0}, quota_hits{0}, over_quota{0};
+    void reset() noexcept {
+      for (Counter* c : {&held, &delivered, &bytes, &given_back, &quota_hits, &over_quota}) set(*c, 0);
+    }
+  };
+
+  Conn* find(ConnId conn) const noexcept {
+    if (conn.value >= max_conns_) return nullptr;
+    Conn* c = &conns_[conn.value];
+    return c->quota.load(std::memory_order_relaxed) == 0 ? nullptr : c;
+  }
+
+  std::error_code setup(const RecvPoolConfig& config) noexcept {
+    if (config.buffers == 0 || config.buffers > max_buffers) return errc::invalid_config;
+    if (config.mode == PoolMode::per_connection && config.max_connections > 1) return errc::invalid_config;
+    if (config.max_connections == 0 || config.max_connections > 0xFFFF) return errc::invalid_config;
+    if (arena_->slot_size() > std::numeric_limits<std::uint32_t>::max()) return errc::invalid_config;
+    const std::uint32_t n = config.buffers;
+    entries_.reset(new (std::nothrow) Entry[n]);
+    free_stack_.reset(new (std::nothrow) std::uint16_t[n]);
+    scratch_.reset(new (std::nothrow) SlotId[n]);
+    conns_.reset(new (std::nothrow) Conn[config.max_connections]);
+    if (!entries_ || !free_stack_ || !scratch_ || !conns_) {
+      entries_.reset();
+      return errc::out_of_memory;
+    }
+    if (arena_->acquire_bulk(scratch_.get(), n) != n) {
+      entries_.reset(); // nothing taken: the destructor must not release anything
+      return errc::limit_reached;
+    }
+    tag_ = scratch_[0].tag();
+    std::uint32_t lo = scratch_[0].position(), hi = lo;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      lo = std::min(lo, scratch_[i].position());
+      hi = std::max(hi, scratch_[i].position());
+    }
+    min_position_ = lo;
+    span_ = hi - lo + 1;
+    slot_to_bid_.reset(new (std::nothrow) std::uint16_t[span_]);
+    if (!slot_to_bid_) {
+      arena_->release_bulk(scratch_.get(), n);
+      entries_.reset();
+      return errc::out_of_memory;
+    }
+    std::fill_n(slot_to_bid_.get(), span_, no_bid);
+    buffer_size_ = static_cast<std::uint32_t>(arena_->slot_size());
+    count_ = n;
+    max_conns_ = config.max_connections;
+    for (std::uint32_t bid = 0; bid < n; ++bid) {
+      Entry& e = entries_[bid];
+      e.id = scratch_[bid];
+      e.data = arena_->pointer(e.id);
+      slot_to_bid_[e.id.position() - lo] = static_cast<std::uint16_t>(bid);
+      // Ascending ids on top of the stack first: the first post is bid 0.
+      free_stack_[n - 1 - bid] = static_cast<std::uint16_t>(bid);
+    }
+    free_top_ = n;
+    return {};
+  }
+
+  GiveBack finish_give_back(Entry& e, std::uint16_t bid) noexcept {
+    if (sync_.end_cpu_access(e.data, e.bytes, SyncAccess::read))
+      set(sync_failures_, get(sync_failures_) + 1); // the buffer comes back anyway
+    GiveBack r;
+    r.conn = ConnId{e.conn};
+    Conn& c = conns_[e.conn];
+    const std::uint64_t held = get(c.held);
+    set(c.held, held - 1);
+    set(c.given_back, get(c.given_back) + 1);
+    const std::uint64_t quota = c.quota.load(std::memory_order_relaxed);
+    if (held >= quota && held - 1 < quota) r.arming = Arming::resume;
+    free_stack_[free_top_++] = bid;
+    set(held_, get(held_) - 1);
+    set(given_back_, get(given_back_) + 1);
+    return r;
+  }
+
+  /// A posted buffer @bid back to free (owner only).
+  void take_back_posted(Entry& e, std::uint16_t bid) noexcept {
+    e.state.store(free_state, std::memory_order_relaxed); // owner-only states
+    free_stack_[free_top_++] = bid;
+    set(posted_, get(posted_) - 1);
+    set(returned_unused_, get(returned_unused_) + 1);
+  }
+
+  RecvStatus refuse(RecvStatus s) noexcept {
+    // fetch_add: refusals may come from any thread (queue_give_back); rare.
+    refused_[static_cast<std::size_t>(s)].fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+  std::error_code refuse_code(RecvStatus s) noexcept { return make_error_code(refuse(s)); }
+  RecvView refuse_view(RecvView& v, RecvStatus s) noexcept {
+    v.status = refuse(s);
+    v.arming = Arming::unchanged;
+    return v;
+  }
+  GiveBack refuse_give_back(GiveBack& r, RecvStatus s) noexcept {
+    r.status = refuse(s);
+    return r;
+  }
+
+  ArenaT* arena_;
+  [[no_unique_address]] SyncT sync_;
+  std::error_code error_;
+  std::unique_ptr<Entry[]> entries_;
+  std::unique_ptr<std::uint16_t[]> free_stack_;
+  std::unique_ptr<SlotId[]> scratch_;
+  std::unique_ptr<std::uint16_t[]> slot_to_bid_;
+  std::unique_ptr<Conn[]> conns_;
+  std::uint32_t count_ = 0;
+  std::uint32_t buffer_size_ = 0;
+  std::uint32_t free_top_ = 0;
+  std::uint32_t max_conns_ = 0;
+  std::uint32_t min_position_ = 0;
+  std::uint32_t span_ = 0;
+  std::uint8_t tag_ = 0;
+
+  // Owner-written statistics.
+  alignas(cache_line_size) Counter connections_{0};
+  Counter posts_{0}, posted_{0}, held_{0}, delivered_{0}, bytes_{0}, given_back_{0},
+      given_back_queued_{0}, returned_unused_{0}, quota_hits_{0}, over_quota_{0}, sync_failures_{0};
+  // Written by any thread (queue_give_back): a line of their own.
+  alignas(cache_line_size) Counter queued_total_{0};
+  std::array<Counter, recv_status_count> refused_{};
+};
+
+} // namespace arenakit
+
+template <>
+struct std::is_error_code_enum<arenakit::RecvStatus> : std::true_type {};
