@@ -69,3 +69,9 @@ if(ARENAKIT_VALGRIND AND NOT CMAKE_CXX_FLAGS MATCHES "sanitize")
     set_tests_properties(arena_locked_per_pair_${mode} PROPERTIES LABELS "counts" TIMEOUT 300)
   endforeach()
 endif()
+
+# Named policy selection and presets (issue 11).
+arenakit_add_test(NAME arena_policy SOURCES arena_policy.cpp)
+arenakit_add_compile_fail_test(NAME cf_arena_with_unknown_policy
+  SOURCE compile_fail/arena_with_unknown_policy.cpp
+  REGEX "arenakit: Arena<>::with<...> takes arenakit::policy::mapper<M>")

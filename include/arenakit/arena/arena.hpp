@@ -51,6 +51,8 @@
  */
 #pragma once
 
+#include <arenakit/arena/config.hpp>
+#include <arenakit/arena/policy.hpp>
 #include <arenakit/slots/bitmap.hpp>
 #include <arenakit/config.hpp>
 #include <arenakit/detail/sanitizer.hpp>
@@ -82,88 +84,6 @@
 
 namespace arenakit {
 
-/// What a destructor found when slots were still out (see ArenaConfig).
-struct TeardownReport {
-  std::uint64_t slots_outstanding = 0;
-  std::uint64_t shards_kept = 0; ///< left mapped and allocated: never freed under a user
-  std::uint64_t bytes_kept = 0;
-  bool caches_alive = false;     ///< an Arena::Cache outlived its arena (a bug in the caller)
-  bool clean = false;            ///< true when everything was released and freed
-};
-
-/// How much a release checks before it takes a slot back.
-enum class ReleaseCheck : std::uint8_t {
-  /// Tag, range, and a per-slot "held" flag: a double release or a release of
-  /// a slot never acquired is refused. The default.
-  held_flags,
-  /// Tag and range only, as rte_mempool (which checks nothing) but safer: a
-  /// wild or foreign id is still refused, yet a double release is NOT caught
-  /// at the call (it returns true) and, through a cache, would hand the slot
-  /// out twice. One that reaches its shard while the slot is already free
-  /// there is refused by the bitmap and counted in refused_not_held. Bulk
-  /// paths become a vectorised check plus a copy, and a release takes no
-  /// locked instruction. For callers whose ids come back from their own
-  /// device completions, never from users.
-  range_only,
-};
-
-struct ArenaConfig {
-  /// Bytes per slot (any size from 8 up to shard_size).
-  std::size_t slot_size = 4096;
-  /// Bytes per shard: a power of two >= slot_size. One mapping each.
-  std::size_t shard_size = 64 * 1024;
-  /// Most shards the arena may hold; 0 = as many as a 32-bit SlotId can name.
-  std::uint32_t max_shards = 0;
-  /// Most bytes of shards the arena may hold; 0 = no byte limit.
-  std::size_t max_bytes = 0;
-  /// Shards created (and mapped) at construction.
-  std::uint32_t initial_shards = 0;
-  /// SlotId tag (1..255); 0 picks the next one from a process-wide counter.
-  std::uint8_t tag = 0;
-  /// Filled by the destructor; optional, must outlive the arena.
-  TeardownReport* teardown_report = nullptr;
-  ReleaseCheck release_check = ReleaseCheck::held_flags;
-};
-
-struct ArenaCounters {
-  std::uint64_t shards = 0;              ///< shards created and not freed
-  std::uint64_t mappings = 0;            ///< live mappings (one per shard)
-  std::uint64_t slots_per_shard = 0;
-  std::uint64_t slots_in_use = 0;        ///< held by users (not counting caches)
-  std::uint64_t slots_cached = 0;        ///< taken from shards, parked in owner caches
-  std::uint64_t high_water = 0;          ///< peak slots taken from shards (users + caches)
-  std::uint64_t fast_path_hits = 0;      ///< acquires served by an owner cache
-  std::uint64_t slow_path_hits = 0;      ///< cache refills that went to the shards (direct
-                                         ///< acquires are not counted one by one: that would
-                                         ///< cost a shared RMW each; slots_in_use covers them)
-  std::uint64_t growths = 0;             ///< shards added on demand
-  std::uint64_t refused_releases = 0;    ///< sum of the three reasons below
-  std::uint64_t refused_out_of_range = 0;
-  std::uint64_t refused_foreign = 0;     ///< id minted by another arena
-  std::uint64_t refused_not_held = 0;    ///< already free, or never acquired
-  std::uint64_t huge_page_fallbacks = 0; ///< shards on normal pages though huge were asked
-  std::uint64_t growth_failures = 0;     ///< source or mapper refused a new shard
-  std::uint64_t limit_hits = 0;          ///< growth refused by the configured limit
-  std::uint64_t reclaim_pending = 0;     ///< released, waiting in the reclaimer
-};
-
-/// Where a slot is, for a device: ready to post as (address, length, key).
-template <class Mapping>
-struct SlotBuffer {
-  std::byte* data = nullptr;
-  std::uint64_t device_address = 0;
-  std::uint32_t length = 0;
-  const Mapping* mapping = nullptr; ///< the shard's mapping (lkey, rkey, buffer index...)
-};
-
-namespace detail {
-inline std::uint8_t next_arena_tag() noexcept {
-  static std::atomic<std::uint32_t> counter{0};
-  // Relaxed: tags only need to differ, not to order anything.
-  return static_cast<std::uint8_t>(counter.fetch_add(1, std::memory_order_relaxed) % 255u + 1u);
-}
-} // namespace detail
-
 template <class MapperT = NoopMapper, class SlotsT = BitmapSlots,
           class ReclaimerT = ImmediateReclaimer, class SourceT = MmapSource>
 class Arena {
@@ -181,9 +101,33 @@ public:
   using mapping_type = typename MapperT::mapping_type;
   class Cache;
 
-  explicit Arena(const ArenaConfig& config, SourceT source = {}, MapperT mapper = {},
-                 ReclaimerT reclaimer = {}) noexcept
-      : source_(std::move(source)), mapper_(std::move(mapper)), reclaimer_(std::move(reclaimer)) {
+  /// The same arena with some roles changed, named (see arena/policy.hpp):
+  /// `Arena<>::with<policy::reclaimer<EpochReclaimer>>`.
+  template <class... Policies>
+  using with = Arena<detail::pick_policy_t<policy::mapper, MapperT, Policies...>,
+                     detail::pick_policy_t<policy::slots, SlotsT, Policies...>,
+                     detail::pick_policy_t<policy::reclaimer, ReclaimerT, Policies...>,
+                     detail::pick_policy_t<policy::source, SourceT, Policies...>>;
+
+  /**
+   * Arena - configure, and create `config.initial_shards` shards.
+   * @config:   geometry and limits; an invalid one is reported by error()
+   * @policies: instances of the mapper, reclaimer and memory source, matched
+   *            by type, in any order, each at most once; a role not passed is
+   *            default-constructed (a policy without a default must be passed).
+   *
+   * Blocking: calls the source and the mapper for the initial shards.
+   */
+  template <class... Policies>
+    requires((detail::count_of<MapperT, Policies...> + detail::count_of<ReclaimerT, Policies...> +
+              detail::count_of<SourceT, Policies...>) == sizeof...(Policies))
+  explicit Arena(const ArenaConfig& config, Policies&&... policies) noexcept
+      : source_(detail::take_policy<SourceT>(std::forward<Policies>(policies)...)),
+        mapper_(detail::take_policy<MapperT>(std::forward<Policies>(policies)...)),
+        reclaimer_(detail::take_policy<ReclaimerT>(std::forward<Policies>(policies)...)) {
+    static_assert(detail::count_of<MapperT, Policies...> <= 1 && detail::count_of<ReclaimerT, Policies...> <= 1 &&
+                      detail::count_of<SourceT, Policies...> <= 1,
+                  "arenakit: Arena given two instances of the same policy");
     error_ = configure(config);
     for (std::uint32_t i = 0; !error_ && i < config.initial_shards; ++i) {
       std::lock_guard lock(growth_mutex_);
@@ -365,47 +309,7 @@ public:
   ReclaimerT& reclaimer() noexcept { return reclaimer_; }
   const MapperT& mapper() const noexcept { return mapper_; }
 
-  ArenaCounters counters() const noexcept {
-    ArenaCounters c;
-    const std::uint32_t shards = shard_count_.load(std::memory_order_acquire); // (7): pairs with (8)
-    c.shards = shards;
-    c.mappings = mappings_.load(std::memory_order_relaxed);
-    c.slots_per_shard = slots_per_shard_;
-    std::uint64_t cached = 0;
-    std::uint64_t fast = 0;
-    {
-      std::lock_guard lock(cache_mutex_);
-      // Under the lock: ~Cache() moves its hits here under the same lock, so
-      // each cache's hits are counted once, live or retired.
-      fast = retired_fast_hits_.load(std::memory_order_relaxed);
-      for (const Cache* cache = caches_; cache != nullptr; cache = cache->next_) {
-        cached += cache->count_.load(std::memory_order_relaxed);
-        fast += cache->fast_hits_.load(std::memory_order_relaxed);
-      }
-    }
-    // Never report the impossible: a double release that range_only lets
-    // reach a bitmap takes the count below zero for the moment between
-    // (ar-c1) and its correction, and caches are read one by one.
-    const auto claimed_now = static_cast<std::int64_t>(claimed_.load(std::memory_order_relaxed));
-    const std::uint64_t capacity = std::uint64_t{shards} * slots_per_shard_;
-    const std::uint64_t claimed =
-        claimed_now < 0 ? 0 : std::min(static_cast<std::uint64_t>(claimed_now), capacity);
-    c.slots_cached = std::min(cached, claimed);
-    c.slots_in_use = claimed - c.slots_cached;
-    c.high_water = high_water_.load(std::memory_order_relaxed);
-    c.fast_path_hits = fast;
-    c.slow_path_hits = slow_hits_.load(std::memory_order_relaxed);
-    c.growths = growths_.load(std::memory_order_relaxed);
-    c.refused_out_of_range = refused_range_.load(std::memory_order_relaxed);
-    c.refused_foreign = refused_foreign_.load(std::memory_order_relaxed);
-    c.refused_not_held = refused_not_held_.load(std::memory_order_relaxed);
-    c.refused_releases = c.refused_out_of_range + c.refused_foreign + c.refused_not_held;
-    c.huge_page_fallbacks = fallbacks_.load(std::memory_order_relaxed);
-    c.growth_failures = growth_failures_.load(std::memory_order_relaxed);
-    c.limit_hits = limit_hits_.load(std::memory_order_relaxed);
-    c.reclaim_pending = reclaimer_.pending();
-    return c;
-  }
+  ArenaCounters counters() const noexcept;
 
   /**
    * release_memory - unmap and free every shard, if no slot is out.
@@ -504,57 +408,7 @@ private:
 
   // --- configuration ----------------------------------------------------------
 
-  std::error_code configure(const ArenaConfig& c) noexcept {
-    teardown_report_ = c.teardown_report;
-    if (c.shard_size < 64 || !std::has_single_bit(c.shard_size) || c.slot_size < 8 ||
-        c.slot_size > c.shard_size)
-      return errc::invalid_config;
-    // A deferred reclaimer keeps its link inside the released slot.
-    if constexpr (requires { ReclaimerT::min_slot_size; }) {
-      if (c.slot_size < ReclaimerT::min_slot_size) return errc::invalid_config;
-    }
-    // A slot's length travels as 32 bits (SlotBuffer::length, an ibverbs sge).
-    if (c.slot_size > std::numeric_limits<std::uint32_t>::max()) return errc::size_overflow;
-    // Slots per shard in 64 bits: truncating first would accept a shard of
-    // 2^42 bytes with the wrong slot count. An id names (shard, index) in 24
-    // bits, with at least one bit for the shard.
-    const std::uint64_t per_shard = c.shard_size / c.slot_size;
-    const auto index_bits = static_cast<unsigned>(std::bit_width(per_shard - 1u));
-    if (index_bits >= slot_id_position_bits) return errc::id_space_exhausted;
-    slot_size_ = c.slot_size;
-    shard_size_ = c.shard_size;
-    shard_shift_ = static_cast<unsigned>(std::countr_zero(c.shard_size));
-    slots_per_shard_ = static_cast<std::uint32_t>(per_shard);
-    index_bits_ = index_bits;
-    index_mask_ = (std::uint32_t{1} << index_bits_) - 1u;
-    held_shift_ = std::max(index_bits_, 6u); // at least one 64-byte line per shard
-    const std::uint64_t id_limit = std::uint64_t{1} << (slot_id_position_bits - index_bits_);
-    std::uint64_t limit = id_limit;
-    if (c.max_shards != 0) {
-      if (c.max_shards > id_limit) return errc::id_space_exhausted;
-      limit = c.max_shards;
-    }
-    if (c.max_bytes != 0) {
-      const std::uint64_t by_bytes = c.max_bytes / c.shard_size;
-      if (by_bytes == 0) return errc::invalid_config;
-      limit = std::min(limit, by_bytes);
-    }
-    // Offsets (shard << shard_shift) and byte totals (shards * shard_size)
-    // are 64-bit, and cannot overflow now: shard_size < (slots + 1) *
-    // slot_size <= (2^index_bits + 1) * 2^32 and shards <= 2^(24 -
-    // index_bits), so every shard the limit allows ends below 2^57.
-    if (c.initial_shards > limit) return errc::limit_reached;
-    max_shards_ = static_cast<std::uint32_t>(limit);
-    tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
-    layout_ = Layout{nullptr, index_bits_, held_shift_, index_mask_, slots_per_shard_, tag_,
-                     c.release_check == ReleaseCheck::held_flags};
-    if (!shards_.allocate(limit) || !views_.allocate(limit) ||
-        !held_.allocate(static_cast<std::size_t>(limit) << held_shift_) ||
-        !cpu_index_.allocate(limit, shard_shift_) || !dev_index_.allocate(limit, shard_shift_))
-      return errc::out_of_memory;
-    layout_.held = held_.data();
-    return {};
-  }
+  std::error_code configure(const ArenaConfig& c) noexcept;
 
   // --- ids and validation ---------------------------------------------------------
 
@@ -594,14 +448,7 @@ private:
   }
 
   template <class Base>
-  SlotId locate(const detail::ShardIndex& index, std::uint64_t a, Base base) const noexcept {
-    const std::uint32_t shard = index.find(a, [&](std::uint32_t s) {
-      const std::uint64_t b = base(s);
-      return a >= b && a - b < slots_per_shard_ * slot_size_;
-    });
-    if (shard == detail::ShardIndex::none) return {};
-    return make_id(shard, static_cast<std::uint32_t>((a - base(shard)) / slot_size_));
-  }
+  SlotId locate(const detail::ShardIndex& index, std::uint64_t a, Base base) const noexcept;
 
   // --- the partial stack ------------------------------------------------------------
 
@@ -717,99 +564,11 @@ private:
 
   // --- growth (slow path, under growth_mutex_) -----------------------------------
 
-  bool grow() noexcept {
-    std::lock_guard lock(growth_mutex_);
-    // Another thread may have added (or a release re-listed) a shard while
-    // we waited: go back and claim from it.
-    if (static_cast<std::uint32_t>(head_.load(std::memory_order_acquire)) != none) return true; // pairs with (9): a pushed shard is built
-    const std::error_code ec = add_shard_locked();
-    // The limit is not a failure: limit_hits counts it and acquire's empty id says it.
-    if (ec && ec != make_error_code(errc::limit_reached)) last_growth_error_ = ec;
-    return !ec;
-  }
+  bool grow() noexcept;
 
-  std::error_code add_shard_locked() noexcept {
-    const std::uint32_t shard = shard_count_.load(std::memory_order_relaxed);
-    if (shard >= max_shards_) {
-      limit_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
-      return errc::limit_reached;
-    }
-    Result<Region> region = source_.allocate(shard_size_, shard_size_);
-    if (!region) {
-      growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
-      return region.error();
-    }
-    Result<mapping_type> mapping = mapper_.map(*region);
-    if (!mapping) {
-      source_.deallocate(*region);
-      growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
-      return mapping.error();
-    }
-    auto* s = new (std::nothrow) Shard(slots_per_shard_);
-    if (s == nullptr || !s->slots.ready()) {
-      delete s;
-      mapper_.unmap(*mapping);
-      source_.deallocate(*region);
-      growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
-      return errc::out_of_memory;
-    }
-    s->region = *region;
-    s->mapping = *mapping;
-    const std::uint64_t dev = mapper_.device_address(s->mapping);
-    views_[shard] = ShardView{region->data, dev};
-    shards_[shard] = s;
-    // A device-only shard has no CPU address: from_pointer() must never find it.
-    if (region->data != nullptr)
-      cpu_index_.insert(reinterpret_cast<std::uint64_t>(region->data), shard_size_, shard);
-    dev_index_.insert(dev, shard_size_, shard);
-    mappings_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    growths_.fetch_add(1, std::memory_order_relaxed);  // statistics only
-    if (region->huge_page_fallback) fallbacks_.fetch_add(1, std::memory_order_relaxed);
-    // (8) release pairs with (7): the shard is built before it is counted.
-    shard_count_.store(shard + 1, std::memory_order_release);
-    s->listed.store(true, std::memory_order_relaxed); // published by (9)
-    push_partial(shard);
-    return {};
-  }
+  std::error_code add_shard_locked() noexcept;
 
-  std::error_code release_memory_impl(TeardownReport& report) noexcept {
-    reclaim();
-    const std::uint32_t shards = shard_count_.load(std::memory_order_acquire); // (7): pairs with (8)
-    bool caches_alive;
-    {
-      std::lock_guard lock(cache_mutex_);
-      caches_alive = caches_ != nullptr;
-    }
-    // Decided from the bitmaps, the state every hand-out goes through, not
-    // from a counter: a slot held by a user, parked in a cache or waiting in
-    // the reclaimer is not free in its shard's allocator.
-    std::uint64_t out = 0;
-    for (std::uint32_t i = 0; i < shards; ++i) out += slots_per_shard_ - shards_[i]->slots.free_count();
-    report.slots_outstanding = out;
-    report.caches_alive = caches_alive;
-    if (out != 0 || caches_alive) {
-      report.shards_kept = shards;
-      report.bytes_kept = std::uint64_t{shards} * shard_size_;
-      report.clean = false;
-      return errc::slots_outstanding;
-    }
-    for (std::uint32_t i = 0; i < shards; ++i) {
-      Shard* s = shards_[i];
-      mapper_.unmap(s->mapping);
-      source_.deallocate(s->region);
-      delete s;
-      shards_[i] = nullptr;
-      mappings_.fetch_sub(1, std::memory_order_relaxed); // statistics only
-    }
-    // Start over with empty tables: ids of the old shards are now out of range.
-    shard_count_.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (7) for later growth
-    head_.store(pack(static_cast<std::uint32_t>(head_.load(std::memory_order_relaxed) >> 32) + 1, none),
-                std::memory_order_release); // pairs with (10)
-    cpu_index_.clear();
-    dev_index_.clear();
-    report.clean = true;
-    return {};
-  }
+  std::error_code release_memory_impl(TeardownReport& report) noexcept;
 
   // Read-mostly geometry.
   SourceT source_;
@@ -859,197 +618,9 @@ private:
   friend class Cache;
 };
 
-/**
- * Arena::Cache - an owner-thread cache of free slots.
- *
- * One thread owns a cache: acquire() and release() on it are plain loads and
- * stores (no atomic RMW); the cache refills `batch` slots from the shards when
- * empty and flushes `batch` back when full. Any thread may release into any
- * cache it owns: a slot acquired through one cache can be released through
- * another, or through Arena::release(). Destroy caches before their arena;
- * destruction flushes everything back.
- *
- * Counters stay exact: the cache's count and hits are relaxed atomics written
- * only by the owner (plain stores on x86), read by Arena::counters().
- */
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-class Arena<MapperT, SlotsT, ReclaimerT, SourceT>::Cache {
-public:
-  static constexpr std::uint32_t capacity = 64;
-  static constexpr std::uint32_t default_batch = 32;
-
-  explicit Cache(Arena& arena, std::uint32_t batch = default_batch) noexcept
-      : arena_(&arena), batch_(std::clamp<std::uint32_t>(batch, 1, capacity / 2)) {
-    std::lock_guard lock(arena_->cache_mutex_);
-    next_ = arena_->caches_;
-    if (next_ != nullptr) next_->prev_ = this;
-    arena_->caches_ = this;
-  }
-  Cache(const Cache&) = delete;
-  Cache& operator=(const Cache&) = delete;
-
-  ~Cache() {
-    flush();
-    std::lock_guard lock(arena_->cache_mutex_);
-    if (prev_ != nullptr) prev_->next_ = next_;
-    else arena_->caches_ = next_;
-    if (next_ != nullptr) next_->prev_ = prev_;
-    arena_->retired_fast_hits_.fetch_add(fast_hits_.load(std::memory_order_relaxed),
-                                         std::memory_order_relaxed);
-  }
-
-  /// One slot, or the empty id at the arena's limit.
-  ARENAKIT_ALWAYS_INLINE SlotId acquire() noexcept {
-    std::uint32_t n = count_.load(std::memory_order_relaxed);
-    if (ARENAKIT_UNLIKELY(n == 0)) {
-      n = refill(1);
-      if (n == 0) return {};
-    } else {
-      bump_fast_hits(1);
-    }
-    const SlotId id = ids_[--n];
-    count_.store(n, std::memory_order_relaxed);
-    arena_->mark_held(id);
-    return id;
-  }
-
-  /// Same contract as Arena::release().
-  ARENAKIT_ALWAYS_INLINE bool release(SlotId id) noexcept {
-    if (!arena_->take_held(id)) return false;
-    if constexpr (!ReclaimerT::immediate) {
-      arena_->retire(id);
-    } else {
-      std::uint32_t n = count_.load(std::memory_order_relaxed);
-      if (ARENAKIT_UNLIKELY(n == capacity)) n = flush_some(batch_);
-      ids_[n] = id;
-      count_.store(n + 1, std::memory_order_relaxed);
-    }
-    return true;
-  }
-
-  /// Exactly @n slots or none (@n at most capacity); returns @n or 0.
-  std::uint32_t acquire_bulk(SlotId* out, std::uint32_t n) noexcept {
-    if (n > capacity) return arena_->acquire_bulk(out, n);
-    std::uint32_t have = count_.load(std::memory_order_relaxed);
-    if (have < n) {
-      have = refill(n - have);
-      if (have < n) return 0;
-    } else {
-      bump_fast_hits(n);
-    }
-    have -= n;
-    const Layout layout = arena_->layout_;
-    if (layout.track_held) {
-      for (std::uint32_t i = 0; i < n; ++i) {
-        out[i] = ids_[have + i];
-        layout.mark_held(out[i]);
-      }
-    } else {
-      // A plain loop, not memcpy: the compiler vectorises it inline, where
-      // a call would cost more than the copy for a batch of 32.
-      for (std::uint32_t i = 0; i < n; ++i) out[i] = ids_[have + i];
-    }
-    count_.store(have, std::memory_order_relaxed);
-    return n;
-  }
-
-  /// Same contract as Arena::release_bulk().
-  std::uint32_t release_bulk(const SlotId* ids, std::uint32_t n) noexcept {
-    if constexpr (!ReclaimerT::immediate) {
-      std::uint32_t accepted = 0;
-      for (std::uint32_t i = 0; i < n; ++i) accepted += release(ids[i]) ? 1u : 0u;
-      return accepted;
-    } else {
-      // (7) once per batch: ids of shards counted now stay valid.
-      const std::uint32_t shards = arena_->shard_count_.load(std::memory_order_acquire); // (7): pairs with (8)
-      const Layout layout = arena_->layout_;
-      std::uint32_t accepted = 0;
-      if (!layout.track_held && all_in_range(layout, ids, n, shards)) {
-        // Every id is ours and in range: a copy (the common case).
-        while (n != 0) {
-          const std::uint32_t chunk = std::min(n, capacity);
-          std::uint32_t have = count_.load(std::memory_order_relaxed);
-          if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
-          for (std::uint32_t i = 0; i < chunk; ++i) ids_[have + i] = ids[i];
-          count_.store(have + chunk, std::memory_order_relaxed);
-          accepted += chunk;
-          ids += chunk;
-          n -= chunk;
-        }
-        return accepted;
-      }
-      while (n != 0) {
-        const std::uint32_t chunk = std::min(n, capacity);
-        std::uint32_t have = count_.load(std::memory_order_relaxed);
-        if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
-        std::uint32_t kept = have;
-        for (std::uint32_t i = 0; i < chunk; ++i) {
-          ids_[kept] = ids[i];
-          kept += arena_->take_held(layout, ids[i], shards) ? 1u : 0u;
-        }
-        count_.store(kept, std::memory_order_relaxed);
-        accepted += kept - have;
-        ids += chunk;
-        n -= chunk;
-      }
-      return accepted;
-    }
-  }
-
-  /// Give every cached slot back to the shards.
-  void flush() noexcept { flush_some(count_.load(std::memory_order_relaxed)); }
-
-  std::uint32_t cached() const noexcept { return count_.load(std::memory_order_relaxed); }
-  Arena& arena() const noexcept { return *arena_; }
-
-private:
-  /// Branch-free over the batch so the compiler can vectorise it.
-  static bool all_in_range(const Layout& layout, const SlotId* ids, std::uint32_t n,
-                           std::uint32_t shards) noexcept {
-    const std::uint32_t tag_bits = std::uint32_t{layout.tag} << slot_id_position_bits;
-    const std::uint32_t limit = shards << layout.index_bits;
-    const bool dense = layout.slots_per_shard == layout.index_mask + 1;
-    std::uint32_t bad = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const std::uint32_t raw = ids[i].raw;
-      bad |= ((raw & 0xFF00'0000u) ^ tag_bits) | static_cast<std::uint32_t>((raw & 0x00FF'FFFFu) >= limit);
-    }
-    return bad == 0 && dense; // sparse index spaces take the per-id path
-  }
-
-  void bump_fast_hits(std::uint32_t n) noexcept {
-    fast_hits_.store(fast_hits_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-
-  /// Top up to at least @need (and up to batch beyond what is held); grows
-  /// the arena only if the shards have fewer than @need free.
-  ARENAKIT_NOINLINE std::uint32_t refill(std::uint32_t need) noexcept {
-    const std::uint32_t have = count_.load(std::memory_order_relaxed);
-    const std::uint32_t room = capacity - have;
-    const std::uint32_t want = std::min(room, std::max(need, batch_));
-    const std::uint32_t got = arena_->claim_shared(ids_ + have, need, want);
-    arena_->slow_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    count_.store(have + got, std::memory_order_relaxed);
-    return have + got;
-  }
-
-  ARENAKIT_NOINLINE std::uint32_t flush_some(std::uint32_t k) noexcept {
-    const std::uint32_t n = count_.load(std::memory_order_relaxed);
-    k = std::min(k, n);
-    arena_->return_shared(ids_ + (n - k), k);
-    count_.store(n - k, std::memory_order_relaxed);
-    return n - k;
-  }
-
-  Arena* arena_;
-  std::uint32_t batch_;
-  std::atomic<std::uint32_t> count_{0};
-  std::atomic<std::uint64_t> fast_hits_{0};
-  Cache* next_ = nullptr;
-  Cache* prev_ = nullptr;
-  SlotId ids_[capacity];
-
-  friend class Arena;
-};
-
 } // namespace arenakit
+
+// Out-of-line slow paths and the owner-thread cache: separate headers, one
+// concept each, included here so that <arenakit/arena/arena.hpp> gives all.
+#include <arenakit/arena/impl/arena.hpp>
+#include <arenakit/arena/cache.hpp>

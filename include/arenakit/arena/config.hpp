@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file arena/config.hpp
+ * @brief What an Arena is configured with and reports: ArenaConfig, ReleaseCheck,
+ *        ArenaCounters, TeardownReport, SlotBuffer.
+ */
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace arenakit {
+
+/// What a destructor found when slots were still out (see ArenaConfig).
+struct TeardownReport {
+  std::uint64_t slots_outstanding = 0;
+  std::uint64_t shards_kept = 0; ///< left mapped and allocated: never freed under a user
+  std::uint64_t bytes_kept = 0;
+  bool caches_alive = false;     ///< an Arena::Cache outlived its arena (a bug in the caller)
+  bool clean = false;            ///< true when everything was released and freed
+};
+
+/// How much a release checks before it takes a slot back.
+enum class ReleaseCheck : std::uint8_t {
+  /// Tag, range, and a per-slot "held" flag: a double release or a release of
+  /// a slot never acquired is refused. The default.
+  held_flags,
+  /// Tag and range only, as rte_mempool (which checks nothing) but safer: a
+  /// wild or foreign id is still refused, yet a double release is NOT caught
+  /// at the call (it returns true) and, through a cache, would hand the slot
+  /// out twice. One that reaches its shard while the slot is already free
+  /// there is refused by the bitmap and counted in refused_not_held. Bulk
+  /// paths become a vectorised check plus a copy, and a release takes no
+  /// locked instruction. For callers whose ids come back from their own
+  /// device completions, never from users.
+  range_only,
+};
+
+struct ArenaConfig {
+  /// Bytes per slot (any size from 8 up to shard_size).
+  std::size_t slot_size = 4096;
+  /// Bytes per shard: a power of two >= slot_size. One mapping each.
+  std::size_t shard_size = 64 * 1024;
+  /// Most shards the arena may hold; 0 = as many as a 32-bit SlotId can name.
+  std::uint32_t max_shards = 0;
+  /// Most bytes of shards the arena may hold; 0 = no byte limit.
+  std::size_t max_bytes = 0;
+  /// Shards created (and mapped) at construction.
+  std::uint32_t initial_shards = 0;
+  /// SlotId tag (1..255); 0 picks the next one from a process-wide counter.
+  std::uint8_t tag = 0;
+  /// Filled by the destructor; optional, must outlive the arena.
+  TeardownReport* teardown_report = nullptr;
+  ReleaseCheck release_check = ReleaseCheck::held_flags;
+};
+
+struct ArenaCounters {
+  std::uint64_t shards = 0;              ///< shards created and not freed
+  std::uint64_t mappings = 0;            ///< live mappings (one per shard)
+  std::uint64_t slots_per_shard = 0;
+  std::uint64_t slots_in_use = 0;        ///< held by users (not counting caches)
+  std::uint64_t slots_cached = 0;        ///< taken from shards, parked in owner caches
+  std::uint64_t high_water = 0;          ///< peak slots taken from shards (users + caches)
+  std::uint64_t fast_path_hits = 0;      ///< acquires served by an owner cache
+  std::uint64_t slow_path_hits = 0;      ///< cache refills that went to the shards (direct
+                                         ///< acquires are not counted one by one: that would
+                                         ///< cost a shared RMW each; slots_in_use covers them)
+  std::uint64_t growths = 0;             ///< shards added on demand
+  std::uint64_t refused_releases = 0;    ///< sum of the three reasons below
+  std::uint64_t refused_out_of_range = 0;
+  std::uint64_t refused_foreign = 0;     ///< id minted by another arena
+  std::uint64_t refused_not_held = 0;    ///< already free, or never acquired
+  std::uint64_t huge_page_fallbacks = 0; ///< shards on normal pages though huge were asked
+  std::uint64_t growth_failures = 0;     ///< source or mapper refused a new shard
+  std::uint64_t limit_hits = 0;          ///< growth refused by the configured limit
+  std::uint64_t reclaim_pending = 0;     ///< released, waiting in the reclaimer
+};
+
+/// Where a slot is, for a device: ready to post as (address, length, key).
+template <class Mapping>
+struct SlotBuffer {
+  std::byte* data = nullptr;
+  std::uint64_t device_address = 0;
+  std::uint32_t length = 0;
+  const Mapping* mapping = nullptr; ///< the shard's mapping (lkey, rkey, buffer index...)
+};
+
+namespace detail {
+inline std::uint8_t next_arena_tag() noexcept {
+  static std::atomic<std::uint32_t> counter{0};
+  // Relaxed: tags only need to differ, not to order anything.
+  return static_cast<std::uint8_t>(counter.fetch_add(1, std::memory_order_relaxed) % 255u + 1u);
+}
+} // namespace detail
+
+} // namespace arenakit

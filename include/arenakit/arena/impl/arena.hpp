@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file arena/impl/arena.hpp
+ * @brief Arena's out-of-line members: configuration, growth, teardown,
+ *        counters and the address lookups (the slow paths; the hot paths are
+ *        defined in the class, in arena/arena.hpp).
+ */
+#pragma once
+
+#include <arenakit/arena/arena.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <new>
+#include <system_error>
+
+namespace arenakit {
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT>::counters() const noexcept {
+  ArenaCounters c;
+  const std::uint32_t shards = shard_count_.load(std::memory_order_acquire); // (7): pairs with (8)
+  c.shards = shards;
+  c.mappings = mappings_.load(std::memory_order_relaxed);
+  c.slots_per_shard = slots_per_shard_;
+  std::uint64_t cached = 0;
+  std::uint64_t fast = 0;
+  {
+    std::lock_guard lock(cache_mutex_);
+    // Under the lock: ~Cache() moves its hits here under the same lock, so
+    // each cache's hits are counted once, live or retired.
+    fast = retired_fast_hits_.load(std::memory_order_relaxed);
+    for (const Cache* cache = caches_; cache != nullptr; cache = cache->next_) {
+      cached += cache->count_.load(std::memory_order_relaxed);
+      fast += cache->fast_hits_.load(std::memory_order_relaxed);
+    }
+  }
+  // Never report the impossible: a double release that range_only lets
+  // reach a bitmap takes the count below zero for the moment between
+  // (ar-c1) and its correction, and caches are read one by one.
+  const auto claimed_now = static_cast<std::int64_t>(claimed_.load(std::memory_order_relaxed));
+  const std::uint64_t capacity = std::uint64_t{shards} * slots_per_shard_;
+  const std::uint64_t claimed =
+      claimed_now < 0 ? 0 : std::min(static_cast<std::uint64_t>(claimed_now), capacity);
+  c.slots_cached = std::min(cached, claimed);
+  c.slots_in_use = claimed - c.slots_cached;
+  c.high_water = high_water_.load(std::memory_order_relaxed);
+  c.fast_path_hits = fast;
+  c.slow_path_hits = slow_hits_.load(std::memory_order_relaxed);
+  c.growths = growths_.load(std::memory_order_relaxed);
+  c.refused_out_of_range = refused_range_.load(std::memory_order_relaxed);
+  c.refused_foreign = refused_foreign_.load(std::memory_order_relaxed);
+  c.refused_not_held = refused_not_held_.load(std::memory_order_relaxed);
+  c.refused_releases = c.refused_out_of_range + c.refused_foreign + c.refused_not_held;
+  c.huge_page_fallbacks = fallbacks_.load(std::memory_order_relaxed);
+  c.growth_failures = growth_failures_.load(std::memory_order_relaxed);
+  c.limit_hits = limit_hits_.load(std::memory_order_relaxed);
+  c.reclaim_pending = reclaimer_.pending();
+  return c;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::configure(const ArenaConfig& c) noexcept {
+  teardown_report_ = c.teardown_report;
+  if (c.shard_size < 64 || !std::has_single_bit(c.shard_size) || c.slot_size < 8 ||
+      c.slot_size > c.shard_size)
+    return errc::invalid_config;
+  // A deferred reclaimer keeps its link inside the released slot.
+  if constexpr (requires { ReclaimerT::min_slot_size; }) {
+    if (c.slot_size < ReclaimerT::min_slot_size) return errc::invalid_config;
+  }
+  // A slot's length travels as 32 bits (SlotBuffer::length, an ibverbs sge).
+  if (c.slot_size > std::numeric_limits<std::uint32_t>::max()) return errc::size_overflow;
+  // Slots per shard in 64 bits: truncating first would accept a shard of
+  // 2^42 bytes with the wrong slot count. An id names (shard, index) in 24
+  // bits, with at least one bit for the shard.
+  const std::uint64_t per_shard = c.shard_size / c.slot_size;
+  const auto index_bits = static_cast<unsigned>(std::bit_width(per_shard - 1u));
+  if (index_bits >= slot_id_position_bits) return errc::id_space_exhausted;
+  slot_size_ = c.slot_size;
+  shard_size_ = c.shard_size;
+  shard_shift_ = static_cast<unsigned>(std::countr_zero(c.shard_size));
+  slots_per_shard_ = static_cast<std::uint32_t>(per_shard);
+  index_bits_ = index_bits;
+  index_mask_ = (std::uint32_t{1} << index_bits_) - 1u;
+  held_shift_ = std::max(index_bits_, 6u); // at least one 64-byte line per shard
+  const std::uint64_t id_limit = std::uint64_t{1} << (slot_id_position_bits - index_bits_);
+  std::uint64_t limit = id_limit;
+  if (c.max_shards != 0) {
+    if (c.max_shards > id_limit) return errc::id_space_exhausted;
+    limit = c.max_shards;
+  }
+  if (c.max_bytes != 0) {
+    const std::uint64_t by_bytes = c.max_bytes / c.shard_size;
+    if (by_bytes == 0) return errc::invalid_config;
+    limit = std::min(limit, by_bytes);
+  }
+  // Offsets (shard << shard_shift) and byte totals (shards * shard_size)
+  // are 64-bit, and cannot overflow now: shard_size < (slots + 1) *
+  // slot_size <= (2^index_bits + 1) * 2^32 and shards <= 2^(24 -
+  // index_bits), so every shard the limit allows ends below 2^57.
+  if (c.initial_shards > limit) return errc::limit_reached;
+  max_shards_ = static_cast<std::uint32_t>(limit);
+  tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
+  layout_ = Layout{nullptr, index_bits_, held_shift_, index_mask_, slots_per_shard_, tag_,
+                   c.release_check == ReleaseCheck::held_flags};
+  if (!shards_.allocate(limit) || !views_.allocate(limit) ||
+      !held_.allocate(static_cast<std::size_t>(limit) << held_shift_) ||
+      !cpu_index_.allocate(limit, shard_shift_) || !dev_index_.allocate(limit, shard_shift_))
+    return errc::out_of_memory;
+  layout_.held = held_.data();
+  return {};
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+template <class Base>
+SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::locate(const detail::ShardIndex& index, std::uint64_t a, Base base) const noexcept {
+  const std::uint32_t shard = index.find(a, [&](std::uint32_t s) {
+    const std::uint64_t b = base(s);
+    return a >= b && a - b < slots_per_shard_ * slot_size_;
+  });
+  if (shard == detail::ShardIndex::none) return {};
+  return make_id(shard, static_cast<std::uint32_t>((a - base(shard)) / slot_size_));
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::grow() noexcept {
+  std::lock_guard lock(growth_mutex_);
+  // Another thread may have added (or a release re-listed) a shard while
+  // we waited: go back and claim from it.
+  if (static_cast<std::uint32_t>(head_.load(std::memory_order_acquire)) != none) return true; // pairs with (9): a pushed shard is built
+  const std::error_code ec = add_shard_locked();
+  // The limit is not a failure: limit_hits counts it and acquire's empty id says it.
+  if (ec && ec != make_error_code(errc::limit_reached)) last_growth_error_ = ec;
+  return !ec;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::add_shard_locked() noexcept {
+  const std::uint32_t shard = shard_count_.load(std::memory_order_relaxed);
+  if (shard >= max_shards_) {
+    limit_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    return errc::limit_reached;
+  }
+  Result<Region> region = source_.allocate(shard_size_, shard_size_);
+  if (!region) {
+    growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    return region.error();
+  }
+  Result<mapping_type> mapping = mapper_.map(*region);
+  if (!mapping) {
+    source_.deallocate(*region);
+    growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    return mapping.error();
+  }
+  auto* s = new (std::nothrow) Shard(slots_per_shard_);
+  if (s == nullptr || !s->slots.ready()) {
+    delete s;
+    mapper_.unmap(*mapping);
+    source_.deallocate(*region);
+    growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    return errc::out_of_memory;
+  }
+  s->region = *region;
+  s->mapping = *mapping;
+  const std::uint64_t dev = mapper_.device_address(s->mapping);
+  views_[shard] = ShardView{region->data, dev};
+  shards_[shard] = s;
+  // A device-only shard has no CPU address: from_pointer() must never find it.
+  if (region->data != nullptr)
+    cpu_index_.insert(reinterpret_cast<std::uint64_t>(region->data), shard_size_, shard);
+  dev_index_.insert(dev, shard_size_, shard);
+  mappings_.fetch_add(1, std::memory_order_relaxed); // statistics only
+  growths_.fetch_add(1, std::memory_order_relaxed);  // statistics only
+  if (region->huge_page_fallback) fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  // (8) release pairs with (7): the shard is built before it is counted.
+  shard_count_.store(shard + 1, std::memory_order_release);
+  s->listed.store(true, std::memory_order_relaxed); // published by (9)
+  push_partial(shard);
+  return {};
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_memory_impl(TeardownReport& report) noexcept {
+  reclaim();
+  const std::uint32_t shards = shard_count_.load(std::memory_order_acquire); // (7): pairs with (8)
+  bool caches_alive;
+  {
+    std::lock_guard lock(cache_mutex_);
+    caches_alive = caches_ != nullptr;
+  }
+  // Decided from the bitmaps, the state every hand-out goes through, not
+  // from a counter: a slot held by a user, parked in a cache or waiting in
+  // the reclaimer is not free in its shard's allocator.
+  std::uint64_t out = 0;
+  for (std::uint32_t i = 0; i < shards; ++i) out += slots_per_shard_ - shards_[i]->slots.free_count();
+  report.slots_outstanding = out;
+  report.caches_alive = caches_alive;
+  if (out != 0 || caches_alive) {
+    report.shards_kept = shards;
+    report.bytes_kept = std::uint64_t{shards} * shard_size_;
+    report.clean = false;
+    return errc::slots_outstanding;
+  }
+  for (std::uint32_t i = 0; i < shards; ++i) {
+    Shard* s = shards_[i];
+    mapper_.unmap(s->mapping);
+    source_.deallocate(s->region);
+    delete s;
+    shards_[i] = nullptr;
+    mappings_.fetch_sub(1, std::memory_order_relaxed); // statistics only
+  }
+  // Start over with empty tables: ids of the old shards are now out of range.
+  shard_count_.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (7) for later growth
+  head_.store(pack(static_cast<std::uint32_t>(head_.load(std::memory_order_relaxed) >> 32) + 1, none),
+              std::memory_order_release); // pairs with (10)
+  cpu_index_.clear();
+  dev_index_.clear();
+  report.clean = true;
+  return {};
+}
+
+} // namespace arenakit
