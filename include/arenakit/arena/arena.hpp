@@ -18,7 +18,7 @@
  * full pops it; a release that takes a shard from full to non-full pushes it
  * back. A per-shard `listed` flag keeps a shard on the stack at most once, and
  * the popper re-checks the free count after clearing the flag so that a
- * release racing with the pop is never stranded (the Dekker pair (5)/(6)).
+ * release racing with the pop is never stranded (the Dekker pair (ar-5)/(ar-6)).
  * Every push is paid for by a full->non-full release, so the amortised cost
  * of finding a shard is O(1) however many shards there are.
  *
@@ -80,6 +80,7 @@
 #include <mutex>
 #include <new>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 namespace arenakit {
@@ -142,7 +143,7 @@ public:
     TeardownReport report;
     if (release_memory_impl(report)) {
       // Refused: the shards stay mapped and allocated, never pulled from under a user.
-      const std::uint32_t shards = shard_count_.load(std::memory_order_relaxed);
+      const std::uint32_t shards = hot_.shard_count.load(std::memory_order_relaxed);
       for (std::uint32_t i = 0; i < shards; ++i) detail::deliberately_leaked(shards_[i]);
     }
     if (teardown_report_ != nullptr) *teardown_report_ = report;
@@ -165,7 +166,15 @@ public:
 
   // --- acquire / release from any thread, directly against the shards -----
 
-  /// One slot, or the empty id when the limit is reached or growth failed.
+  /**
+   * acquire - one slot, from any thread.
+   * Return: its id, or the empty id when the limit is reached or growth failed
+   * (last_growth_error() says why).
+   * Progress: lock-free while a shard has room; blocks (the growth mutex, the
+   * source, the mapper) only to add a shard.
+   * Ordering: acquire on success: the previous holder's writes to the slot
+   * happen-before ours (the bitmap claim pairs with the release that freed it).
+   */
   SlotId acquire() noexcept {
     SlotId id;
     if (claim_shared(&id, 1, 1) == 0) return {};
@@ -174,8 +183,9 @@ public:
   }
 
   /**
-   * acquire_bulk - exactly @n slots or none.
+   * acquire_bulk - exactly @n slots or none, from any thread.
    * Return: @n, or 0 (nothing taken) if the arena cannot supply @n.
+   * Progress and ordering: as acquire(), for each slot.
    */
   std::uint32_t acquire_bulk(SlotId* out, std::uint32_t n) noexcept {
     if (n == 0) return 0;
@@ -189,16 +199,25 @@ public:
     return n;
   }
 
-  /// Returns @id. False (and nothing changes) for an id that is out of range,
-  /// of another arena, or not held.
+  /**
+   * release - give @id back, from any thread.
+   * Return: false (counted by reason; nothing changes) for an id that is out
+   * of range, of another arena, or not held; of two threads releasing the
+   * same id at once, exactly one gets true.
+   * Progress: lock-free (one exchange on the held flag, then the reclaimer:
+   * a bitmap RMW for ImmediateReclaimer, a list push for a deferred one).
+   * Ordering: release: our writes to the slot happen-before its next
+   * acquirer's use of it.
+   */
   bool release(SlotId id) noexcept {
     if (!take_held(id)) return false;
     retire(id);
     return true;
   }
 
-  /// Releases each id; returns how many were accepted (refusals are counted
-  /// and skipped: one bad id does not lose the good ones).
+  /// Releases each id, as release(); returns how many were accepted
+  /// (refusals are counted and skipped: one bad id does not lose the good
+  /// ones). Progress and ordering: as release(), for each id.
   std::uint32_t release_bulk(const SlotId* ids, std::uint32_t n) noexcept {
     std::uint32_t accepted = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -213,7 +232,10 @@ public:
     return accepted;
   }
 
-  /// Makes deferred releases reusable now (a no-op for ImmediateReclaimer).
+  /// Makes deferred releases reusable now (a no-op for ImmediateReclaimer);
+  /// returns how many. The reclaimer's owner only (see its header); progress
+  /// is the reclaimer's (a ReleaseList drain is wait-free but for the
+  /// returns it makes).
   std::size_t reclaim() noexcept {
     Sink sink{this};
     return reclaimer_.reclaim(sink);
@@ -264,7 +286,7 @@ public:
 
   SlotId from_offset(std::uint64_t off) const noexcept {
     const std::uint64_t shard = off >> shard_shift_;
-    if (shard >= shard_count_.load(std::memory_order_acquire)) return {}; // (7): pairs with (8)
+    if (shard >= hot_.shard_count.load(std::memory_order_acquire)) return {}; // (ar-7): pairs with (ar-8)
     const std::uint64_t index = (off & (shard_size_ - 1)) / slot_size_;
     if (index >= slots_per_shard_) return {};
     return make_id(static_cast<std::uint32_t>(shard), static_cast<std::uint32_t>(index));
@@ -417,18 +439,18 @@ private:
   }
 
   Validity classify(SlotId id) const noexcept {
-    // (7) acquire pairs with (8) in add_shard_locked(): a shard we count is
+    // (ar-7) acquire pairs with (ar-8) in add_shard_locked(): a shard we count is
     // fully built.
-    return layout_.classify(id, shard_count_.load(std::memory_order_acquire));
+    return layout_.classify(id, hot_.shard_count.load(std::memory_order_acquire));
   }
 
   void mark_held(SlotId id) noexcept { layout_.mark_held(id); }
 
   bool take_held(SlotId id) noexcept {
-    return take_held(layout_, id, shard_count_.load(std::memory_order_acquire)); // (7): pairs with (8)
+    return take_held(layout_, id, hot_.shard_count.load(std::memory_order_acquire)); // (ar-7): pairs with (ar-8)
   }
 
-  /// Validate @id against @shards (a shard_count_ the caller loaded) and clear
+  /// Validate @id against @shards (a hot_.shard_count the caller loaded) and clear
   /// its held flag; count and refuse anything else.
   bool take_held(const Layout& layout, SlotId id, std::uint32_t shards) noexcept {
     switch (layout.classify(id, shards)) {
@@ -458,18 +480,18 @@ private:
 
   void push_partial(std::uint32_t shard) noexcept {
     Shard* s = shards_[shard];
-    std::uint64_t head = head_.load(std::memory_order_relaxed);
+    std::uint64_t head = hot_.head.load(std::memory_order_relaxed);
     do {
       s->next_partial.store(static_cast<std::uint32_t>(head), std::memory_order_relaxed);
-      // (9) release pairs with (10): a claimer that sees this head sees the
+      // (ar-9) release pairs with (ar-10): a claimer that sees this head sees the
       // shard's link and everything add_shard_locked() built.
-    } while (!head_.compare_exchange_weak(head, pack(static_cast<std::uint32_t>(head >> 32) + 1, shard),
+    } while (!hot_.head.compare_exchange_weak(head, pack(static_cast<std::uint32_t>(head >> 32) + 1, shard),
                                           std::memory_order_release, std::memory_order_relaxed));
   }
 
   /// Make @shard findable unless it already is.
   void list_shard(std::uint32_t shard) noexcept {
-    // (6) seq_cst: with (5) in pop_full(), either this exchange sees the
+    // (ar-6) seq_cst: with (ar-5) in pop_full(), either this exchange sees the
     // popper's `false` or the popper sees our free-count increment.
     if (!shards_[shard]->listed.exchange(true, std::memory_order_seq_cst)) push_partial(shard);
   }
@@ -479,11 +501,11 @@ private:
     Shard* s = shards_[shard];
     const std::uint32_t next = s->next_partial.load(std::memory_order_relaxed);
     // acq_rel: acquire the pushes we pass over, release for the next popper.
-    if (!head_.compare_exchange_strong(head, pack(static_cast<std::uint32_t>(head >> 32) + 1, next),
+    if (!hot_.head.compare_exchange_strong(head, pack(static_cast<std::uint32_t>(head >> 32) + 1, next),
                                        std::memory_order_acq_rel, std::memory_order_relaxed))
       return; // someone else moved the head: the caller retries
-    // (5) seq_cst store, then the seq_cst load inside free_count(): pairs
-    // with (6) and with the seq_cst increment in SlotAllocator::release().
+    // (ar-5) seq_cst store, then the seq_cst load inside free_count(): pairs
+    // with (ar-6) and with the seq_cst increment in SlotAllocator::release().
     s->listed.store(false, std::memory_order_seq_cst);
     if (s->slots.free_count() != 0) list_shard(shard);
   }
@@ -498,8 +520,8 @@ private:
     std::uint32_t got = 0;
     std::uint32_t index[claim_chunk];
     while (got < max) {
-      // (10) acquire pairs with (9).
-      const std::uint64_t head = head_.load(std::memory_order_acquire);
+      // (ar-10) acquire pairs with (ar-9).
+      const std::uint64_t head = hot_.head.load(std::memory_order_acquire);
       const auto top = static_cast<std::uint32_t>(head);
       if (top == none) {
         if (got >= min || !grow()) break;
@@ -523,10 +545,10 @@ private:
     // (ar-c2) After the bitmap claim (acquire, BitmapSlots (2)), so it is
     // ordered after the decrement (ar-c1) of whoever freed the slots.
     // Relaxed: a count; the peak below is a max over these values.
-    const std::uint64_t now = claimed_.fetch_add(n, std::memory_order_relaxed) + n;
-    std::uint64_t peak = high_water_.load(std::memory_order_relaxed);
+    const std::uint64_t now = hot_.claimed.fetch_add(n, std::memory_order_relaxed) + n;
+    std::uint64_t peak = hot_.high_water.load(std::memory_order_relaxed);
     while (now > peak &&
-           !high_water_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+           !hot_.high_water.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
     }
   }
 
@@ -536,9 +558,9 @@ private:
     // (ar-c1) Off the count first, then into the bitmaps. The bitmap release
     // below is a release RMW (BitmapSlots (3)/(3')), so this decrement
     // happens-before the claim that takes the slot again and its increment
-    // (ar-c2): claimed_ never counts a slot twice, and the high-water mark
+    // (ar-c2): hot_.claimed never counts a slot twice, and the high-water mark
     // built from it never passes the slots that exist. Relaxed: a count.
-    claimed_.fetch_sub(n, std::memory_order_relaxed);
+    hot_.claimed.fetch_sub(n, std::memory_order_relaxed);
     std::uint32_t refused = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
       const std::uint32_t pos = ids[i].position();
@@ -552,7 +574,7 @@ private:
       // Only ReleaseCheck::range_only lets a double release reach a bitmap
       // (held flags refuse it first): the bitmap refuses it and changes
       // nothing, so the count goes back up by what it did not take.
-      claimed_.fetch_add(refused, std::memory_order_relaxed);         // a count, as (ar-c1)
+      hot_.claimed.fetch_add(refused, std::memory_order_relaxed);         // a count, as (ar-c1)
       refused_not_held_.fetch_add(refused, std::memory_order_relaxed); // statistics only
     }
   }
@@ -592,12 +614,24 @@ private:
   detail::ShardIndex cpu_index_;
   detail::ShardIndex dev_index_;
 
-  // Written on the shared path.
-  alignas(cache_line_size) std::atomic<std::uint64_t> head_{pack(0, none)};
-  alignas(cache_line_size) std::atomic<std::uint32_t> shard_count_{0};
-  alignas(cache_line_size) std::atomic<std::uint64_t> claimed_{0};
-  std::atomic<std::uint64_t> high_water_{0};
-  std::atomic<std::uint64_t> slow_hits_{0};
+  // Written on the shared path, one line per writer population: the partial
+  // stack's head (claimers that find a shard full, releases that refill one),
+  // the shard count (growth only; read by every validation), the claim
+  // counters (every claim and return). Layout asserted below the class.
+  struct Hot {
+    alignas(cache_line_size) std::atomic<std::uint64_t> head{pack(0, none)};
+    alignas(cache_line_size) std::atomic<std::uint32_t> shard_count{0};
+    alignas(cache_line_size) std::atomic<std::uint64_t> claimed{0};
+    std::atomic<std::uint64_t> high_water{0};
+    std::atomic<std::uint64_t> slow_hits{0};
+  };
+  static_assert(std::is_standard_layout_v<Hot>);
+  static_assert(offsetof(Hot, shard_count) - offsetof(Hot, head) >= cache_line_size &&
+                    offsetof(Hot, claimed) - offsetof(Hot, shard_count) >= cache_line_size,
+                "arenakit: Arena's head, shard count and claim counters must sit on lines of their own");
+  static_assert(offsetof(Hot, slow_hits) + sizeof(std::atomic<std::uint64_t>) - offsetof(Hot, claimed) <= cache_line_size,
+                "arenakit: the claim counters must share one line");
+  Hot hot_;
 
   // Statistics written off the fast path.
   alignas(cache_line_size) std::atomic<std::uint64_t> mappings_{0};

@@ -53,7 +53,11 @@ public:
                                          std::memory_order_relaxed);
   }
 
-  /// One slot, or the empty id at the arena's limit.
+  /// One slot, or the empty id at the arena's limit. Owner thread only.
+  /// Progress: wait-free from the cache (plain loads and stores); a refill
+  /// is Arena::acquire_bulk's (lock-free, blocking only to grow).
+  /// Ordering: as Arena::acquire(): the refill's bitmap claim is the acquire,
+  /// and a slot released into this cache by this thread needs none.
   ARENAKIT_ALWAYS_INLINE SlotId acquire() noexcept {
     std::uint32_t n = count_.load(std::memory_order_relaxed);
     if (ARENAKIT_UNLIKELY(n == 0)) {
@@ -68,7 +72,10 @@ public:
     return id;
   }
 
-  /// Same contract as Arena::release().
+  /// Same contract as Arena::release(), owner thread only (any slot of the
+  /// arena may come back through any cache). Progress: wait-free; one
+  /// exchange on the held flag (none with ReleaseCheck::range_only), plain
+  /// stores into the cache, a batched flush when it is full.
   ARENAKIT_ALWAYS_INLINE bool release(SlotId id) noexcept {
     if (!arena_->take_held(id)) return false;
     if constexpr (!ReclaimerT::immediate) {
@@ -83,6 +90,7 @@ public:
   }
 
   /// Exactly @n slots or none (@n at most capacity); returns @n or 0.
+  /// Owner thread only; progress and ordering as acquire().
   std::uint32_t acquire_bulk(SlotId* out, std::uint32_t n) noexcept {
     if (n > capacity) return arena_->acquire_bulk(out, n);
     std::uint32_t have = count_.load(std::memory_order_relaxed);
@@ -108,15 +116,17 @@ public:
     return n;
   }
 
-  /// Same contract as Arena::release_bulk().
+  /// Same contract as Arena::release_bulk(), owner thread only; progress as
+  /// release() per id (range_only with every id in range: one vectorised
+  /// check and a copy).
   std::uint32_t release_bulk(const SlotId* ids, std::uint32_t n) noexcept {
     if constexpr (!ReclaimerT::immediate) {
       std::uint32_t accepted = 0;
       for (std::uint32_t i = 0; i < n; ++i) accepted += release(ids[i]) ? 1u : 0u;
       return accepted;
     } else {
-      // (7) once per batch: ids of shards counted now stay valid.
-      const std::uint32_t shards = arena_->shard_count_.load(std::memory_order_acquire); // (7): pairs with (8)
+      // (ar-7) once per batch: ids of shards counted now stay valid.
+      const std::uint32_t shards = arena_->hot_.shard_count.load(std::memory_order_acquire); // (ar-7): pairs with (ar-8)
       const Layout layout = arena_->layout_;
       std::uint32_t accepted = 0;
       if (!layout.track_held && all_in_range(layout, ids, n, shards)) {
@@ -151,7 +161,8 @@ public:
     }
   }
 
-  /// Give every cached slot back to the shards.
+  /// Give every cached slot back to the shards (owner thread; lock-free,
+  /// release ordering per slot as Arena::release()).
   void flush() noexcept { flush_some(count_.load(std::memory_order_relaxed)); }
 
   std::uint32_t cached() const noexcept { return count_.load(std::memory_order_relaxed); }
@@ -183,7 +194,7 @@ private:
     const std::uint32_t room = capacity - have;
     const std::uint32_t want = std::min(room, std::max(need, batch_));
     const std::uint32_t got = arena_->claim_shared(ids_ + have, need, want);
-    arena_->slow_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    arena_->hot_.slow_hits.fetch_add(1, std::memory_order_relaxed); // statistics only
     count_.store(have + got, std::memory_order_relaxed);
     return have + got;
   }

@@ -22,7 +22,7 @@ namespace arenakit {
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
 ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT>::counters() const noexcept {
   ArenaCounters c;
-  const std::uint32_t shards = shard_count_.load(std::memory_order_acquire); // (7): pairs with (8)
+  const std::uint32_t shards = hot_.shard_count.load(std::memory_order_acquire); // (ar-7): pairs with (ar-8)
   c.shards = shards;
   c.mappings = mappings_.load(std::memory_order_relaxed);
   c.slots_per_shard = slots_per_shard_;
@@ -41,15 +41,15 @@ ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT>::counters() const noex
   // Never report the impossible: a double release that range_only lets
   // reach a bitmap takes the count below zero for the moment between
   // (ar-c1) and its correction, and caches are read one by one.
-  const auto claimed_now = static_cast<std::int64_t>(claimed_.load(std::memory_order_relaxed));
+  const auto claimed_now = static_cast<std::int64_t>(hot_.claimed.load(std::memory_order_relaxed));
   const std::uint64_t capacity = std::uint64_t{shards} * slots_per_shard_;
   const std::uint64_t claimed =
       claimed_now < 0 ? 0 : std::min(static_cast<std::uint64_t>(claimed_now), capacity);
   c.slots_cached = std::min(cached, claimed);
   c.slots_in_use = claimed - c.slots_cached;
-  c.high_water = high_water_.load(std::memory_order_relaxed);
+  c.high_water = hot_.high_water.load(std::memory_order_relaxed);
   c.fast_path_hits = fast;
-  c.slow_path_hits = slow_hits_.load(std::memory_order_relaxed);
+  c.slow_path_hits = hot_.slow_hits.load(std::memory_order_relaxed);
   c.growths = growths_.load(std::memory_order_relaxed);
   c.refused_out_of_range = refused_range_.load(std::memory_order_relaxed);
   c.refused_foreign = refused_foreign_.load(std::memory_order_relaxed);
@@ -131,7 +131,7 @@ bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::grow() noexcept {
   std::lock_guard lock(growth_mutex_);
   // Another thread may have added (or a release re-listed) a shard while
   // we waited: go back and claim from it.
-  if (static_cast<std::uint32_t>(head_.load(std::memory_order_acquire)) != none) return true; // pairs with (9): a pushed shard is built
+  if (static_cast<std::uint32_t>(hot_.head.load(std::memory_order_acquire)) != none) return true; // pairs with (ar-9): a pushed shard is built
   const std::error_code ec = add_shard_locked();
   // The limit is not a failure: limit_hits counts it and acquire's empty id says it.
   if (ec && ec != make_error_code(errc::limit_reached)) last_growth_error_ = ec;
@@ -140,7 +140,7 @@ bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::grow() noexcept {
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
 std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::add_shard_locked() noexcept {
-  const std::uint32_t shard = shard_count_.load(std::memory_order_relaxed);
+  const std::uint32_t shard = hot_.shard_count.load(std::memory_order_relaxed);
   if (shard >= max_shards_) {
     limit_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
     return errc::limit_reached;
@@ -176,9 +176,9 @@ std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::add_shard_locked() 
   mappings_.fetch_add(1, std::memory_order_relaxed); // statistics only
   growths_.fetch_add(1, std::memory_order_relaxed);  // statistics only
   if (region->huge_page_fallback) fallbacks_.fetch_add(1, std::memory_order_relaxed);
-  // (8) release pairs with (7): the shard is built before it is counted.
-  shard_count_.store(shard + 1, std::memory_order_release);
-  s->listed.store(true, std::memory_order_relaxed); // published by (9)
+  // (ar-8) release pairs with (ar-7): the shard is built before it is counted.
+  hot_.shard_count.store(shard + 1, std::memory_order_release);
+  s->listed.store(true, std::memory_order_relaxed); // published by (ar-9)
   push_partial(shard);
   return {};
 }
@@ -186,7 +186,7 @@ std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::add_shard_locked() 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
 std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_memory_impl(TeardownReport& report) noexcept {
   reclaim();
-  const std::uint32_t shards = shard_count_.load(std::memory_order_acquire); // (7): pairs with (8)
+  const std::uint32_t shards = hot_.shard_count.load(std::memory_order_acquire); // (ar-7): pairs with (ar-8)
   bool caches_alive;
   {
     std::lock_guard lock(cache_mutex_);
@@ -214,9 +214,9 @@ std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_memory_impl
     mappings_.fetch_sub(1, std::memory_order_relaxed); // statistics only
   }
   // Start over with empty tables: ids of the old shards are now out of range.
-  shard_count_.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (7) for later growth
-  head_.store(pack(static_cast<std::uint32_t>(head_.load(std::memory_order_relaxed) >> 32) + 1, none),
-              std::memory_order_release); // pairs with (10)
+  hot_.shard_count.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (ar-7) for later growth
+  hot_.head.store(pack(static_cast<std::uint32_t>(hot_.head.load(std::memory_order_relaxed) >> 32) + 1, none),
+              std::memory_order_release); // pairs with (ar-10)
   cpu_index_.clear();
   dev_index_.clear();
   report.clean = true;
