@@ -1,7 +1,9 @@
 # Runs PROGRAM (with ARG) under callgrind, counting only inside run_pairs,
 # and checks the locked instructions (callgrind's Ge, "global bus events")
-# per pair: LOCKED exactly, over PAIRS pairs.
-# cmake -DVALGRIND=... -DPROGRAM=... -DARG=... -DPAIRS=... -DLOCKED=... -DOUT=... -P check.cmake
+# per pair: LOCKED exactly, over PAIRS pairs, and at most MAX_IR instructions
+# per pair (instruction counts depend on the compiler, not on the machine: the
+# bound is set for g++ 12 and clang 14 at -O2, a few percent above both).
+# cmake -DVALGRIND=... -DPROGRAM=... -DARG=... -DPAIRS=... -DLOCKED=... -DMAX_IR=... -DOUT=... -P check.cmake
 execute_process(
   COMMAND ${VALGRIND} --tool=callgrind --collect-bus=yes --toggle-collect=*run_pairs*
           --callgrind-out-file=${OUT} ${PROGRAM} ${ARG}
@@ -25,4 +27,7 @@ math(EXPR ir_per_pair "${ir} / ${PAIRS}")
 message(STATUS "${ARG}: ${ir_per_pair} instructions and ${ge}/${PAIRS} locked instructions per pair")
 if(NOT ge EQUAL want)
   message(FATAL_ERROR "${ARG}: ${ge} locked instructions over ${PAIRS} pairs, expected ${want} (${LOCKED} per pair)")
+endif()
+if(DEFINED MAX_IR AND ir_per_pair GREATER MAX_IR)
+  message(FATAL_ERROR "${ARG}: ${ir_per_pair} instructions per pair, above the bound of ${MAX_IR}")
 endif()

@@ -52,6 +52,7 @@
 #pragma once
 
 #include <arenakit/arena/config.hpp>
+#include <arenakit/arena/impl/layout.hpp>
 #include <arenakit/arena/policy.hpp>
 #include <arenakit/slots/bitmap.hpp>
 #include <arenakit/config.hpp>
@@ -347,63 +348,8 @@ public:
   }
 
 private:
-  enum class Validity : std::uint8_t { valid, foreign, out_of_range };
-
-  /// Everything id validation and the held flags need, fixed at
-  /// configuration. Hot loops copy it into locals: the flag stores are byte
-  /// stores, which may alias anything, so fields read through `this` would be
-  /// reloaded after every one of them.
-  struct Layout {
-    std::uint8_t* held = nullptr;
-    unsigned index_bits = 0;
-    unsigned held_shift = 6;
-    std::uint32_t index_mask = 0;
-    std::uint32_t slots_per_shard = 0;
-    std::uint8_t tag = 0;
-    bool track_held = true;
-
-    Validity classify(SlotId id, std::uint32_t shards) const noexcept {
-      if (id.tag() != tag) return Validity::foreign;
-      const std::uint32_t pos = id.position();
-      if ((pos >> index_bits) >= shards || (pos & index_mask) >= slots_per_shard)
-        return Validity::out_of_range;
-      return Validity::valid;
-    }
-
-    // Each shard's flags start on a cache line of their own, so threads whose
-    // caches draw from different shards never share a line.
-    std::atomic_ref<std::uint8_t> flag(std::uint32_t pos) const noexcept {
-      const std::size_t at = (std::size_t{pos >> index_bits} << held_shift) | (pos & index_mask);
-      return std::atomic_ref<std::uint8_t>(held[at]);
-    }
-
-    // (ar-h1) The held flag is set only by the slot's new owner (the
-    // acquirer, who took it from a bitmap or a cache no one else reads), so
-    // a plain store. Ownership itself moves through the bitmap's
-    // acquire/release pair (BitmapSlots (2)/(3)) or the user's own
-    // synchronisation, so relaxed is enough.
-    void mark_held(SlotId id) const noexcept {
-      if (track_held) flag(id.position()).store(1, std::memory_order_relaxed);
-    }
-
-    /// Clear @id's held flag; false if it was not held. Exactly one of two
-    /// threads racing to release the same id (a use-after-free in the caller)
-    /// gets true: the transition is one exchange. A load then a store let
-    /// both see "held", and the slot was then handed out twice.
-    /// Barrier: none beyond the RMW's atomicity (relaxed, see (ar-h1)); a
-    /// flag already clear is refused by a plain load, without the RMW.
-    bool clear_held(SlotId id) const noexcept {
-      if (!track_held) return true;
-      auto f = flag(id.position());
-      if (ARENAKIT_UNLIKELY(f.load(std::memory_order_relaxed) == 0)) return false;
-      // (ar-h2) relaxed exchange: the winner is decided by the RMW's
-      // atomicity alone; what the releaser wrote to the slot reaches the
-      // next owner through the bitmap release (BitmapSlots (3)) after it.
-      const std::uint8_t was = f.exchange(0, std::memory_order_relaxed);
-      ARENAKIT_TEST_PAUSE(arena_release_held_read);
-      return was != 0;
-    }
-  };
+  using Validity = detail::SlotValidity;
+  using Layout = detail::SlotLayout;
 
   struct ShardView {
     std::byte* cpu;
@@ -452,22 +398,7 @@ private:
 
   /// Validate @id against @shards (a hot_.shard_count the caller loaded) and clear
   /// its held flag; count and refuse anything else.
-  bool take_held(const Layout& layout, SlotId id, std::uint32_t shards) noexcept {
-    switch (layout.classify(id, shards)) {
-    case Validity::foreign:
-      refused_foreign_.fetch_add(1, std::memory_order_relaxed); // statistics only
-      return false;
-    case Validity::out_of_range:
-      refused_range_.fetch_add(1, std::memory_order_relaxed); // statistics only
-      return false;
-    case Validity::valid: break;
-    }
-    if (ARENAKIT_UNLIKELY(!layout.clear_held(id))) {
-      refused_not_held_.fetch_add(1, std::memory_order_relaxed); // statistics only
-      return false;
-    }
-    return true;
-  }
+  bool take_held(const Layout& layout, SlotId id, std::uint32_t shards) noexcept;
 
   template <class Base>
   SlotId locate(const detail::ShardIndex& index, std::uint64_t a, Base base) const noexcept;
@@ -478,37 +409,13 @@ private:
     return (std::uint64_t{tag} << 32) | shard;
   }
 
-  void push_partial(std::uint32_t shard) noexcept {
-    Shard* s = shards_[shard];
-    std::uint64_t head = hot_.head.load(std::memory_order_relaxed);
-    do {
-      s->next_partial.store(static_cast<std::uint32_t>(head), std::memory_order_relaxed);
-      // (ar-9) release pairs with (ar-10): a claimer that sees this head sees the
-      // shard's link and everything add_shard_locked() built.
-    } while (!hot_.head.compare_exchange_weak(head, pack(static_cast<std::uint32_t>(head >> 32) + 1, shard),
-                                          std::memory_order_release, std::memory_order_relaxed));
-  }
+  void push_partial(std::uint32_t shard) noexcept;
 
   /// Make @shard findable unless it already is.
-  void list_shard(std::uint32_t shard) noexcept {
-    // (ar-6) seq_cst: with (ar-5) in pop_full(), either this exchange sees the
-    // popper's `false` or the popper sees our free-count increment.
-    if (!shards_[shard]->listed.exchange(true, std::memory_order_seq_cst)) push_partial(shard);
-  }
+  void list_shard(std::uint32_t shard) noexcept;
 
   /// The top shard @shard was found full: take it off the stack.
-  void pop_full(std::uint64_t head, std::uint32_t shard) noexcept {
-    Shard* s = shards_[shard];
-    const std::uint32_t next = s->next_partial.load(std::memory_order_relaxed);
-    // acq_rel: acquire the pushes we pass over, release for the next popper.
-    if (!hot_.head.compare_exchange_strong(head, pack(static_cast<std::uint32_t>(head >> 32) + 1, next),
-                                       std::memory_order_acq_rel, std::memory_order_relaxed))
-      return; // someone else moved the head: the caller retries
-    // (ar-5) seq_cst store, then the seq_cst load inside free_count(): pairs
-    // with (ar-6) and with the seq_cst increment in SlotAllocator::release().
-    s->listed.store(false, std::memory_order_seq_cst);
-    if (s->slots.free_count() != 0) list_shard(shard);
-  }
+  void pop_full(std::uint64_t head, std::uint32_t shard) noexcept;
 
   /**
    * claim_shared - take between @min and @max slots from the shards.
@@ -516,68 +423,12 @@ private:
    * Return: how many ids were written to @out (less than @min only at the
    * limit or when growth failed).
    */
-  std::uint32_t claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept {
-    std::uint32_t got = 0;
-    std::uint32_t index[claim_chunk];
-    while (got < max) {
-      // (ar-10) acquire pairs with (ar-9).
-      const std::uint64_t head = hot_.head.load(std::memory_order_acquire);
-      const auto top = static_cast<std::uint32_t>(head);
-      if (top == none) {
-        if (got >= min || !grow()) break;
-        continue;
-      }
-      Shard* s = shards_[top];
-      const std::uint32_t want = std::min(max - got, claim_chunk);
-      const std::uint32_t k = s->slots.claim(index, want);
-      if (k == 0) {
-        pop_full(head, top);
-        continue;
-      }
-      for (std::uint32_t i = 0; i < k; ++i) out[got + i] = make_id(top, index[i]);
-      got += k;
-    }
-    if (got != 0) note_claimed(got);
-    return got;
-  }
+  std::uint32_t claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept;
 
-  void note_claimed(std::uint32_t n) noexcept {
-    // (ar-c2) After the bitmap claim (acquire, BitmapSlots (2)), so it is
-    // ordered after the decrement (ar-c1) of whoever freed the slots.
-    // Relaxed: a count; the peak below is a max over these values.
-    const std::uint64_t now = hot_.claimed.fetch_add(n, std::memory_order_relaxed) + n;
-    std::uint64_t peak = hot_.high_water.load(std::memory_order_relaxed);
-    while (now > peak &&
-           !hot_.high_water.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-    }
-  }
+  void note_claimed(std::uint32_t n) noexcept;
 
   /// Give slots (not held by users) back to their shards.
-  void return_shared(const SlotId* ids, std::uint32_t n) noexcept {
-    if (n == 0) return;
-    // (ar-c1) Off the count first, then into the bitmaps. The bitmap release
-    // below is a release RMW (BitmapSlots (3)/(3')), so this decrement
-    // happens-before the claim that takes the slot again and its increment
-    // (ar-c2): hot_.claimed never counts a slot twice, and the high-water mark
-    // built from it never passes the slots that exist. Relaxed: a count.
-    hot_.claimed.fetch_sub(n, std::memory_order_relaxed);
-    std::uint32_t refused = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const std::uint32_t pos = ids[i].position();
-      const std::uint32_t shard = pos >> index_bits_;
-      const SlotRelease r = shards_[shard]->slots.release(pos & index_mask_);
-      if (r == SlotRelease::was_full) list_shard(shard);
-      refused += r == SlotRelease::refused ? 1u : 0u;
-    }
-    ARENAKIT_TEST_PAUSE(arena_return_bitmap_done);
-    if (ARENAKIT_UNLIKELY(refused != 0)) {
-      // Only ReleaseCheck::range_only lets a double release reach a bitmap
-      // (held flags refuse it first): the bitmap refuses it and changes
-      // nothing, so the count goes back up by what it did not take.
-      hot_.claimed.fetch_add(refused, std::memory_order_relaxed);         // a count, as (ar-c1)
-      refused_not_held_.fetch_add(refused, std::memory_order_relaxed); // statistics only
-    }
-  }
+  void return_shared(const SlotId* ids, std::uint32_t n) noexcept;
 
   void retire(SlotId id) noexcept {
     Sink sink{this};

@@ -20,7 +20,7 @@
 namespace arenakit {
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT>::counters() const noexcept {
+inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT>::counters() const noexcept {
   ArenaCounters c;
   const std::uint32_t shards = hot_.shard_count.load(std::memory_order_acquire); // (ar-7): pairs with (ar-8)
   c.shards = shards;
@@ -63,7 +63,7 @@ ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT>::counters() const noex
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::configure(const ArenaConfig& c) noexcept {
+inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::configure(const ArenaConfig& c) noexcept {
   teardown_report_ = c.teardown_report;
   if (c.shard_size < 64 || !std::has_single_bit(c.shard_size) || c.slot_size < 8 ||
       c.slot_size > c.shard_size)
@@ -117,7 +117,7 @@ std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::configure(const Are
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
 template <class Base>
-SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::locate(const detail::ShardIndex& index, std::uint64_t a, Base base) const noexcept {
+inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::locate(const detail::ShardIndex& index, std::uint64_t a, Base base) const noexcept {
   const std::uint32_t shard = index.find(a, [&](std::uint32_t s) {
     const std::uint64_t b = base(s);
     return a >= b && a - b < slots_per_shard_ * slot_size_;
@@ -127,7 +127,7 @@ SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::locate(const detail::ShardIn
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::grow() noexcept {
+inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::grow() noexcept {
   std::lock_guard lock(growth_mutex_);
   // Another thread may have added (or a release re-listed) a shard while
   // we waited: go back and claim from it.
@@ -139,7 +139,7 @@ bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::grow() noexcept {
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::add_shard_locked() noexcept {
+inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::add_shard_locked() noexcept {
   const std::uint32_t shard = hot_.shard_count.load(std::memory_order_relaxed);
   if (shard >= max_shards_) {
     limit_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
@@ -184,7 +184,7 @@ std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::add_shard_locked() 
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_memory_impl(TeardownReport& report) noexcept {
+inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_memory_impl(TeardownReport& report) noexcept {
   reclaim();
   const std::uint32_t shards = hot_.shard_count.load(std::memory_order_acquire); // (ar-7): pairs with (ar-8)
   bool caches_alive;
@@ -221,6 +221,124 @@ std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_memory_impl
   dev_index_.clear();
   report.clean = true;
   return {};
+}
+
+// --- the shared path: validation, the partial stack, claims and returns ---
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::take_held(const Layout& layout, SlotId id, std::uint32_t shards) noexcept {
+  switch (layout.classify(id, shards)) {
+  case Validity::foreign:
+    refused_foreign_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    return false;
+  case Validity::out_of_range:
+    refused_range_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    return false;
+  case Validity::valid: break;
+  }
+  if (ARENAKIT_UNLIKELY(!layout.clear_held(id))) {
+    refused_not_held_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    return false;
+  }
+  return true;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::push_partial(std::uint32_t shard) noexcept {
+  Shard* s = shards_[shard];
+  std::uint64_t head = hot_.head.load(std::memory_order_relaxed);
+  do {
+    s->next_partial.store(static_cast<std::uint32_t>(head), std::memory_order_relaxed);
+    // (ar-9) release pairs with (ar-10): a claimer that sees this head sees the
+    // shard's link and everything add_shard_locked() built.
+  } while (!hot_.head.compare_exchange_weak(head, pack(static_cast<std::uint32_t>(head >> 32) + 1, shard),
+                                        std::memory_order_release, std::memory_order_relaxed));
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::list_shard(std::uint32_t shard) noexcept {
+  // (ar-6) seq_cst: with (ar-5) in pop_full(), either this exchange sees the
+  // popper's `false` or the popper sees our free-count increment.
+  if (!shards_[shard]->listed.exchange(true, std::memory_order_seq_cst)) push_partial(shard);
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::pop_full(std::uint64_t head, std::uint32_t shard) noexcept {
+  Shard* s = shards_[shard];
+  const std::uint32_t next = s->next_partial.load(std::memory_order_relaxed);
+  // acq_rel: acquire the pushes we pass over, release for the next popper.
+  if (!hot_.head.compare_exchange_strong(head, pack(static_cast<std::uint32_t>(head >> 32) + 1, next),
+                                     std::memory_order_acq_rel, std::memory_order_relaxed))
+    return; // someone else moved the head: the caller retries
+  // (ar-5) seq_cst store, then the seq_cst load inside free_count(): pairs
+  // with (ar-6) and with the seq_cst increment in SlotAllocator::release().
+  s->listed.store(false, std::memory_order_seq_cst);
+  if (s->slots.free_count() != 0) list_shard(shard);
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT>::claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept {
+  std::uint32_t got = 0;
+  std::uint32_t index[claim_chunk];
+  while (got < max) {
+    // (ar-10) acquire pairs with (ar-9).
+    const std::uint64_t head = hot_.head.load(std::memory_order_acquire);
+    const auto top = static_cast<std::uint32_t>(head);
+    if (top == none) {
+      if (got >= min || !grow()) break;
+      continue;
+    }
+    Shard* s = shards_[top];
+    const std::uint32_t want = std::min(max - got, claim_chunk);
+    const std::uint32_t k = s->slots.claim(index, want);
+    if (k == 0) {
+      pop_full(head, top);
+      continue;
+    }
+    for (std::uint32_t i = 0; i < k; ++i) out[got + i] = make_id(top, index[i]);
+    got += k;
+  }
+  if (got != 0) note_claimed(got);
+  return got;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::note_claimed(std::uint32_t n) noexcept {
+  // (ar-c2) After the bitmap claim (acquire, BitmapSlots (2)), so it is
+  // ordered after the decrement (ar-c1) of whoever freed the slots.
+  // Relaxed: a count; the peak below is a max over these values.
+  const std::uint64_t now = hot_.claimed.fetch_add(n, std::memory_order_relaxed) + n;
+  std::uint64_t peak = hot_.high_water.load(std::memory_order_relaxed);
+  while (now > peak &&
+         !hot_.high_water.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::return_shared(const SlotId* ids, std::uint32_t n) noexcept {
+  if (n == 0) return;
+  // (ar-c1) Off the count first, then into the bitmaps. The bitmap release
+  // below is a release RMW (BitmapSlots (3)/(3')), so this decrement
+  // happens-before the claim that takes the slot again and its increment
+  // (ar-c2): hot_.claimed never counts a slot twice, and the high-water mark
+  // built from it never passes the slots that exist. Relaxed: a count.
+  hot_.claimed.fetch_sub(n, std::memory_order_relaxed);
+  std::uint32_t refused = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const std::uint32_t pos = ids[i].position();
+    const std::uint32_t shard = pos >> index_bits_;
+    const SlotRelease r = shards_[shard]->slots.release(pos & index_mask_);
+    if (r == SlotRelease::was_full) list_shard(shard);
+    refused += r == SlotRelease::refused ? 1u : 0u;
+  }
+  ARENAKIT_TEST_PAUSE(arena_return_bitmap_done);
+  if (ARENAKIT_UNLIKELY(refused != 0)) {
+    // Only ReleaseCheck::range_only lets a double release reach a bitmap
+    // (held flags refuse it first): the bitmap refuses it and changes
+    // nothing, so the count goes back up by what it did not take.
+    hot_.claimed.fetch_add(refused, std::memory_order_relaxed);         // a count, as (ar-c1)
+    refused_not_held_.fetch_add(refused, std::memory_order_relaxed); // statistics only
+  }
 }
 
 } // namespace arenakit
