@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file detail/owner_counter.hpp
+ * @brief Counters written by one thread and read by any: a load and a store
+ *        (no locked instruction), through an atomic so readers on other
+ *        threads see whole values.
+ *
+ * Barriers: owner_add()/owner_sub() load relaxed (only the owner writes, so
+ * it reads its own last value) and store with the order the caller names:
+ * relaxed for a statistic (the default), release when the value publishes
+ * something (a reader's acquire load then pairs with it).
+ *
+ * Progress: wait-free (two plain instructions on x86).
+ *
+ * Precondition: one writer at a time. Two concurrent writers lose updates:
+ * use fetch_add for a counter with several writers.
+ */
+#pragma once
+
+#include <atomic>
+#include <type_traits>
+
+namespace arenakit::detail {
+
+/// owner_add - @counter += @n by its only writer; returns the new value.
+template <class T>
+T owner_add(std::atomic<T>& counter, std::type_identity_t<T> n,
+            std::memory_order store_order = std::memory_order_relaxed) noexcept {
+  // Relaxed load: the owner reads back its own last store.
+  const T v = static_cast<T>(counter.load(std::memory_order_relaxed) + n);
+  counter.store(v, store_order); // the caller's order (see the file comment)
+  return v;
+}
+
+/// owner_sub - @counter -= @n by its only writer; returns the new value.
+template <class T>
+T owner_sub(std::atomic<T>& counter, std::type_identity_t<T> n,
+            std::memory_order store_order = std::memory_order_relaxed) noexcept {
+  const T v = static_cast<T>(counter.load(std::memory_order_relaxed) - n); // own last store
+  counter.store(v, store_order); // the caller's order
+  return v;
+}
+
+} // namespace arenakit::detail
