@@ -7,6 +7,8 @@
  */
 #pragma once
 
+#include <arenakit/detail/error_category.hpp>
+
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -29,34 +31,30 @@ enum class errc : int {
   size_overflow,         ///< a byte size or count does not fit its type (slot > 4 GiB - 1, shards x shard size > 2^64)
 };
 
-/// The category behind arenakit::errc; messages are meant for logs.
-class error_category_impl final : public std::error_category {
-public:
-  const char* name() const noexcept override { return "arenakit"; }
-  std::string message(int value) const override {
-    switch (static_cast<errc>(value)) {
-    case errc::ok: return "success";
-    case errc::invalid_config: return "invalid configuration";
-    case errc::id_space_exhausted: return "configuration needs more shards than a 32-bit slot id can name";
-    case errc::out_of_memory: return "memory source could not provide a region";
-    case errc::map_failed: return "mapper could not map the region";
-    case errc::limit_reached: return "configured shard or byte limit reached";
-    case errc::hugepages_unavailable: return "huge pages unavailable and fallback disabled";
-    case errc::numa_bind_failed: return "mbind() refused the requested NUMA node";
-    case errc::slots_outstanding: return "slots are still held by users";
-    case errc::size_overflow:
-      return "a size does not fit: slot_size must fit 32 bits and max_shards * shard_size 64 bits";
-    }
-    return "unknown arenakit error";
-  }
+namespace detail {
+/// The category behind arenakit::errc ("arenakit"); messages are meant for logs.
+struct ErrcErrors {
+  static constexpr const char* name = "arenakit";
+  static constexpr const char* unknown = "unknown arenakit error";
+  static constexpr detail::ErrorMessage<errc> messages[] = {
+      {errc::ok, "success"},
+      {errc::invalid_config, "invalid configuration"},
+      {errc::id_space_exhausted, "configuration needs more shards than a 32-bit slot id can name"},
+      {errc::out_of_memory, "memory source could not provide a region"},
+      {errc::map_failed, "mapper could not map the region"},
+      {errc::limit_reached, "configured shard or byte limit reached"},
+      {errc::hugepages_unavailable, "huge pages unavailable and fallback disabled"},
+      {errc::numa_bind_failed, "mbind() refused the requested NUMA node"},
+      {errc::slots_outstanding, "slots are still held by users"},
+      {errc::size_overflow,
+       "a size does not fit: slot_size must fit 32 bits and max_shards * shard_size 64 bits"},
+  };
 };
+} // namespace detail
 
 /// The one arenakit error category (a function-local static, as the standard
 /// categories are: comparing categories compares addresses).
-inline const std::error_category& error_category() noexcept {
-  static const error_category_impl category;
-  return category;
-}
+inline const std::error_category& error_category() noexcept { return detail::category_of<detail::ErrcErrors>(); }
 
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), error_category()};

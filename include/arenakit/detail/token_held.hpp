@@ -7,7 +7,7 @@
  *
  * Neither type is thread-safe on its own; tokens/token_tracker.hpp states who may
  * touch which (the log: the consumer's deliverer, then its drainer; the
- * table: whoever holds the consumer's TokenSpinLock). Memory is malloc'd
+ * table: whoever holds the consumer's SpinLock). Memory is malloc'd
  * (no exceptions) and every capacity change is added to a byte counter the
  * caller owns, so the tracker reports its tracking memory exactly.
  */

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /**
  * @file detail/token_word.hpp
- * @brief The per-page word of a token tracker (8 bytes per page, per binding)
- *        and the small spin primitives its slow path uses.
+ * @brief The per-page word of a token tracker (8 bytes per page, per binding).
+ *        Its slow path spins with detail/spin_lock.hpp.
  *
  * One 64-bit word per page carries the page's total reference count and,
  * while a single consumer holds the page, that consumer's id:
@@ -22,7 +22,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <thread>
 
 namespace arenakit::detail::token_word {
 
@@ -89,63 +88,3 @@ constexpr std::uint64_t sw_held(std::uint32_t owner, std::uint32_t delivered) no
 }
 
 } // namespace arenakit::detail::token_word
-
-namespace arenakit::detail {
-
-/// cpu_relax() - tell the core we are spinning (no ordering effect).
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
-
-/// Spins a few times, then yields the CPU: on a machine with fewer cores than
-/// threads a spinner must not starve the thread it waits for.
-struct SpinWait {
-  unsigned n = 0;
-  void operator()() noexcept {
-    if (++n < 64) {
-      cpu_relax();
-    } else {
-      std::this_thread::yield();
-    }
-  }
-};
-
-/**
- * struct TokenSpinLock - test-and-test-and-set lock guarding one consumer's
- * shared-page table. Taken only on the shared-page slow path and by close;
- * critical sections are a few table operations (or one table growth).
- * Blocking; 4 bytes.
- */
-class TokenSpinLock {
-public:
-  void lock() noexcept {
-    SpinWait wait;
-    // acquire: pairs with the release in unlock() of the previous holder, so
-    // its table writes are visible to us.
-    while (v_.exchange(1, std::memory_order_acquire) != 0) {
-      while (v_.load(std::memory_order_relaxed) != 0) wait();
-    }
-  }
-  void unlock() noexcept { v_.store(0, std::memory_order_release); } // pairs with lock()'s acquire
-
-private:
-  std::atomic<std::uint32_t> v_{0};
-};
-
-/// RAII guard for TokenSpinLock (noexcept, no allocation).
-class TokenLockGuard {
-public:
-  explicit TokenLockGuard(TokenSpinLock& l) noexcept : l_(l) { l_.lock(); }
-  ~TokenLockGuard() { l_.unlock(); }
-  TokenLockGuard(const TokenLockGuard&) = delete;
-  TokenLockGuard& operator=(const TokenLockGuard&) = delete;
-
-private:
-  TokenSpinLock& l_;
-};
-
-} // namespace arenakit::detail

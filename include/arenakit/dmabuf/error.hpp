@@ -14,6 +14,8 @@
  */
 #pragma once
 
+#include <arenakit/detail/error_category.hpp>
+
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -30,28 +32,26 @@ enum class dmabuf_errc : int {
   dup_failed,           ///< FdOwnership::duplicate and fcntl(F_DUPFD_CLOEXEC) failed
 };
 
-class dmabuf_category_impl final : public std::error_category {
-public:
-  const char* name() const noexcept override { return "arenakit.dmabuf"; }
-  std::string message(int value) const override {
-    switch (static_cast<dmabuf_errc>(value)) {
-    case dmabuf_errc::not_a_dmabuf: return "not a dma-buf fd (its filesystem is not dma-buf's)";
-    case dmabuf_errc::bad_fd: return "not a dma-buf fd (not an open file descriptor)";
-    case dmabuf_errc::size_unknown: return "dma-buf size unknown (lseek SEEK_END failed or returned 0)";
-    case dmabuf_errc::cpu_map_refused: return "dma-buf exporter refused a CPU mapping (mmap)";
-    case dmabuf_errc::no_cpu_mapping: return "dma-buf has no CPU mapping (device-only memory)";
-    case dmabuf_errc::range_outside_buffer: return "CPU access range lies outside the dma-buf";
-    case dmabuf_errc::dup_failed: return "could not duplicate the dma-buf fd";
-    }
-    return "unknown arenakit dma-buf error";
-  }
+namespace detail {
+struct DmabufErrors {
+  static constexpr const char* name = "arenakit.dmabuf";
+  static constexpr const char* unknown = "unknown arenakit dma-buf error";
+  static constexpr ErrorMessage<dmabuf_errc> messages[] = {
+      {dmabuf_errc::not_a_dmabuf, "not a dma-buf fd (its filesystem is not dma-buf's)"},
+      {dmabuf_errc::bad_fd, "not a dma-buf fd (not an open file descriptor)"},
+      {dmabuf_errc::size_unknown, "dma-buf size unknown (lseek SEEK_END failed or returned 0)"},
+      {dmabuf_errc::cpu_map_refused, "dma-buf exporter refused a CPU mapping (mmap)"},
+      {dmabuf_errc::no_cpu_mapping, "dma-buf has no CPU mapping (device-only memory)"},
+      {dmabuf_errc::range_outside_buffer, "CPU access range lies outside the dma-buf"},
+      {dmabuf_errc::dup_failed, "could not duplicate the dma-buf fd"},
+  };
 };
+} // namespace detail
 
 /// The one dma-buf error category (function-local static: categories compare
 /// by address).
 inline const std::error_category& dmabuf_category() noexcept {
-  static const dmabuf_category_impl category;
-  return category;
+  return detail::category_of<detail::DmabufErrors>();
 }
 
 inline std::error_code make_error_code(dmabuf_errc e) noexcept {

@@ -59,6 +59,9 @@
 #pragma once
 
 #include <arenakit/config.hpp>
+#include <arenakit/detail/bounded_count.hpp>
+#include <arenakit/detail/owner_counter.hpp>
+#include <arenakit/detail/spin_lock.hpp>
 #include <arenakit/detail/test_hook.hpp>
 #include <arenakit/error.hpp>
 #include <arenakit/lists/llist.hpp>
@@ -177,33 +180,6 @@ inline std::int64_t epoch_now_ns() noexcept {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-
-/// A test-and-test-and-set lock for the registry and the advance: held for a
-/// scan of the records, never across user code.
-class EpochLock {
-public:
-  bool try_lock() noexcept {
-    // (K1) acquire: pairs with (K2) of the previous holder.
-    return !held_.load(std::memory_order_relaxed) &&
-           !held_.exchange(true, std::memory_order_acquire);
-  }
-  void lock() noexcept {
-    for (unsigned spins = 0; !try_lock(); ++spins)
-      if (spins > 64) std::this_thread::yield();
-  }
-  void unlock() noexcept { held_.store(false, std::memory_order_release); } // (K2)
-
-private:
-  std::atomic<bool> held_{false};
-};
-
-struct EpochLockGuard {
-  explicit EpochLockGuard(EpochLock& lock) noexcept : lock_(lock) { lock_.lock(); }
-  ~EpochLockGuard() { lock_.unlock(); }
-  EpochLockGuard(const EpochLockGuard&) = delete;
-  EpochLockGuard& operator=(const EpochLockGuard&) = delete;
-  EpochLock& lock_;
-};
 
 /// What an EpochReclaimer keeps in a retired slot.
 struct EpochSlot : LlistNode {
@@ -335,27 +311,21 @@ private:
 
   /// Reserves up to @want units of room against the bound (hard: CAS).
   std::size_t reserve(std::size_t want) noexcept {
-    std::size_t current = reserved_.load(std::memory_order_relaxed);
-    std::size_t take;
-    do {
-      if (current >= config_.garbage_bound) return 0;
-      take = std::min(want, config_.garbage_bound - current);
-      // Relaxed: a budget, not a publication (objects travel through buckets).
-    } while (!reserved_.compare_exchange_weak(current, current + take, std::memory_order_relaxed));
-    return take;
+    // Relaxed: a budget, not a publication (objects travel through buckets).
+    return reserved_.reserve<std::memory_order_relaxed>(want, config_.garbage_bound).taken;
   }
   void unreserve(std::size_t n) noexcept {
-    if (n != 0) reserved_.fetch_sub(n, std::memory_order_relaxed); // a budget
+    if (n != 0) reserved_.release<std::memory_order_relaxed>(n); // a budget
   }
   void force_reserve(std::size_t n) noexcept {
-    reserved_.fetch_add(n, std::memory_order_relaxed); // admitted over the bound
+    reserved_.add_over_bound(n); // admitted over the bound (relaxed: a budget)
   }
 
   /// Publishes the chain [first..last] of @n objects with the current stamp.
   void seal(EpochHook* first, EpochHook* last, std::size_t n) noexcept {
     const std::uint64_t e = stamp(); // (S1)(S2)
     Bucket& b = buckets_[e % 3];
-    // Every statistic before the push (L1): once pushed, two advances on
+    // Every statistic before the push (ll-1): once pushed, two advances on
     // other threads may free the batch and reset the bucket's age, and
     // bookkeeping done after that would count `reclaimed` above `retired`
     // and leave an age on an empty bucket that only more advances clear.
@@ -363,14 +333,12 @@ private:
     // queued: read low until the bucket's next seal, never stale.
     b.count.fetch_add(n, std::memory_order_relaxed); // statistic; before the push so it never underflows
     retired_.fetch_add(n, std::memory_order_relaxed); // statistic
-    std::uint64_t oldest = b.oldest_stamp.load(std::memory_order_relaxed);
-    while (e < oldest && !b.oldest_stamp.compare_exchange_weak(oldest, e, std::memory_order_relaxed)) {
-    }
+    detail::fetch_min(b.oldest_stamp, e); // statistic (relaxed)
     std::int64_t zero = 0;
     if (b.since_ns.load(std::memory_order_relaxed) == 0)
       b.since_ns.compare_exchange_strong(zero, detail::epoch_now_ns(), std::memory_order_relaxed);
     ARENAKIT_TEST_PAUSE(epoch_seal_before_push);
-    b.list.push_batch(*first, *last); // (L1) release, pairs with take_all in advance
+    b.list.push_batch(*first, *last); // (ll-1) release, pairs with take_all in advance
   }
 
   /**
@@ -402,11 +370,13 @@ private:
   alignas(cache_line_size) std::atomic<std::uint64_t> epoch_{2};
   bool asymmetric_ = false;
   // Line 2: the bound budget (a CAS every batch).
-  alignas(cache_line_size) std::atomic<std::size_t> reserved_{0};
+  alignas(cache_line_size) detail::BoundedCount<std::size_t> reserved_;
   // Lines 3-5: the garbage buckets.
   Bucket buckets_[3];
   // Cold: registry, configuration, statistics.
-  alignas(cache_line_size) mutable detail::EpochLock lock_;
+  // The registry and the advance: a spin lock (detail/spin_lock.hpp), held
+  // for a scan of the records, never across user code.
+  alignas(cache_line_size) mutable detail::SpinLock lock_;
   EpochThread* threads_ = nullptr;
   std::size_t registered_ = 0;
   EpochConfig config_;
@@ -431,7 +401,7 @@ public:
   explicit EpochThread(EpochDomain& domain, const char* label = nullptr) noexcept
       : domain_(&domain), epoch_(&domain.epoch_), asymmetric_(domain.asymmetric_), label_(label),
         tid_(detail::epoch_gettid()) {
-    detail::EpochLockGuard hold(domain.lock_);
+    detail::SpinLockGuard hold(domain.lock_);
     next_ = domain.threads_;
     domain.threads_ = this;
     ++domain.registered_;
@@ -448,7 +418,7 @@ public:
     flush();
     domain_->unreserve(credit_);
     credit_ = 0;
-    detail::EpochLockGuard hold(domain_->lock_);
+    detail::SpinLockGuard hold(domain_->lock_);
     for (EpochThread** p = &domain_->threads_; *p != nullptr; p = &(*p)->next_) {
       if (*p == this) {
         *p = next_;
@@ -501,8 +471,7 @@ public:
     hook->next = batch_first_;
     if (batch_first_ == nullptr) batch_last_ = hook;
     batch_first_ = hook;
-    const std::size_t n = batch_n_.load(std::memory_order_relaxed) + 1;
-    batch_n_.store(n, std::memory_order_relaxed); // owner-written; report() reads it
+    const std::size_t n = detail::owner_add(batch_n_, 1); // owner-written; report() reads it (relaxed)
     if (ARENAKIT_UNLIKELY(n >= domain_->config_.batch_size)) {
       flush();
       domain_->try_reclaim();
@@ -600,7 +569,7 @@ inline bool EpochDomain::advance_locked(LlistNode*& freed, std::size_t& freed_co
     if ((s & 1u) != 0 && (s >> 1) != g) return false;
   }
   Bucket& b = buckets_[(g + 2) % 3]; // stamp g-1: safe once every reader announced g
-  freed = b.list.take_all();         // (L2) acquire, pairs with seal's (L1)
+  freed = b.list.take_all();         // (ll-2) acquire, pairs with seal's (ll-1)
   freed_count = llist_length(freed);
   b.count.fetch_sub(freed_count, std::memory_order_relaxed);
   b.oldest_stamp.store(UINT64_MAX, std::memory_order_relaxed);
@@ -616,7 +585,7 @@ inline bool EpochDomain::advance_locked(LlistNode*& freed, std::size_t& freed_co
 inline EpochDomain::~EpochDomain() {
   std::size_t registered;
   {
-    detail::EpochLockGuard hold(lock_);
+    detail::SpinLockGuard hold(lock_);
     registered = registered_;
   }
   if (registered != 0) {
@@ -638,7 +607,7 @@ inline RetireResult EpochDomain::retire(EpochHook* hook, void (*deleter)(EpochHo
     if (reserve(1) == 0) {
       bool in_guard;
       {
-        detail::EpochLockGuard hold(lock_);
+        detail::SpinLockGuard hold(lock_);
         in_guard = caller_in_guard_locked();
       }
       if (on_bound(1, in_guard) == 0) return RetireResult::refused_bound;
@@ -668,7 +637,7 @@ inline bool EpochDomain::caller_in_guard_locked() const noexcept {
 inline std::error_code EpochDomain::synchronize() noexcept {
   std::uint64_t target;
   {
-    detail::EpochLockGuard hold(lock_);
+    detail::SpinLockGuard hold(lock_);
     if (caller_in_guard_locked()) return std::make_error_code(std::errc::resource_deadlock_would_occur);
     target = epoch_.load(std::memory_order_relaxed) + 2;
   }
@@ -677,28 +646,22 @@ inline std::error_code EpochDomain::synchronize() noexcept {
     std::size_t count = 0;
     bool advanced;
     {
-      detail::EpochLockGuard hold(lock_);
+      detail::SpinLockGuard hold(lock_);
       advanced = advance_locked(chain, count);
     }
     free_chain(chain, count);
     if (epoch_.load(std::memory_order_acquire) >= target) return {}; // (A4)
-    if (!advanced) {
-      // Backoff: a reader is still inside; give it the CPU, then sleep.
-      if (attempt < 16)
-        std::this_thread::yield();
-      else
-        std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000u, 10u * attempt)));
-    }
+    if (!advanced) detail::backoff_sleep(attempt); // a reader is still inside: give it the CPU, then sleep
   }
 }
 
 inline std::error_code EpochDomain::barrier() noexcept {
   if (std::error_code ec = synchronize(); ec) return ec;
-  detail::EpochLockGuard hold(lock_);
+  detail::SpinLockGuard hold(lock_);
   if (registered_ != 0) return {};
   // Teardown: no record, so no reader; every bucket is safe whatever its stamp.
   for (Bucket& b : buckets_) {
-    LlistNode* chain = b.list.take_all(); // (L2)
+    LlistNode* chain = b.list.take_all(); // (ll-2)
     std::size_t n = llist_length(chain);
     b.count.fetch_sub(n, std::memory_order_relaxed);
     free_chain(chain, n);
@@ -715,10 +678,7 @@ inline std::size_t EpochDomain::on_bound(std::size_t want, bool caller_in_guard)
     for (unsigned attempt = 0;; ++attempt) {
       try_reclaim();
       if (std::size_t got = reserve(want); got != 0) return got;
-      if (attempt < 16)
-        std::this_thread::yield();
-      else
-        std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000u, 10u * attempt)));
+      detail::backoff_sleep(attempt);
     }
   case OnGarbageBound::callback: {
     EpochReport r = report();
@@ -736,7 +696,7 @@ inline std::size_t EpochDomain::on_bound(std::size_t want, bool caller_in_guard)
 
 inline EpochReport EpochDomain::report() const noexcept {
   EpochReport r;
-  detail::EpochLockGuard hold(lock_);
+  detail::SpinLockGuard hold(lock_);
   r.epoch = epoch_.load(std::memory_order_relaxed);
   r.bound = config_.garbage_bound;
   r.reserved = reserved_.load(std::memory_order_relaxed);

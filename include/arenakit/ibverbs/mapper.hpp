@@ -48,6 +48,7 @@
  */
 #pragma once
 
+#include <arenakit/detail/error_category.hpp>
 #include <arenakit/error.hpp>
 #include <arenakit/concepts/mapper.hpp>
 #include <arenakit/region.hpp>
@@ -130,11 +131,10 @@ inline const char* ibv_call_name(IbvCall call) noexcept {
   return "ibverbs";
 }
 
-class ibverbs_category_impl final : public std::error_category {
-public:
-  const char* name() const noexcept override { return "arenakit.ibverbs"; }
+struct IbverbsErrors {
+  static constexpr const char* name = "arenakit.ibverbs";
 
-  std::string message(int value) const override {
+  static std::string message(int value) {
     const auto call = static_cast<IbvCall>((value >> 16) & 0xFF);
     const int err = value & 0xFFFF;
     if (call == IbvCall::missing_pd)
@@ -155,7 +155,7 @@ public:
   }
 
   // Comparable with the plain errno: `ec == std::errc::not_enough_memory`.
-  std::error_condition default_error_condition(int value) const noexcept override {
+  static std::error_condition condition(int value) noexcept {
     return {value & 0xFFFF, std::generic_category()};
   }
 };
@@ -163,8 +163,7 @@ public:
 
 /// The "arenakit.ibverbs" category (one instance: categories compare by address).
 inline const std::error_category& ibverbs_category() noexcept {
-  static const detail::ibverbs_category_impl category;
-  return category;
+  return detail::category_of<detail::IbverbsErrors>();
 }
 
 /// An error naming @call and the errno it set. Never an empty code: a call

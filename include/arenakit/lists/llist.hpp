@@ -121,29 +121,80 @@ T* llist_entry(LlistNode* node) noexcept {
 
 namespace detail {
 
+/// The mark a closed ClosableLlist holds as its head (never a real node,
+/// never dereferenced: compared only).
+inline LlistNode llist_closed_mark{};
+
 /**
- * llist_push_batch - link [first..last] in front of @head
- * @head: the list head
- * @first: first node of a chain the caller owns
- * @last: last node of that chain (reachable from @first)
+ * llist_push_chain - link [first..last] in front of @head (the one llist push)
+ * @Order: the success order of the CAS: release (every list), or seq_cst
+ *         when the caller's next load must be ordered after the push
+ *         (a store-load pairing, e.g. ReleaseList's watermark policy)
+ * @Closable: refuse (link nothing) when the head is llist_closed_mark
  *
- * Returns true when the list was empty before (the caller's cue to wake
- * whoever drains it).
+ * Returns the head the chain was linked in front of: null when the list was
+ * empty before (the caller's cue to wake whoever drains it), or
+ * &llist_closed_mark when the list is closed and nothing was linked.
  */
-ARENAKIT_ALWAYS_INLINE bool llist_push_batch(std::atomic<LlistNode*>& head, LlistNode* first,
-                                             LlistNode* last) noexcept {
+template <std::memory_order Order = std::memory_order_release, bool Closable = false>
+ARENAKIT_ALWAYS_INLINE LlistNode* llist_push_chain(std::atomic<LlistNode*>& head, LlistNode* first,
+                                                   LlistNode* last) noexcept {
   // The head is only compared, never dereferenced, so a relaxed load is
   // enough; the CAS below re-reads it on failure.
   LlistNode* old = head.load(std::memory_order_relaxed);
   do {
+    if constexpr (Closable) {
+      if (ARENAKIT_UNLIKELY(old == &llist_closed_mark)) return old;
+    }
     last->next = old;
-    // (L1) release: publishes the chain's contents and `last->next`; pairs
-    // with the acquire in take_all (L2) and in pop_first (L3). Failure is
-    // relaxed: on failure we only retry with the fresh value.
-  } while (!head.compare_exchange_weak(old, first, std::memory_order_release,
-                                       std::memory_order_relaxed));
-  return old == nullptr;
+    // (ll-1) release (or seq_cst, see @Order): publishes the chain's contents
+    // and `last->next`; pairs with the acquire in take_all (ll-2) and in
+    // pop_first (ll-3). Failure is relaxed: on failure we only retry with
+    // the fresh value.
+  } while (!head.compare_exchange_weak(old, first, Order, std::memory_order_relaxed));
+  return old;
 }
+
+/**
+ * LlistHead - the push side every list shares: a head pointer, push and
+ * push_batch (lock-free; release barrier semantics (ll-1)), empty().
+ */
+class LlistHead {
+public:
+  LlistHead() noexcept = default;
+  LlistHead(const LlistHead&) = delete;
+  LlistHead& operator=(const LlistHead&) = delete;
+
+  /**
+   * push - add one node (lock-free, never allocates)
+   * @node: a node not on any list
+   *
+   * Returns true when the list was empty before this push. Provides release
+   * barrier semantics (ll-1): the node's contents are visible to whoever
+   * takes it.
+   */
+  ARENAKIT_ALWAYS_INLINE bool push(LlistNode& node) noexcept {
+    return llist_push_chain(head_, &node, &node) == nullptr;
+  }
+
+  /**
+   * push_batch - add a caller-built chain [first..last] with one CAS
+   *
+   * Returns true when the list was empty before. Release, as push.
+   */
+  ARENAKIT_ALWAYS_INLINE bool push_batch(LlistNode& first, LlistNode& last) noexcept {
+    return llist_push_chain(head_, &first, &last) == nullptr;
+  }
+
+  /// Snapshot: may be stale by the time the caller looks at it (relaxed).
+  [[nodiscard]] bool empty() const noexcept {
+    return head_.load(std::memory_order_relaxed) == nullptr;
+  }
+
+protected:
+  ~LlistHead() = default;
+  std::atomic<LlistNode*> head_{nullptr};
+};
 
 } // namespace detail
 
@@ -153,53 +204,98 @@ ARENAKIT_ALWAYS_INLINE bool llist_push_batch(std::atomic<LlistNode*>& head, Llis
  * The head sits alone on its cache line: producers hammer it, and nothing
  * else should share their misses.
  */
-class alignas(cache_line_size) Llist {
+class alignas(cache_line_size) Llist : public detail::LlistHead {
 public:
   Llist() noexcept = default;
-  Llist(const Llist&) = delete;
-  Llist& operator=(const Llist&) = delete;
-
-  /**
-   * push - add one node (lock-free, never allocates)
-   * @node: a node not on any list
-   *
-   * Returns true when the list was empty before this push.
-   */
-  ARENAKIT_ALWAYS_INLINE bool push(LlistNode& node) noexcept {
-    return detail::llist_push_batch(head_, &node, &node);
-  }
-
-  /**
-   * push_batch - add a caller-built chain [first..last] with one CAS
-   *
-   * Returns true when the list was empty before.
-   */
-  ARENAKIT_ALWAYS_INLINE bool push_batch(LlistNode& first, LlistNode& last) noexcept {
-    return detail::llist_push_batch(head_, &first, &last);
-  }
 
   /**
    * take_all - detach every node (wait-free; safe with concurrent pushes and
    *            concurrent take_all calls)
    *
    * Returns the chain newest-first (null when empty); the caller owns it.
+   * Provides acquire barrier semantics (ll-2).
    */
   [[nodiscard]] LlistNode* take_all() noexcept {
-    // (L2) acquire: pairs with (L1) so every node of the chain, and its
+    // (ll-2) acquire: pairs with (ll-1) so every node of the chain, and its
     // `next`, is visible before we walk it.
     return head_.exchange(nullptr, std::memory_order_acquire);
   }
+};
 
-  /// Snapshot: may be stale by the time the caller looks at it.
-  [[nodiscard]] bool empty() const noexcept {
-    return head_.load(std::memory_order_relaxed) == nullptr;
+static_assert(sizeof(Llist) == cache_line_size, "Llist's head must own its cache line");
+
+/**
+ * ClosableLlist - an Llist whose single owner can close it: a push on a
+ * closed list links nothing and says so. Not line-aligned: its owner places
+ * it (ReleaseList keeps the fields producers read after the push on the
+ * same line).
+ *
+ * Thread roles: push / push_batch from any thread; take_all() and close()
+ * from the owner only (one thread at a time: take_all checks for the mark
+ * before its exchange, so a concurrent close could be undone).
+ *
+ * Progress: push is lock-free; take_all, close and the snapshots wait-free.
+ */
+class ClosableLlist {
+public:
+  ClosableLlist() noexcept = default;
+  ClosableLlist(const ClosableLlist&) = delete;
+  ClosableLlist& operator=(const ClosableLlist&) = delete;
+
+  /// The head a closed list holds (compare push results against it).
+  [[nodiscard]] static LlistNode* closed_mark() noexcept { return &detail::llist_closed_mark; }
+
+  /**
+   * push_batch - add [first..last] with one CAS unless the list is closed
+   * @Order: release (default) or seq_cst (see detail::llist_push_chain)
+   *
+   * Returns the previous head: null when the list was empty, closed_mark()
+   * when it is closed (nothing linked; the caller still owns the chain).
+   * Lock-free; provides release barrier semantics (ll-1) if it links.
+   */
+  template <std::memory_order Order = std::memory_order_release>
+  ARENAKIT_ALWAYS_INLINE LlistNode* push_batch(LlistNode& first, LlistNode& last) noexcept {
+    return detail::llist_push_chain<Order, true>(head_, &first, &last);
+  }
+
+  /**
+   * take_all - detach every node (owner only; wait-free)
+   *
+   * Returns null on an empty or closed list (a closed list stays closed).
+   * Provides acquire barrier semantics (ll-2) when it takes nodes.
+   */
+  [[nodiscard]] LlistNode* take_all() noexcept {
+    if (head_.load(std::memory_order_relaxed) == closed_mark()) return nullptr; // only the owner closes
+    return head_.exchange(nullptr, std::memory_order_acquire); // (ll-2) pairs with (ll-1)
+  }
+
+  /**
+   * close - detach every node and close the list (owner only; wait-free)
+   *
+   * Returns the chain (null when empty or already closed). Acquire (ll-2),
+   * as take_all; it publishes nothing, it only swaps in the mark that
+   * (ll-1)'s loop refuses.
+   */
+  [[nodiscard]] LlistNode* close() noexcept {
+    LlistNode* chain = head_.exchange(closed_mark(), std::memory_order_acquire); // (ll-2)
+    return chain == closed_mark() ? nullptr : chain;
+  }
+
+  /// The raw head with @order (null, closed_mark() or the newest node).
+  [[nodiscard]] LlistNode* head(std::memory_order order) const noexcept { return head_.load(order); }
+  /// Snapshot (relaxed unless told): closed.
+  [[nodiscard]] bool closed(std::memory_order order = std::memory_order_relaxed) const noexcept {
+    return head_.load(order) == closed_mark();
+  }
+  /// Snapshot (relaxed unless told): no node queued (empty or closed).
+  [[nodiscard]] bool empty(std::memory_order order = std::memory_order_relaxed) const noexcept {
+    LlistNode* h = head_.load(order);
+    return h == nullptr || h == closed_mark();
   }
 
 private:
   std::atomic<LlistNode*> head_{nullptr};
 };
-
-static_assert(sizeof(Llist) == cache_line_size, "Llist's head must own its cache line");
 
 /**
  * ScLlist - multi-producer, single-consumer intrusive list.
@@ -209,23 +305,9 @@ static_assert(sizeof(Llist) == cache_line_size, "Llist's head must own its cache
  * time (a second claim returns an empty optional). The handle is move-only;
  * keep it on one thread at a time.
  */
-class alignas(cache_line_size) ScLlist {
+class alignas(cache_line_size) ScLlist : public detail::LlistHead {
 public:
   ScLlist() noexcept = default;
-  ScLlist(const ScLlist&) = delete;
-  ScLlist& operator=(const ScLlist&) = delete;
-
-  /// See Llist::push.
-  ARENAKIT_ALWAYS_INLINE bool push(LlistNode& node) noexcept {
-    return detail::llist_push_batch(head_, &node, &node);
-  }
-  /// See Llist::push_batch.
-  ARENAKIT_ALWAYS_INLINE bool push_batch(LlistNode& first, LlistNode& last) noexcept {
-    return detail::llist_push_batch(head_, &first, &last);
-  }
-  [[nodiscard]] bool empty() const noexcept {
-    return head_.load(std::memory_order_relaxed) == nullptr;
-  }
 
   /// The one consumer. Destroying (or moving from) it gives the claim back.
   class Consumer {
@@ -249,12 +331,12 @@ public:
      * only remover (see the file comment on ABA).
      */
     [[nodiscard]] LlistNode* pop_first() noexcept {
-      // (L3) acquire: pairs with (L1) so `first->next` is the pusher's value.
+      // (ll-3) acquire: pairs with (ll-1) so `first->next` is the pusher's value.
       LlistNode* first = list_->head_.load(std::memory_order_acquire);
       while (first != nullptr) {
         // `first` cannot leave the list under us: only this handle removes.
         LlistNode* next = first->next;
-        // (L3) again on failure: the fresh `first` must be acquired too.
+        // (ll-3) again on failure: the fresh `first` must be acquired too.
         if (list_->head_.compare_exchange_weak(first, next, std::memory_order_acquire,
                                                std::memory_order_acquire))
           break;
@@ -264,15 +346,15 @@ public:
 
     /// take_all for the single consumer (see Llist::take_all).
     [[nodiscard]] LlistNode* take_all() noexcept {
-      return list_->head_.exchange(nullptr, std::memory_order_acquire); // (L2)
+      return list_->head_.exchange(nullptr, std::memory_order_acquire); // (ll-2)
     }
 
   private:
     friend class ScLlist;
     explicit Consumer(ScLlist* list) noexcept : list_(list) {}
     void reset() noexcept {
-      // (C1) release: whatever this consumer did happens-before the next
-      // claimant's (C2).
+      // (ll-4) release: whatever this consumer did happens-before the next
+      // claimant's (ll-5).
       if (list_ != nullptr) list_->claimed_.store(false, std::memory_order_release);
       list_ = nullptr;
     }
@@ -286,13 +368,12 @@ public:
    * (the claim fails instead of letting two consumers race on pop_first).
    */
   [[nodiscard]] std::optional<Consumer> claim_consumer() noexcept {
-    // (C2) acquire: pairs with (C1) of the previous consumer.
+    // (ll-5) acquire: pairs with (ll-4) of the previous consumer.
     if (claimed_.exchange(true, std::memory_order_acquire)) return std::nullopt;
     return Consumer(this);
   }
 
 private:
-  std::atomic<LlistNode*> head_{nullptr};
   // Touched only when a consumer is claimed or given back; sharing the head's
   // line costs producers nothing in steady state.
   std::atomic<bool> claimed_{false};

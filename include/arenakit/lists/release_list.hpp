@@ -34,6 +34,7 @@
 #pragma once
 
 #include <arenakit/config.hpp>
+#include <arenakit/detail/owner_counter.hpp>
 #include <arenakit/lists/llist.hpp>
 #include <arenakit/slot_id.hpp>
 #include <arenakit/lists/wake_policy.hpp>
@@ -124,8 +125,8 @@ public:
 
   /// Reports (never silently leaks) items still queued; see LeftoverHook.
   ~ReleaseList() {
-    LlistNode* chain = head_.load(std::memory_order_acquire); // (R2) as in drain
-    if (chain == nullptr || chain == closed()) return;
+    LlistNode* chain = list_.head(std::memory_order_acquire); // (rl-2) as in drain
+    if (chain == nullptr || chain == ClosableLlist::closed_mark()) return;
     std::size_t count = llist_length(chain);
     leftover_.store(count, std::memory_order_relaxed);
     leftover_hook_(leftover_context_, chain, count);
@@ -156,30 +157,28 @@ public:
     [[maybe_unused]] std::uint64_t before = 0;
     if constexpr (counted) {
       // Counted before the item is published, so the count never drops below
-      // what is on the list: this fetch_add is sequenced before (R1), which
-      // the drainer's (R2) reads, so the drainer's fetch_sub comes after it.
+      // what is on the list: this fetch_add is sequenced before (rl-1), which
+      // the drainer's (rl-2) reads, so the drainer's fetch_sub comes after it.
       before = pending_.fetch_add(count, std::memory_order_relaxed);
     }
-    LlistNode* old = head_.load(std::memory_order_relaxed); // compared, never dereferenced
-    do {
-      if (ARENAKIT_UNLIKELY(old == closed())) {
-        if constexpr (counted) pending_.fetch_sub(count, std::memory_order_relaxed);
-        refused_closed_.fetch_add(1, std::memory_order_relaxed);
-        return ReleaseResult::refused_closed;
-      }
-      last.next = old;
-      // (R1) release: publishes the items to the drainer's (R2). With
-      // WakeAtWatermark it is seq_cst: it must be ordered before the load of
-      // `parked_` below, pairing with park()'s (P1)/(P2) (store-load, Dekker).
-    } while (!head_.compare_exchange_weak(old, &first, push_order, std::memory_order_relaxed));
+    // (rl-1) the llist push (ClosableLlist, (ll-1)): release, publishes the
+    // items to the drainer's (rl-2). With WakeAtWatermark it is seq_cst: it
+    // must be ordered before the load of `parked_` below, pairing with
+    // park()'s (rl-4)/(rl-5) (store-load, Dekker).
+    LlistNode* const old = list_.template push_batch<push_order>(first, last);
+    if (ARENAKIT_UNLIKELY(old == ClosableLlist::closed_mark())) {
+      if constexpr (counted) pending_.fetch_sub(count, std::memory_order_relaxed); // a count only
+      refused_closed_.fetch_add(1, std::memory_order_relaxed); // statistic
+      return ReleaseResult::refused_closed;
+    }
 
     bool wake = false;
     if constexpr (std::is_same_v<Policy, WakeOnEdge>) {
       wake = old == nullptr;
     } else if constexpr (watermark_policy) {
       wake = before < policy_.watermark() && before + count >= policy_.watermark();
-      // (P3) seq_cst load after (R1): either we see the owner parked, or the
-      // owner's re-check (P2) sees our item.
+      // (rl-3) seq_cst load after (rl-1): either we see the owner parked, or
+      // the owner's re-check (rl-5) sees our item.
       if (!wake && parked_.load(std::memory_order_seq_cst))
         wake = parked_.exchange(false, std::memory_order_relaxed); // one waker wins
     }
@@ -201,10 +200,10 @@ public:
    */
   template <class Teardown>
   std::size_t drain(Teardown&& teardown) noexcept {
-    if (head_.load(std::memory_order_relaxed) == closed()) return 0; // only the owner closes
-    // (R2) acquire: pairs with (R1); the items' contents are visible.
-    LlistNode* chain = head_.exchange(nullptr, std::memory_order_acquire);
-    return run(chain, teardown);
+    // (rl-2) acquire (ClosableLlist::take_all, (ll-2)): pairs with (rl-1);
+    // the items' contents are visible. A closed list gives nothing (only the
+    // owner closes, so the check inside cannot race with a close).
+    return run(list_.take_all(), teardown);
   }
 
   /**
@@ -222,10 +221,9 @@ public:
   [[nodiscard]] bool park(Teardown&& teardown) noexcept {
     drain(teardown);
     if constexpr (watermark_policy) {
-      parked_.store(true, std::memory_order_seq_cst); // (P1) pairs with (P3)
-      // (P2) seq_cst load: ordered after (P1); pairs with (R1).
-      LlistNode* now = head_.load(std::memory_order_seq_cst);
-      if (now != nullptr && now != closed()) {
+      parked_.store(true, std::memory_order_seq_cst); // (rl-4) pairs with (rl-3)
+      // (rl-5) seq_cst load: ordered after (rl-4); pairs with (rl-1).
+      if (!list_.empty(std::memory_order_seq_cst)) {
         parked_.store(false, std::memory_order_relaxed);
         return false;
       }
@@ -243,20 +241,15 @@ public:
    */
   template <class Teardown>
   std::size_t close(Teardown&& teardown) noexcept {
-    // (R2) acquire as in drain; also publishes nothing, only swaps in the
-    // sentinel that (R1)'s loop refuses.
-    LlistNode* chain = head_.exchange(closed(), std::memory_order_acquire);
-    if (chain == closed()) return 0;
-    return run(chain, teardown);
+    // (rl-2) acquire as in drain (ClosableLlist::close); publishes nothing,
+    // only swaps in the mark that (rl-1)'s push refuses.
+    return run(list_.close(), teardown);
   }
 
-  [[nodiscard]] bool closed_for_release() const noexcept {
-    return head_.load(std::memory_order_relaxed) == closed();
-  }
-  [[nodiscard]] bool empty() const noexcept {
-    LlistNode* head = head_.load(std::memory_order_relaxed);
-    return head == nullptr || head == closed();
-  }
+  /// Snapshot (relaxed): close() has run.
+  [[nodiscard]] bool closed_for_release() const noexcept { return list_.closed(); }
+  /// Snapshot (relaxed): nothing queued.
+  [[nodiscard]] bool empty() const noexcept { return list_.empty(); }
 
   /// Queued, not yet drained: exact when counted, else 0 or 1 (empty or not).
   [[nodiscard]] std::size_t pending() const noexcept {
@@ -289,8 +282,6 @@ private:
   static constexpr std::memory_order push_order =
       watermark_policy ? std::memory_order_seq_cst : std::memory_order_release;
 
-  static LlistNode* closed() noexcept { return &closed_sentinel_; }
-
   template <class Teardown>
   std::size_t run(LlistNode* chain, Teardown& teardown) noexcept {
     if (chain == nullptr) return 0;
@@ -299,9 +290,8 @@ private:
     if constexpr (counted) pending_.fetch_sub(n, std::memory_order_relaxed); // a count only
     // Owner-only fields: plain read-modify-write through relaxed atomics so
     // counters() may read them from any thread.
-    drains_.store(drains_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    items_drained_.store(items_drained_.load(std::memory_order_relaxed) + n,
-                         std::memory_order_relaxed);
+    detail::owner_add(drains_, 1);
+    detail::owner_add(items_drained_, std::uint64_t{n});
     if (n > max_per_drain_.load(std::memory_order_relaxed))
       max_per_drain_.store(n, std::memory_order_relaxed);
     return n;
@@ -309,7 +299,7 @@ private:
 
   // Line 1: the head (every producer's CAS) and the parked flag producers of
   // a watermark list read right after that CAS.
-  alignas(cache_line_size) std::atomic<LlistNode*> head_{nullptr};
+  alignas(cache_line_size) ClosableLlist list_;
   std::atomic<bool> parked_{false};
   // Line 2: producer-written counters (per release only with counting).
   alignas(cache_line_size) std::atomic<std::uint64_t> pending_{0};
@@ -325,8 +315,6 @@ private:
   [[no_unique_address]] Policy policy_;
   LeftoverHook leftover_hook_ = &report_leftover_to_stderr;
   void* leftover_context_ = nullptr;
-
-  static inline LlistNode closed_sentinel_{};
 };
 
 } // namespace arenakit

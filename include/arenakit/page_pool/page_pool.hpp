@@ -51,6 +51,7 @@
 
 #include <arenakit/config.hpp>
 #include <arenakit/concepts/page_source.hpp>
+#include <arenakit/detail/bounded_count.hpp>
 #include <arenakit/error.hpp>
 #include <arenakit/lists/llist.hpp>
 #include <arenakit/sources/mmap_page.hpp> // the usual PageSource
@@ -366,7 +367,7 @@ public:
       if (debt_ == 0) return;
       // (B2) release: the pages behind this room were unlinked before; pairs
       // with the acquire of a producer's reservation (B1).
-      pool_->count_.fetch_sub(debt_, std::memory_order_release);
+      pool_->count_.template release<std::memory_order_release>(debt_);
       debt_ = 0;
     }
 
@@ -418,23 +419,14 @@ private:
 
   /// Reserves up to @want units of room; returns how many (0 when full).
   std::size_t reserve(std::size_t want) noexcept {
-    std::size_t current = count_.load(std::memory_order_relaxed);
-    std::size_t take;
-    do {
-      if (current >= max_) return 0;
-      take = std::min(want, max_ - current);
-      // (B1) acquire on success: pairs with a consumer's (B2), so the page
-      // whose room we reuse was unlinked before we link ours. Never adds past
-      // max_: this is what makes the bound hard.
-    } while (!count_.compare_exchange_weak(current, current + take, std::memory_order_acquire,
-                                           std::memory_order_relaxed));
-    std::size_t now = current + take;
+    // (B1) acquire on success: pairs with a consumer's (B2), so the page
+    // whose room we reuse was unlinked before we link ours. Never adds past
+    // max_ (a CAS, detail/bounded_count.hpp): this is what makes the bound hard.
+    const auto r = count_.reserve<std::memory_order_acquire>(want, max_);
+    if (r.taken == 0) return 0;
     // A statistic: relaxed; written only when it grows (rarely once warm).
-    std::size_t seen = high_water_.load(std::memory_order_relaxed);
-    while (now > seen &&
-           !high_water_.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
-    }
-    return take;
+    detail::fetch_max(high_water_, r.now);
+    return r.taken;
   }
 
   void overflow(std::byte* page) noexcept {
@@ -451,7 +443,7 @@ private:
   // Shared list head: its own line (Llist is line-aligned).
   Llist shared_;
   // The bound: written by every producer reservation and consumer settlement.
-  alignas(cache_line_size) std::atomic<std::size_t> count_{0};
+  alignas(cache_line_size) detail::BoundedCount<std::size_t> count_;
   std::atomic<std::size_t> high_water_{0};
   // Cold: configuration, source, slow-path counters.
   alignas(cache_line_size) std::size_t max_;

@@ -56,14 +56,14 @@ public:
     slot->id = id;
     slot->stamp = domain_->stamp(); // (S1)(S2): after the caller stopped publishing the slot
     pending_.fetch_add(1, std::memory_order_relaxed); // a count
-    incoming_.push(*slot);                            // (L1)
+    incoming_.push(*slot);                            // (ll-1)
   }
 
   template <class Sink>
   std::size_t reclaim(Sink& sink) noexcept {
     // (K3) acquire / (K4) release: one reclaimer at a time owns waiting_.
     if (busy_.exchange(true, std::memory_order_acquire)) return 0;
-    LlistNode* incoming = incoming_.take_all(); // (L2)
+    LlistNode* incoming = incoming_.take_all(); // (ll-2)
     if (incoming != nullptr) {
       LlistNode* last = incoming;
       while (last->next != nullptr) last = last->next;

@@ -64,7 +64,9 @@
 #include <arenakit/config.hpp>
 #include <arenakit/concepts/cpu_sync.hpp>
 #include <arenakit/sync/host_memory.hpp>
+#include <arenakit/detail/owner_counter.hpp>
 #include <arenakit/detail/test_hook.hpp>
+#include <arenakit/detail/error_category.hpp>
 #include <arenakit/error.hpp>
 #include <arenakit/lists/llist.hpp>
 #include <arenakit/lists/release_list.hpp>
@@ -103,33 +105,31 @@ enum class RecvStatus : std::uint8_t {
 };
 inline constexpr std::size_t recv_status_count = 13;
 
+namespace detail {
 /// The category behind RecvStatus ("arenakit.recv_pool").
-class recv_pool_category_impl final : public std::error_category {
-public:
-  const char* name() const noexcept override { return "arenakit.recv_pool"; }
-  std::string message(int value) const override {
-    switch (static_cast<RecvStatus>(value)) {
-    case RecvStatus::ok: return "success";
-    case RecvStatus::unknown_buffer: return "buffer id is out of the pool's range";
-    case RecvStatus::not_posted: return "completion for a buffer that is not posted (stale or duplicate)";
-    case RecvStatus::not_held: return "buffer is not held: given back twice, or never delivered";
-    case RecvStatus::already_queued: return "buffer's give-back is already queued on a release list";
-    case RecvStatus::unknown_connection: return "unknown connection id";
-    case RecvStatus::foreign_slot: return "slot id or node does not belong to this pool";
-    case RecvStatus::bad_length: return "received length exceeds the buffer size";
-    case RecvStatus::list_closed: return "release list is closed: the caller still holds the buffer";
-    case RecvStatus::connection_busy: return "connection still holds buffers";
-    case RecvStatus::too_many_connections: return "connection table is full (per_connection mode has one)";
-    case RecvStatus::bad_quota: return "quota must be between 1 and the pool's buffer count";
-    case RecvStatus::sync_failed: return "CPU sync (begin_cpu_access) failed: buffer left posted";
-    }
-    return "unknown recv_pool status";
-  }
+struct RecvStatusErrors {
+  static constexpr const char* name = "arenakit.recv_pool";
+  static constexpr const char* unknown = "unknown recv_pool status";
+  static constexpr ErrorMessage<RecvStatus> messages[] = {
+      {RecvStatus::ok, "success"},
+      {RecvStatus::unknown_buffer, "buffer id is out of the pool's range"},
+      {RecvStatus::not_posted, "completion for a buffer that is not posted (stale or duplicate)"},
+      {RecvStatus::not_held, "buffer is not held: given back twice, or never delivered"},
+      {RecvStatus::already_queued, "buffer's give-back is already queued on a release list"},
+      {RecvStatus::unknown_connection, "unknown connection id"},
+      {RecvStatus::foreign_slot, "slot id or node does not belong to this pool"},
+      {RecvStatus::bad_length, "received length exceeds the buffer size"},
+      {RecvStatus::list_closed, "release list is closed: the caller still holds the buffer"},
+      {RecvStatus::connection_busy, "connection still holds buffers"},
+      {RecvStatus::too_many_connections, "connection table is full (per_connection mode has one)"},
+      {RecvStatus::bad_quota, "quota must be between 1 and the pool's buffer count"},
+      {RecvStatus::sync_failed, "CPU sync (begin_cpu_access) failed: buffer left posted"},
+  };
 };
+} // namespace detail
 
 inline const std::error_category& recv_pool_category() noexcept {
-  static const recv_pool_category_impl category;
-  return category;
+  return detail::category_of<detail::RecvStatusErrors>();
 }
 inline std::error_code make_error_code(RecvStatus s) noexcept {
   return {static_cast<int>(s), recv_pool_category()};
@@ -262,7 +262,7 @@ public:
       if (conn.quota.load(std::memory_order_relaxed) != 0) continue;
       conn.reset();
       conn.quota.store(quota, std::memory_order_relaxed); // owner-written; counters() reads
-      set(connections_, get(connections_) + 1);
+      detail::owner_add(connections_, 1);
       return ConnId{static_cast<std::uint16_t>(c)};
     }
     return refuse_code(RecvStatus::too_many_connections);
@@ -274,7 +274,7 @@ public:
     if (c == nullptr) return refuse_code(RecvStatus::unknown_connection);
     if (get(c->held) != 0) return refuse_code(RecvStatus::connection_busy);
     c->quota.store(0, std::memory_order_relaxed);
-    set(connections_, get(connections_) - 1);
+    detail::owner_sub(connections_, 1);
     return {};
   }
 
@@ -296,8 +296,8 @@ public:
       entries_[bid].state.store(posted_state, std::memory_order_relaxed);
       out[i] = bid;
     }
-    set(posted_, get(posted_) + n);
-    set(posts_, get(posts_) + n);
+    detail::owner_add(posted_, n);
+    detail::owner_add(posts_, n);
     return n;
   }
 
@@ -325,22 +325,21 @@ public:
     // Relaxed: the owner publishes the view to other threads by its own means
     // (that hand-off orders these writes before a remote queue_give_back).
     e.state.store(held_state, std::memory_order_relaxed);
-    set(posted_, get(posted_) - 1);
-    set(held_, get(held_) + 1);
-    set(delivered_, get(delivered_) + 1);
-    set(bytes_, get(bytes_) + bytes);
-    const std::uint64_t held = get(c->held) + 1;
-    set(c->held, held);
-    set(c->delivered, get(c->delivered) + 1);
-    set(c->bytes, get(c->bytes) + bytes);
+    detail::owner_sub(posted_, 1);
+    detail::owner_add(held_, 1);
+    detail::owner_add(delivered_, 1);
+    detail::owner_add(bytes_, bytes);
+    const std::uint64_t held = detail::owner_add(c->held, 1);
+    detail::owner_add(c->delivered, 1);
+    detail::owner_add(c->bytes, bytes);
     const std::uint64_t quota = c->quota.load(std::memory_order_relaxed);
     if (held == quota) {
-      set(c->quota_hits, get(c->quota_hits) + 1);
-      set(quota_hits_, get(quota_hits_) + 1);
+      detail::owner_add(c->quota_hits, 1);
+      detail::owner_add(quota_hits_, 1);
       v.arming = Arming::stop;
     } else if (held > quota) {
-      set(c->over_quota, get(c->over_quota) + 1);
-      set(over_quota_, get(over_quota_) + 1);
+      detail::owner_add(c->over_quota, 1);
+      detail::owner_add(over_quota_, 1);
       v.arming = Arming::stop;
     }
     v.id = e.id;
@@ -452,7 +451,7 @@ public:
     // ordered the queuer's writes; the CAS only makes queued -> free one-shot.
     if (!e->state.compare_exchange_strong(expected, free_state, std::memory_order_relaxed))
       return refuse_give_back(r, RecvStatus::not_held);
-    set(given_back_queued_, get(given_back_queued_) + 1);
+    detail::owner_add(given_back_queued_, 1);
     return finish_give_back(*e, static_cast<std::uint16_t>(e - entries_.get()));
   }
 
@@ -539,8 +538,9 @@ private:
   };
 
   using Counter = std::atomic<std::uint64_t>;
-  /// Owner-written counters: a plain load and store (no locked instruction),
-  /// relaxed atomics so counters() may read them from any thread.
+  /// Owner-written counters: a plain load and store (no locked instruction,
+  /// detail::owner_add), relaxed atomics so counters() may read them from any
+  /// thread.
   static std::uint64_t get(const Counter& c) noexcept { return c.load(std::memory_order_relaxed); }
   static void set(Counter& c, std::uint64_t v) noexcept { c.store(v, std::memory_order_relaxed); }
 
@@ -610,18 +610,17 @@ private:
 
   GiveBack finish_give_back(Entry& e, std::uint16_t bid) noexcept {
     if (sync_.end_cpu_access(e.data, e.bytes, SyncAccess::read))
-      set(sync_failures_, get(sync_failures_) + 1); // the buffer comes back anyway
+      detail::owner_add(sync_failures_, 1); // the buffer comes back anyway
     GiveBack r;
     r.conn = ConnId{e.conn};
     Conn& c = conns_[e.conn];
-    const std::uint64_t held = get(c.held);
-    set(c.held, held - 1);
-    set(c.given_back, get(c.given_back) + 1);
+    const std::uint64_t held = detail::owner_sub(c.held, 1) + 1; // the count before
+    detail::owner_add(c.given_back, 1);
     const std::uint64_t quota = c.quota.load(std::memory_order_relaxed);
     if (held >= quota && held - 1 < quota) r.arming = Arming::resume;
     free_stack_[free_top_++] = bid;
-    set(held_, get(held_) - 1);
-    set(given_back_, get(given_back_) + 1);
+    detail::owner_sub(held_, 1);
+    detail::owner_add(given_back_, 1);
     return r;
   }
 
@@ -629,8 +628,8 @@ private:
   void take_back_posted(Entry& e, std::uint16_t bid) noexcept {
     e.state.store(free_state, std::memory_order_relaxed); // owner-only states
     free_stack_[free_top_++] = bid;
-    set(posted_, get(posted_) - 1);
-    set(returned_unused_, get(returned_unused_) + 1);
+    detail::owner_sub(posted_, 1);
+    detail::owner_add(returned_unused_, 1);
   }
 
   RecvStatus refuse(RecvStatus s) noexcept {

@@ -80,6 +80,9 @@
 #include <arenakit/config.hpp>
 #include <arenakit/tokens/format.hpp>
 #include <arenakit/detail/token_held.hpp>
+#include <arenakit/detail/owner_counter.hpp>
+#include <arenakit/detail/spin_lock.hpp>
+#include <arenakit/detail/tagged_index_stack.hpp>
 #include <arenakit/detail/test_hook.hpp>
 #include <arenakit/detail/token_word.hpp>
 #include <arenakit/error.hpp>
@@ -322,8 +325,8 @@ struct alignas(cache_line_size) TokenConsumerSlot {
 
   // --- line 0: lifecycle word and the deliverer-private log.
   std::atomic<std::uint64_t> state{free_bit};
-  std::atomic<std::uint32_t> next_free{0}; ///< free-list link: index + 1, 0 = end
-  TokenSpinLock shared_lock;               ///< guards `shared`
+  std::atomic<std::uint32_t> next_free{detail::TaggedIndexStack::none}; ///< free-list link (TaggedIndexStack)
+  SpinLock shared_lock;                    ///< guards `shared`
   HeldLog log;                             ///< owned by the deliverer, then the drainer
   PageCountTable shared;                   ///< guarded by shared_lock
   // --- counters: cumulative (now) and the snapshot taken at open (base).
@@ -603,7 +606,7 @@ public:
       s.producer_busy.store(0, std::memory_order_release); // pairs with the exchange's acquire
     }
     // (tt-s3) release: pairs with (tt-s1) (a plain store on x86).
-    c->now.delivered.store(c->now.delivered.load(std::memory_order_relaxed) + done, std::memory_order_release);
+    detail::owner_add(c->now.delivered, done, std::memory_order_release);
     if (ARENAKIT_UNLIKELY(refused_by[0] | refused_by[1] | refused_by[2])) {
       count(*c, TokenRefusal::out_of_range, refused_by[0]);
       count(*c, TokenRefusal::count_saturated, refused_by[1]);
@@ -890,7 +893,7 @@ public:
     out.open = (again & Slot::closed_bit) == 0;
     out.held_log_capacity = c->log.published_capacity();
     {
-      detail::TokenLockGuard g(c->shared_lock);
+      detail::SpinLockGuard g(c->shared_lock);
       out.shared_pages = c->shared.size();
       out.tracking_bytes = sizeof(Slot) + c->shared.capacity() * sizeof(std::uint64_t);
     }
@@ -934,10 +937,10 @@ private:
     Region region;
     [[no_unique_address]] OnPageFree hook;
     // Written on set-up paths and by statistics.
-    alignas(cache_line_size) std::atomic<std::uint64_t> free_head{0}; ///< | tag:32 | index + 1:32 |
+    alignas(cache_line_size) detail::TaggedIndexStack free; ///< free slot indexes
     std::atomic<std::uint32_t> chunks_used{0};
     std::atomic<std::uint32_t> consumers_open{0};
-    detail::TokenSpinLock grow_lock;
+    detail::SpinLock grow_lock;
     std::atomic<std::size_t> bytes{0};
     std::array<std::atomic<std::uint64_t>, token_refusal_count> stale_refused{};
     /// Producers::one: a deliver() batch is running (its own line: the
@@ -973,34 +976,58 @@ private:
     }
   }
 
-  static bool begin_delivery(Slot& c, std::uint32_t gen, TokenRefusal& why) noexcept {
-    std::uint64_t st = c.state.load(std::memory_order_relaxed);
+  /**
+   * begin_exclusive() - set @bit (delivering_bit or returning_bit) on an
+   * open slot of generation @gen; refuse with @busy when it is already set.
+   *
+   * (tt-x1) acquire on success: pairs with (tt-x2) of the previous holder of
+   * @bit (maybe on another thread) and with open_consumer()'s release of
+   * this generation: the previous batch's log writes (delivering) or its
+   * `returned` stores (returning) are ours to extend now.
+   */
+  static bool begin_exclusive(Slot& c, std::uint32_t gen, std::uint64_t bit, TokenRefusal busy,
+                              TokenRefusal& why) noexcept {
+    std::uint64_t st = c.state.load(std::memory_order_relaxed); // checked, then confirmed by the CAS
     for (;;) {
       if (Slot::generation_of(st) != gen || (st & (Slot::closed_bit | Slot::free_bit)) != 0) {
         why = TokenRefusal::consumer_closed;
         return false;
       }
-      if ((st & Slot::delivering_bit) != 0) {
-        why = TokenRefusal::concurrent_delivery;
+      if ((st & bit) != 0) {
+        why = busy;
         return false;
       }
-      // acquire: pairs with end_delivery()'s release of the previous batch
-      // (maybe on another thread): its log writes are ours to extend now.
-      if (c.state.compare_exchange_weak(st, st | Slot::delivering_bit, std::memory_order_acquire,
+      if (c.state.compare_exchange_weak(st, st | bit, std::memory_order_acquire, // (tt-x1)
                                         std::memory_order_relaxed))
         return true;
     }
   }
 
-  static void end_delivery(State& s, Slot& c, std::uint32_t index) noexcept {
-    // acq_rel: release publishes this batch's log to the next batch or to
-    // close(); acquire pairs with close()'s release when it deferred to us.
-    const std::uint64_t st = c.state.fetch_and(~Slot::delivering_bit, std::memory_order_acq_rel);
-    // A Returner call still in flight (one_per_consumer) drains instead.
-    if (ARENAKIT_UNLIKELY((st & (Slot::closed_bit | Slot::returning_bit)) == Slot::closed_bit)) {
+  /**
+   * end_exclusive() - clear @bit; if close() deferred to us and the holder
+   * of @other is not in flight, drain and finish the close here.
+   *
+   * (tt-x2) acq_rel: release publishes this batch's log / `returned` stores
+   * to the next holder's (tt-x1), to the drainer (close or the other
+   * exclusive call, whichever RMW on this word comes after ours); acquire
+   * pairs with close()'s release when it deferred to us, and with the other
+   * exclusive call's (tt-x2) (the log it extended).
+   */
+  static void end_exclusive(State& s, Slot& c, std::uint32_t index, std::uint64_t bit,
+                            std::uint64_t other) noexcept {
+    const std::uint64_t st = c.state.fetch_and(~bit, std::memory_order_acq_rel); // (tt-x2)
+    if (ARENAKIT_UNLIKELY((st & (Slot::closed_bit | other)) == Slot::closed_bit)) {
       (void)drain(s, c, index);
       finish_close(s, c, index);
     }
+  }
+
+  static bool begin_delivery(Slot& c, std::uint32_t gen, TokenRefusal& why) noexcept {
+    return begin_exclusive(c, gen, Slot::delivering_bit, TokenRefusal::concurrent_delivery, why);
+  }
+  /// A Returner call still in flight (one_per_consumer) drains instead.
+  static void end_delivery(State& s, Slot& c, std::uint32_t index) noexcept {
+    end_exclusive(s, c, index, Slot::delivering_bit, Slot::returning_bit);
   }
 
   static bool begin_return(Slot& c, std::uint32_t gen) noexcept {
@@ -1046,37 +1073,25 @@ private:
     push_free(s, index);
   }
 
-  /// Treiber stack of free slot indexes with a 32-bit tag against ABA.
-  static void push_free(State& s, std::uint32_t index) noexcept {
-    Slot& c = *s.slot(index);
-    std::uint64_t head = s.free_head.load(std::memory_order_relaxed);
-    std::uint64_t next;
-    do {
-      c.next_free.store(static_cast<std::uint32_t>(head), std::memory_order_relaxed);
-      next = (((head >> 32) + 1) << 32) | (std::uint64_t{index} + 1);
-      // release: pairs with pop_free()'s acquire: the slot's link and its
-      // drained state are visible to whoever pops it.
-    } while (!s.free_head.compare_exchange_weak(head, next, std::memory_order_release, std::memory_order_relaxed));
-  }
+  /// The free slot indexes (detail::TaggedIndexStack: tagged against ABA).
+  /// push_free: release (ts-1), so the slot's link and its drained state are
+  /// visible to whoever pops it; pop_free: acquire (ts-2), pairs with it.
+  static void push_free(State& s, std::uint32_t index) noexcept { s.free.push(index, free_link(s)); }
 
   static bool pop_free(State& s, std::uint32_t& index) noexcept {
-    // acquire: pairs with push_free()'s release.
-    std::uint64_t head = s.free_head.load(std::memory_order_acquire);
-    while (static_cast<std::uint32_t>(head) != 0) {
-      const std::uint32_t top = static_cast<std::uint32_t>(head) - 1;
-      const std::uint64_t link = s.slot(top)->next_free.load(std::memory_order_relaxed);
-      const std::uint64_t next = (((head >> 32) + 1) << 32) | link;
-      if (s.free_head.compare_exchange_weak(head, next, std::memory_order_acquire, std::memory_order_acquire)) {
-        index = top;
-        return true;
-      }
-    }
-    return false;
+    const std::uint32_t top = s.free.pop(free_link(s));
+    if (top == detail::TaggedIndexStack::none) return false;
+    index = top;
+    return true;
+  }
+
+  static auto free_link(State& s) noexcept {
+    return [&s](std::uint32_t i) noexcept -> std::atomic<std::uint32_t>& { return s.slot(i)->next_free; };
   }
 
   /// grow() - allocate the next chunk of slots (set-up path, serialised).
   static std::error_code grow(State& s, std::uint32_t& index) noexcept {
-    detail::TokenLockGuard g(s.grow_lock);
+    detail::SpinLockGuard g(s.grow_lock);
     if (pop_free(s, index)) return {};
     const std::uint32_t k = s.chunks_used.load(std::memory_order_relaxed);
     if (k == s.chunk_count) return make_error_code(errc::limit_reached);
@@ -1177,7 +1192,7 @@ private:
     if ((v & tw::shared_bit) != 0) {
       bool ok;
       {
-        detail::TokenLockGuard g(c.shared_lock);
+        detail::SpinLockGuard g(c.shared_lock);
         ok = c.shared.add(p, 1, s.bytes);
       }
       unlock_page(w, ok ? v + 1 : v);
@@ -1191,14 +1206,14 @@ private:
     const std::uint32_t theirs = tw::count(v);
     bool ok;
     {
-      detail::TokenLockGuard g(other.shared_lock);
+      detail::SpinLockGuard g(other.shared_lock);
       ok = other.shared.add(p, theirs, s.bytes);
     }
     if (ok) {
-      detail::TokenLockGuard g(c.shared_lock);
+      detail::SpinLockGuard g(c.shared_lock);
       ok = c.shared.add(p, 1, s.bytes);
       if (!ok) {
-        detail::TokenLockGuard g2(other.shared_lock); // never held together with ours: released above
+        detail::SpinLockGuard g2(other.shared_lock); // never held together with ours: released above
         (void)other.shared.take(p, theirs, s.bytes);
       }
     }
@@ -1232,7 +1247,7 @@ private:
     }
     std::uint32_t took;
     {
-      detail::TokenLockGuard g(c.shared_lock);
+      detail::SpinLockGuard g(c.shared_lock);
       took = c.shared.take(p, 1, s.bytes);
     }
     if (took == 0) {
@@ -1306,7 +1321,7 @@ private:
     }
     bool ok;
     {
-      detail::TokenLockGuard g(c.shared_lock);
+      detail::SpinLockGuard g(c.shared_lock);
       ok = c.shared.add(p, 1, s.bytes);
     }
     if (v == 0) {
@@ -1373,35 +1388,11 @@ private:
   }
 
   static bool begin_sw_return(Slot& c, std::uint32_t gen, TokenRefusal& why) noexcept {
-    std::uint64_t st = c.state.load(std::memory_order_relaxed);
-    for (;;) {
-      if (Slot::generation_of(st) != gen || (st & (Slot::closed_bit | Slot::free_bit)) != 0) {
-        why = TokenRefusal::consumer_closed;
-        return false;
-      }
-      if ((st & Slot::returning_bit) != 0) {
-        why = TokenRefusal::concurrent_return;
-        return false;
-      }
-      // acquire: pairs with open_consumer()'s release of this generation and
-      // with end_sw_return()'s release of the previous call (maybe on another
-      // thread): the `returned` values it stored are ours to extend.
-      if (c.state.compare_exchange_weak(st, st | Slot::returning_bit, std::memory_order_acquire,
-                                        std::memory_order_relaxed))
-        return true;
-    }
+    return begin_exclusive(c, gen, Slot::returning_bit, TokenRefusal::concurrent_return, why);
   }
-
+  /// A delivery in flight drains instead.
   static void end_sw_return(State& s, Slot& c, std::uint32_t index) noexcept {
-    // acq_rel: release publishes this call's stores of `returned` to the
-    // next call and to the drainer (close or the delivery, whichever RMW on
-    // this word comes after ours); acquire pairs with close()'s release when
-    // it deferred to us, and with end_delivery()'s (the log it extended).
-    const std::uint64_t st = c.state.fetch_and(~Slot::returning_bit, std::memory_order_acq_rel);
-    if (ARENAKIT_UNLIKELY((st & (Slot::closed_bit | Slot::delivering_bit)) == Slot::closed_bit)) {
-      (void)drain(s, c, index);
-      finish_close(s, c, index);
-    }
+    end_exclusive(s, c, index, Slot::returning_bit, Slot::delivering_bit);
   }
 
   /// return_shared_sw() - the single-writer part is not ours: the reference
@@ -1482,8 +1473,7 @@ private:
     // relaxed, no RMW: a statistic that only this consumer's Returner writes
     // (earlier calls, and earlier consumers of the slot, happen-before us
     // through the state word).
-    if (released != 0) c->now.returned.store(c->now.returned.load(std::memory_order_relaxed) + released,
-                                             std::memory_order_release); // (tt-s3)
+    if (released != 0) detail::owner_add(c->now.returned, released, std::memory_order_release); // (tt-s3)
     std::uint64_t refused = 0;
     for (std::size_t k = 0; k < token_refusal_count; ++k) {
       if (refused_by[k] == 0) continue;
@@ -1640,7 +1630,7 @@ private:
     c.log.reset(s.bytes);
     detail::PageCountTable mine;
     {
-      detail::TokenLockGuard g(c.shared_lock);
+      detail::SpinLockGuard g(c.shared_lock);
       mine.swap(c.shared);
     }
     mine.for_each([&](std::uint32_t p, std::uint32_t k) noexcept {
@@ -1675,7 +1665,7 @@ private:
       const std::uint64_t locked = lock_page(w);
       if (locked == 0) return n; // freed meanwhile (and not locked)
       {
-        detail::TokenLockGuard g(c->shared_lock);
+        detail::SpinLockGuard g(c->shared_lock);
         n += c->shared.get(page);
       }
       unlock_page(w, locked);
@@ -1691,7 +1681,7 @@ private:
     if (tw::sole_of(locked, me)) {
       n = tw::count(locked);
     } else if ((locked & tw::shared_bit) != 0) {
-      detail::TokenLockGuard g(c->shared_lock);
+      detail::SpinLockGuard g(c->shared_lock);
       n = c->shared.get(page);
     }
     unlock_page(w, locked);

@@ -46,6 +46,7 @@
  */
 #pragma once
 
+#include <arenakit/detail/error_category.hpp>
 #include <arenakit/error.hpp>
 #include <arenakit/concepts/mapper.hpp>
 #include <arenakit/region.hpp>
@@ -85,36 +86,28 @@ enum class uring_errc : int {
 
 namespace detail {
 
-class uring_errc_category final : public std::error_category {
-public:
-  const char* name() const noexcept override { return "arenakit.uring"; }
-  std::string message(int value) const override {
-    switch (static_cast<uring_errc>(value)) {
-    case uring_errc::bad_table_size:
-      return "io_uring fixed-buffer table must have 1 to 16384 entries (IORING_MAX_REG_BUFFERS)";
-    case uring_errc::mapper_larger_than_table:
-      return "io_uring mapper's entry range does not fit in the prepared buffer table";
-    case uring_errc::table_full:
-      return "io_uring fixed-buffer table full: every entry of this mapper holds a shard "
-             "(prepare a table of at least max_shards entries)";
-    case uring_errc::no_cpu_address:
-      return "io_uring fixed buffers need a CPU address; this region has none";
-    case uring_errc::buffer_too_large:
-      return "shard larger than io_uring's 1 GiB limit per fixed buffer";
-    case uring_errc::no_table:
-      return "io_uring mapper has no buffer table (default-constructed or moved-from)";
-    }
-    return "unknown arenakit.uring error";
-  }
+struct UringErrors {
+  static constexpr const char* name = "arenakit.uring";
+  static constexpr const char* unknown = "unknown arenakit.uring error";
+  static constexpr ErrorMessage<uring_errc> messages[] = {
+      {uring_errc::bad_table_size,
+       "io_uring fixed-buffer table must have 1 to 16384 entries (IORING_MAX_REG_BUFFERS)"},
+      {uring_errc::mapper_larger_than_table,
+       "io_uring mapper's entry range does not fit in the prepared buffer table"},
+      {uring_errc::table_full, "io_uring fixed-buffer table full: every entry of this mapper holds a shard "
+                               "(prepare a table of at least max_shards entries)"},
+      {uring_errc::no_cpu_address, "io_uring fixed buffers need a CPU address; this region has none"},
+      {uring_errc::buffer_too_large, "shard larger than io_uring's 1 GiB limit per fixed buffer"},
+      {uring_errc::no_table, "io_uring mapper has no buffer table (default-constructed or moved-from)"},
+  };
 };
 
 /// The kernel's errno from an io_uring register call, with a message that
 /// says what to do about it. Equivalent to the generic errno condition, so
 /// `ec == std::errc::not_enough_memory` holds for ENOMEM.
-class uring_kernel_category_impl final : public std::error_category {
-public:
-  const char* name() const noexcept override { return "io_uring"; }
-  std::string message(int value) const override {
+struct UringKernelErrors {
+  static constexpr const char* name = "io_uring";
+  static std::string message(int value) {
     const std::string what = std::generic_category().message(value);
     switch (value) {
     case ENOMEM:
@@ -132,20 +125,16 @@ public:
     default: return "io_uring buffer registration failed: " + what;
     }
   }
-  std::error_condition default_error_condition(int value) const noexcept override {
-    return {value, std::generic_category()};
-  }
+  static std::error_condition condition(int value) noexcept { return {value, std::generic_category()}; }
 };
 
 } // namespace detail
 
 inline const std::error_category& uring_category() noexcept {
-  static const detail::uring_errc_category category;
-  return category;
+  return detail::category_of<detail::UringErrors>();
 }
 inline const std::error_category& uring_kernel_category() noexcept {
-  static const detail::uring_kernel_category_impl category;
-  return category;
+  return detail::category_of<detail::UringKernelErrors>();
 }
 inline std::error_code make_error_code(uring_errc e) noexcept {
   return {static_cast<int>(e), uring_category()};
