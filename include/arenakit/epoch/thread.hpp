@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file epoch/thread.hpp
+ * @brief EpochThread (a registered reader and retirer), and the EpochDomain
+ *        members that walk the thread records (advance, report, teardown).
+ *        See epoch/epoch.hpp for the algorithm and the memory-order labels.
+ */
+#pragma once
+
+#include <arenakit/config.hpp>
+#include <arenakit/detail/owner_counter.hpp>
+#include <arenakit/detail/spin_lock.hpp>
+#include <arenakit/epoch/domain.hpp>
+#include <arenakit/epoch/types.hpp>
+#include <arenakit/lists/llist.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <system_error>
+#include <type_traits>
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace arenakit {
+
+/**
+ * EpochThread - a registered reader/retirer (one per thread per domain).
+ * Not movable: the domain links to it. Use from one thread at a time.
+ */
+class EpochThread {
+public:
+  /**
+   * @domain: the domain to register with (must outlive this record)
+   * @label: shown in reports as the holder of the epoch (kept by pointer)
+   */
+  explicit EpochThread(EpochDomain& domain, const char* label = nullptr) noexcept
+      : domain_(&domain), epoch_(&domain.epoch_), asymmetric_(domain.asymmetric_), label_(label),
+        tid_(detail::epoch_gettid()) {
+    detail::SpinLockGuard hold(domain.lock_);
+    next_ = domain.threads_;
+    domain.threads_ = this;
+    ++domain.registered_;
+  }
+
+  EpochThread(const EpochThread&) = delete;
+  EpochThread& operator=(const EpochThread&) = delete;
+
+  /// Publishes the unsealed batch, returns unused room, unregisters.
+  ~EpochThread() {
+    if (nest_ != 0)
+      std::fprintf(stderr, "arenakit: EpochThread '%s' destroyed inside a guard\n",
+                   label_ != nullptr ? label_ : "?");
+    flush();
+    domain_->unreserve(credit_);
+    credit_ = 0;
+    detail::SpinLockGuard hold(domain_->lock_);
+    for (EpochThread** p = &domain_->threads_; *p != nullptr; p = &(*p)->next_) {
+      if (*p == this) {
+        *p = next_;
+        break;
+      }
+    }
+    --domain_->registered_;
+  }
+
+  /**
+   * enter - begin a read-side critical section (nests; wait-free)
+   *
+   * Prefer EpochGuard. Only the outermost enter announces the epoch.
+   */
+  ARENAKIT_ALWAYS_INLINE void enter() noexcept {
+    if (nest_++ != 0) return;
+    // (E0) seq_cst load (a plain load on x86): the epoch to announce.
+    const std::uint64_t e = epoch_->load(std::memory_order_seq_cst);
+    // (E1) relaxed: ordered before our reads by the reclaimer's membarrier (A1).
+    state_.store((e << 1) | 1u, std::memory_order_relaxed);
+    if (asymmetric_) {
+      std::atomic_signal_fence(std::memory_order_seq_cst); // compiler barrier only
+    } else {
+      detail::epoch_full_fence(); // (E1') pairs with the fence in (A1)
+    }
+  }
+
+  /// End the critical section begun by the matching enter().
+  ARENAKIT_ALWAYS_INLINE void exit() noexcept {
+    assert(nest_ != 0 && "EpochThread::exit without enter");
+    if (--nest_ != 0) return;
+    // (E2) release: our reads in the guard happen-before the scan's (A2).
+    state_.store(0, std::memory_order_release);
+  }
+
+  [[nodiscard]] bool in_guard() const noexcept { return nest_ != 0; }
+
+  /**
+   * retire - hand an unlinked object to the domain (batched; never allocates)
+   * @hook: the object's EpochHook
+   * @deleter: frees it after a grace period
+   *
+   * Returns RetireResult::refused_bound (the object stays with the caller)
+   * when the garbage bound is reached and the bound action refuses.
+   */
+  RetireResult retire(EpochHook* hook, void (*deleter)(EpochHook*) noexcept) noexcept {
+    if (ARENAKIT_UNLIKELY(credit_ == 0) && !refill_credit()) return RetireResult::refused_bound;
+    --credit_;
+    hook->deleter = deleter;
+    hook->next = batch_first_;
+    if (batch_first_ == nullptr) batch_last_ = hook;
+    batch_first_ = hook;
+    const std::size_t n = detail::owner_add(batch_n_, 1); // owner-written; report() reads it (relaxed)
+    if (ARENAKIT_UNLIKELY(n >= domain_->config_.batch_size)) {
+      flush();
+      domain_->try_reclaim();
+    }
+    return RetireResult::accepted;
+  }
+
+  template <class T>
+    requires std::is_base_of_v<EpochHook, T>
+  RetireResult retire(T* object) noexcept {
+    return retire(object, [](EpochHook* h) noexcept { delete static_cast<T*>(h); });
+  }
+
+  /// Publishes this thread's unsealed batch to the domain (stamped now).
+  void flush() noexcept {
+    const std::size_t n = batch_n_.load(std::memory_order_relaxed);
+    if (n == 0) return;
+    auto* first = static_cast<EpochHook*>(batch_first_);
+    auto* last = static_cast<EpochHook*>(batch_last_);
+    batch_first_ = batch_last_ = nullptr;
+    // Off the unsealed count before seal() adds it to a bucket's, so a
+    // concurrent report() never counts the batch twice.
+    batch_n_.store(0, std::memory_order_relaxed);
+    domain_->seal(first, last, n);
+  }
+
+  /// flush(), then EpochDomain::synchronize().
+  std::error_code synchronize() noexcept {
+    flush();
+    return domain_->synchronize();
+  }
+
+  [[nodiscard]] EpochDomain& domain() const noexcept { return *domain_; }
+  [[nodiscard]] const char* label() const noexcept { return label_; }
+  [[nodiscard]] long tid() const noexcept { return tid_; }
+  [[nodiscard]] std::size_t unsealed() const noexcept { return batch_n_.load(std::memory_order_relaxed); }
+
+private:
+  friend class EpochDomain;
+
+  bool refill_credit() noexcept {
+    const std::size_t want = domain_->config_.batch_size;
+    credit_ = domain_->reserve(want);
+    if (credit_ != 0) return true;
+    // At the bound: make our own garbage reclaimable, try once, then the policy.
+    flush();
+    domain_->try_reclaim();
+    credit_ = domain_->reserve(want);
+    if (credit_ != 0) return true;
+    credit_ = domain_->on_bound(want, nest_ != 0);
+    return credit_ != 0;
+  }
+
+  // Line 1: the announcement, read by every advance scan.
+  alignas(cache_line_size) std::atomic<std::uint64_t> state_{0};
+  // Line 2: owner-only hot fields.
+  alignas(cache_line_size) std::uint32_t nest_ = 0;
+  EpochDomain* domain_;
+  const std::atomic<std::uint64_t>* epoch_;
+  bool asymmetric_;
+  std::size_t credit_ = 0;
+  LlistNode* batch_first_ = nullptr;
+  LlistNode* batch_last_ = nullptr;
+  std::atomic<std::size_t> batch_n_{0};
+  // Cold: registry.
+  EpochThread* next_ = nullptr;
+  const char* label_;
+  long tid_;
+};
+
+static_assert(alignof(EpochThread) == cache_line_size && sizeof(EpochThread) >= 2 * cache_line_size,
+              "an EpochThread's announcement must own its cache line");
+
+// --- EpochDomain out-of-line members -------------------------------------
+
+inline bool EpochDomain::advance_locked(LlistNode*& freed, std::size_t& freed_count) noexcept {
+  const std::uint64_t g = epoch_.load(std::memory_order_relaxed); // written only under lock_
+  heavy_fence(); // (A1) pairs with (E1) (membarrier) or (E1') (fence)
+  for (const EpochThread* t = threads_; t != nullptr; t = t->next_) {
+    // (A2) acquire: pairs with the reader's exit store (E2), so everything
+    // a reader did in its guard happens-before we free what it could see.
+    std::uint64_t s = t->state_.load(std::memory_order_acquire);
+    if ((s & 1u) != 0 && (s >> 1) != g) return false;
+  }
+  Bucket& b = buckets_[(g + 2) % 3]; // stamp g-1: safe once every reader announced g
+  freed = b.list.take_all();         // (ll-2) acquire, pairs with seal's (ll-1)
+  freed_count = llist_length(freed);
+  b.count.fetch_sub(freed_count, std::memory_order_relaxed);
+  b.oldest_stamp.store(UINT64_MAX, std::memory_order_relaxed);
+  b.since_ns.store(0, std::memory_order_relaxed);
+  // (A3) release: the scan above happens-before anyone who reads g+1 with
+  // (A4) and frees a slot stamped g-1 (EpochReclaimer).
+  epoch_.store(g + 1, std::memory_order_seq_cst);
+  advances_.fetch_add(1, std::memory_order_relaxed); // statistic
+  return true;
+}
+
+
+inline EpochDomain::~EpochDomain() {
+  std::size_t registered;
+  {
+    detail::SpinLockGuard hold(lock_);
+    registered = registered_;
+  }
+  if (registered != 0) {
+    std::fprintf(stderr,
+                 "arenakit: EpochDomain destroyed with %zu registered thread(s); "
+                 "pending garbage is not freed\n",
+                 registered);
+    return;
+  }
+  for (Bucket& b : buckets_) {
+    LlistNode* chain = b.list.take_all();
+    free_chain(chain, llist_length(chain));
+  }
+}
+
+inline RetireResult EpochDomain::retire(EpochHook* hook, void (*deleter)(EpochHook*) noexcept) noexcept {
+  if (ARENAKIT_UNLIKELY(reserve(1) == 0)) {
+    try_reclaim();
+    if (reserve(1) == 0) {
+      bool in_guard;
+      {
+        detail::SpinLockGuard hold(lock_);
+        in_guard = caller_in_guard_locked();
+      }
+      if (on_bound(1, in_guard) == 0) return RetireResult::refused_bound;
+    }
+  }
+  hook->deleter = deleter;
+  seal(hook, hook, 1);
+  return RetireResult::accepted;
+}
+
+inline std::size_t EpochDomain::try_reclaim() noexcept {
+  if (!lock_.try_lock()) return 0;
+  LlistNode* chain = nullptr;
+  std::size_t count = 0;
+  advance_locked(chain, count);
+  lock_.unlock();
+  return free_chain(chain, count); // outside the lock: deleters may retire
+}
+
+inline bool EpochDomain::caller_in_guard_locked() const noexcept {
+  const long me = detail::epoch_gettid();
+  for (const EpochThread* t = threads_; t != nullptr; t = t->next_)
+    if (t->tid_ == me && (t->state_.load(std::memory_order_relaxed) & 1u) != 0) return true;
+  return false;
+}
+
+inline std::error_code EpochDomain::synchronize() noexcept {
+  std::uint64_t target;
+  {
+    detail::SpinLockGuard hold(lock_);
+    if (caller_in_guard_locked()) return std::make_error_code(std::errc::resource_deadlock_would_occur);
+    target = epoch_.load(std::memory_order_relaxed) + 2;
+  }
+  for (unsigned attempt = 0;; ++attempt) {
+    LlistNode* chain = nullptr;
+    std::size_t count = 0;
+    bool advanced;
+    {
+      detail::SpinLockGuard hold(lock_);
+      advanced = advance_locked(chain, count);
+    }
+    free_chain(chain, count);
+    if (epoch_.load(std::memory_order_acquire) >= target) return {}; // (A4)
+    if (!advanced) detail::backoff_sleep(attempt); // a reader is still inside: give it the CPU, then sleep
+  }
+}
+
+inline std::error_code EpochDomain::barrier() noexcept {
+  if (std::error_code ec = synchronize(); ec) return ec;
+  detail::SpinLockGuard hold(lock_);
+  if (registered_ != 0) return {};
+  // Teardown: no record, so no reader; every bucket is safe whatever its stamp.
+  for (Bucket& b : buckets_) {
+    LlistNode* chain = b.list.take_all(); // (ll-2)
+    std::size_t n = llist_length(chain);
+    b.count.fetch_sub(n, std::memory_order_relaxed);
+    free_chain(chain, n);
+  }
+  return {};
+}
+
+inline std::size_t EpochDomain::on_bound(std::size_t want, bool caller_in_guard) noexcept {
+  bound_hits_.fetch_add(1, std::memory_order_relaxed); // statistic
+  switch (config_.on_bound) {
+  case OnGarbageBound::refuse: break;
+  case OnGarbageBound::wait:
+    if (caller_in_guard) break; // waiting for ourselves would never end
+    for (unsigned attempt = 0;; ++attempt) {
+      try_reclaim();
+      if (std::size_t got = reserve(want); got != 0) return got;
+      detail::backoff_sleep(attempt);
+    }
+  case OnGarbageBound::callback: {
+    EpochReport r = report();
+    if (config_.bound_callback(config_.callback_context, r) == BoundDecision::admit) {
+      admits_.fetch_add(1, std::memory_order_relaxed); // statistic
+      force_reserve(1);
+      return 1;
+    }
+    break;
+  }
+  }
+  refused_.fetch_add(1, std::memory_order_relaxed); // statistic
+  return 0;
+}
+
+inline EpochReport EpochDomain::report() const noexcept {
+  EpochReport r;
+  detail::SpinLockGuard hold(lock_);
+  r.epoch = epoch_.load(std::memory_order_relaxed);
+  r.bound = config_.garbage_bound;
+  r.reserved = reserved_.load(std::memory_order_relaxed);
+  r.retired = retired_.load(std::memory_order_relaxed);
+  r.reclaimed = reclaimed_.load(std::memory_order_relaxed);
+  r.advances = advances_.load(std::memory_order_relaxed);
+  r.bound_hits = bound_hits_.load(std::memory_order_relaxed);
+  r.refused = refused_.load(std::memory_order_relaxed);
+  r.over_bound_admits = admits_.load(std::memory_order_relaxed);
+  std::size_t sealed = 0;
+  std::uint64_t oldest = UINT64_MAX;
+  std::int64_t since = 0;
+  for (const Bucket& b : buckets_) {
+    sealed += b.count.load(std::memory_order_relaxed);
+    std::uint64_t s = b.oldest_stamp.load(std::memory_order_relaxed);
+    if (s < oldest) oldest = s;
+    std::int64_t t = b.since_ns.load(std::memory_order_relaxed);
+    if (t != 0 && (since == 0 || t < since)) since = t;
+  }
+  if (oldest != UINT64_MAX && oldest <= r.epoch) r.oldest_epoch_age = r.epoch - oldest;
+  if (since != 0) r.oldest_age_ns = detail::epoch_now_ns() - since;
+  std::size_t unsealed = 0;
+  std::uint64_t holder = UINT64_MAX;
+  for (const EpochThread* t = threads_; t != nullptr; t = t->next_) {
+    ++r.registered;
+    unsealed += t->batch_n_.load(std::memory_order_relaxed);
+    std::uint64_t s = t->state_.load(std::memory_order_relaxed);
+    if ((s & 1u) == 0) continue;
+    ++r.active;
+    if ((s >> 1) < holder) {
+      holder = s >> 1;
+      r.holder_label = t->label_;
+      r.holder_tid = t->tid_;
+      r.holder_epoch = holder;
+    }
+  }
+  r.held_back = holder < r.epoch;
+  r.unreclaimed = sealed + unsealed;
+  return r;
+}
+
+} // namespace arenakit
