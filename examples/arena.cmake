@@ -1,2 +1,2 @@
-arenakit_add_example(NAME example_recv_pool SOURCES recv_pool.cpp)
+arenakit_add_example(NAME example_arena_receive_buffers SOURCES arena_receive_buffers.cpp)
 arenakit_add_example(NAME example_first SOURCES first.cpp)

@@ -2,12 +2,14 @@
 // The receive pool on a real RDMA device (composition 1, seeds 000/002):
 // 72 receive buffers of 4 KB (64 credits + 8 batch overflow) carved from
 // 64 KB shards, one MR per shard (5, not 72), posted to a shared receive
-// queue as ONE chained ibv_recv_wr batch. A completion's wr_id is the slot's
-// 32-bit id: the buffer is found in O(1) and re-posted. With no RDMA device
+// queue as ONE chained ibv_recv_wr batch through the pool's ibverbs door
+// (IbvPoolPoster). A completion's wr_id is the buffer's 32-bit SlotId: the
+// buffer is found in O(1), delivered, given back and re-posted. With no RDMA device
 // here it says so and exits 0 (the main job runs every example).
 #include <arenakit/arena/arena.hpp>
 #include <arenakit/ibverbs/mapper.hpp>
-#include <arenakit/ibverbs/recv.hpp>
+#include <arenakit/ibverbs/recv_pool.hpp>
+#include <arenakit/recv/recv_pool.hpp>
 
 #include <cstdint>
 #include <cstdio>
@@ -16,18 +18,9 @@
 
 namespace {
 
-using RecvPool = arenakit::Arena<arenakit::IbvMapper>;
+using RecvArena = arenakit::Arena<arenakit::IbvMapper>;
+using Pool = arenakit::RecvPool<RecvArena>;
 constexpr std::uint32_t credits = 64 + 8;
-
-/// A completion hands back wr_id: turn it into the slot, use the bytes, and
-/// queue the buffer for the next re-post (no allocation on this path).
-bool on_completion(const RecvPool& pool, const ibv_wc& wc, arenakit::IbvRecvChain& repost) {
-  const arenakit::SlotId id = arenakit::slot_of(wc);
-  const std::byte* data = pool.checked_pointer(id); // a wr_id from the device is untrusted
-  if (data == nullptr || wc.status != IBV_WC_SUCCESS) return false;
-  std::printf("received %u bytes in slot %#x\n", wc.byte_len, id.raw);
-  return repost.add(pool, id);
-}
 
 int run(ibv_context* ctx) {
   // The verbs objects: protection domain, completion queue, shared receive queue.
@@ -46,63 +39,57 @@ int run(ibv_context* ctx) {
 
   int rc = 0;
   {
-    // One MR per 64 KB shard; the arena grows (and registers) on demand.
-    RecvPool pool(arenakit::ArenaConfig{.slot_size = 4096, .shard_size = 64 * 1024, .max_shards = 8},
-                  arenakit::MmapSource{},
-                  arenakit::IbvMapper{pd, arenakit::IbvAccess::local_write});
-    arenakit::SlotId ids[credits];
-    if (!pool || pool.acquire_bulk(ids, credits) != credits) {
+    // One MR per 64 KB shard; the pool takes its 72 buffers from the arena once.
+    RecvArena arena(arenakit::ArenaConfig{.slot_size = 4096, .shard_size = 64 * 1024, .max_shards = 8},
+                    arenakit::IbvMapper{pd, arenakit::IbvAccess::local_write});
+    Pool pool(arena, arenakit::RecvPoolConfig{.buffers = credits});
+    if (!arena || !pool) {
       // e.g. "ibv_reg_mr failed: Cannot allocate memory ... check RLIMIT_MEMLOCK"
-      std::fprintf(stderr, "pool: %s\n", pool.mapper().last_error().message().c_str());
+      std::fprintf(stderr, "pool: %s\n", pool.error() ? pool.error().message().c_str()
+                                                         : arena.mapper().last_error().message().c_str());
       rc = 1;
     } else {
+      const arenakit::ConnId conn = *pool.add_connection(credits);
+      arenakit::IbvPoolPoster<Pool, credits> poster(pool);
       // All 72 buffers as one chain, posted with a single call.
-      arenakit::IbvRecvBatch<credits> batch;
-      const bool built = batch.assign(pool, ids);
-      const arenakit::IbvPostResult posted = built ? batch.post(srq) : arenakit::IbvPostResult{};
-      if (!built || !posted) {
-        std::fprintf(stderr, "post: %s (bad_wr at %u; %u posted, %u still ours)\n",
-                     posted.error.message().c_str(), posted.bad_index, posted.posted,
-                     posted.not_posted);
+      const arenakit::IbvPostResult posted = poster.post(srq);
+      if (!posted) {
+        std::fprintf(stderr, "post: %s (bad_wr at %u; %u posted, %u back in the pool)\n",
+                     posted.error.message().c_str(), posted.bad_index, posted.posted, posted.not_posted);
         rc = 1;
       } else {
         std::printf("posted %u receive buffers to the SRQ in one call\n", posted.posted);
       }
 
       // Poll briefly: no peer is connected, so usually nothing arrives; the
-      // loop shows the re-post path all the same.
-      arenakit::IbvRecvBatch<credits> repost;
+      // loop shows the delivery and re-post path all the same.
       ibv_wc wc[16];
       for (int round = 0; round < 1000 && rc == 0; ++round) {
         const int n = ibv_poll_cq(cq, 16, wc);
-        for (int i = 0; i < n; ++i)
-          if (!on_completion(pool, wc[i], repost)) rc = 1;
-        if (!repost.empty() && !repost.post(srq)) rc = 1;
-        repost.clear();
+        for (int i = 0; i < n; ++i) {
+          const arenakit::IbvRecvCompletion c = poster.complete(conn, wc[i]); // wr_id -> buffer, O(1)
+          if (!c) continue; // a flushed receive went back to the pool; a bad wr_id was counted
+          std::printf("received %u bytes in buffer %u\n", c.view.bytes, c.view.bid);
+          if (!pool.give_back(c.view.bid)) rc = 1;
+        }
+        if (pool.free_count() != 0 && !poster.post(srq)) rc = 1; // re-post what came back
       }
 
-      const auto c = pool.counters();
-      std::printf("counters: shards=%llu mappings=%llu slots_in_use=%llu high_water=%llu "
-                  "growths=%llu growth_failures=%llu limit_hits=%llu refused_releases=%llu\n",
-                  static_cast<unsigned long long>(c.shards), static_cast<unsigned long long>(c.mappings),
-                  static_cast<unsigned long long>(c.slots_in_use),
-                  static_cast<unsigned long long>(c.high_water), static_cast<unsigned long long>(c.growths),
-                  static_cast<unsigned long long>(c.growth_failures),
-                  static_cast<unsigned long long>(c.limit_hits),
-                  static_cast<unsigned long long>(c.refused_releases));
+      const auto c = arena.counters();
+      const auto p = pool.counters();
+      std::printf("counters: mappings=%llu posted=%llu delivered=%llu given_back=%llu refused=%llu\n",
+                  static_cast<unsigned long long>(c.mappings), static_cast<unsigned long long>(p.posted),
+                  static_cast<unsigned long long>(p.delivered), static_cast<unsigned long long>(p.given_back),
+                  static_cast<unsigned long long>(p.refused));
       if (c.mappings != 5) {
         std::fprintf(stderr, "expected 5 MRs for 72 x 4 KB in 64 KB shards\n");
         rc = 1;
       }
       // Teardown order: the queue goes first (its posted buffers with it),
-      // then the buffers come back, then the MRs, then the pd.
+      // then the buffers come back to the pool, then the pool and the MRs.
       ibv_destroy_srq(srq);
       srq = nullptr;
-      if (pool.release_bulk(ids, credits) != credits) rc = 1;
-    }
-    if (const std::error_code ec = pool.release_memory(); ec) { // ibv_dereg_mr per shard
-      std::fprintf(stderr, "release_memory: %s\n", ec.message().c_str());
-      rc = 1;
+      pool.reclaim_posted();
     }
   }
   if (srq != nullptr) ibv_destroy_srq(srq);

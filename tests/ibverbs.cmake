@@ -7,3 +7,8 @@ if(TARGET arenakit_ibverbs)
   # Real registrations: needs an RDMA device, exits 77 (Skipped) without one.
   arenakit_add_hardware_test(NAME test_ibverbs_hardware SOURCES test_ibverbs_hardware.cpp LIBS arenakit::ibverbs)
 endif()
+
+# The receive pool's ibverbs door (RecvPool posted to a QP/SRQ, completions delivered).
+if(TARGET arenakit_ibverbs)
+  arenakit_add_test(NAME test_ibverbs_recv_pool SOURCES test_ibverbs_recv_pool.cpp LIBS arenakit::ibverbs)
+endif()

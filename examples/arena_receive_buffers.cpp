@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Composition 1, the receive pool: equal-size receive buffers carved from
+// Composition 1 from below, the arena as receive buffers (RecvPool, in
+// uring_echo.cpp and ibverbs_recv_pool.cpp, is built on exactly this):
+// equal-size receive buffers carved from
 // mapped shards, mapped once for the pool's life (the svcrdma receive-buffer
 // arena RFC, seed 000, and the "allocate and DMA-map receive buffers
 // persistently" change, seed 002). Played without a NIC: 72 receive buffers
@@ -114,6 +116,6 @@ int main() {
   const bool ok = after_post.mappings == 5 && c.mappings == 5 && c.slots_in_use == 0 && c.slots_cached == 0 &&
                   c.high_water >= static_cast<std::uint64_t>(credits) && refused_double &&
                   c.refused_releases == 1 && c.refused_not_held == 1;
-  std::printf("%s\n", ok ? "recv_pool: OK" : "recv_pool: FAILED");
+  std::printf("%s\n", ok ? "arena_receive_buffers: OK" : "arena_receive_buffers: FAILED");
   return ok ? 0 : 7;
 }
