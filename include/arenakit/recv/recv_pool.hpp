@@ -66,10 +66,11 @@
 #include <arenakit/sync/host_memory.hpp>
 #include <arenakit/detail/owner_counter.hpp>
 #include <arenakit/detail/test_hook.hpp>
-#include <arenakit/detail/error_category.hpp>
 #include <arenakit/error.hpp>
 #include <arenakit/lists/llist.hpp>
 #include <arenakit/lists/release_list.hpp>
+#include <arenakit/recv/status.hpp>
+#include <arenakit/recv/types.hpp>
 #include <arenakit/slot_id.hpp>
 
 #include <algorithm>
@@ -81,141 +82,10 @@
 #include <memory>
 #include <new>
 #include <span>
-#include <string>
 #include <system_error>
 #include <type_traits>
 
 namespace arenakit {
-
-/// Why a RecvPool call was refused (0 = accepted). Also an error_code enum.
-enum class RecvStatus : std::uint8_t {
-  ok = 0,
-  unknown_buffer,       ///< buffer id out of range
-  not_posted,           ///< delivery of a buffer that is not posted (stale or duplicate completion)
-  not_held,             ///< give-back of a buffer not delivered (given back twice, or never delivered)
-  already_queued,       ///< give-back of a buffer whose give-back is already on a release list
-  unknown_connection,   ///< connection id never added, or removed
-  foreign_slot,         ///< a SlotId or list node that is not one of this pool's buffers
-  bad_length,           ///< a delivery longer than the buffer
-  list_closed,          ///< queue_give_back on a closed release list: the caller still holds the buffer
-  connection_busy,      ///< remove_connection while it still holds buffers
-  too_many_connections, ///< add_connection past max_connections (1 in per_connection mode)
-  bad_quota,            ///< quota 0 or larger than the pool
-  sync_failed,          ///< SyncT refused begin_cpu_access: the buffer stays posted
-};
-inline constexpr std::size_t recv_status_count = 13;
-
-namespace detail {
-/// The category behind RecvStatus ("arenakit.recv_pool").
-struct RecvStatusErrors {
-  static constexpr const char* name = "arenakit.recv_pool";
-  static constexpr const char* unknown = "unknown recv_pool status";
-  static constexpr ErrorMessage<RecvStatus> messages[] = {
-      {RecvStatus::ok, "success"},
-      {RecvStatus::unknown_buffer, "buffer id is out of the pool's range"},
-      {RecvStatus::not_posted, "completion for a buffer that is not posted (stale or duplicate)"},
-      {RecvStatus::not_held, "buffer is not held: given back twice, or never delivered"},
-      {RecvStatus::already_queued, "buffer's give-back is already queued on a release list"},
-      {RecvStatus::unknown_connection, "unknown connection id"},
-      {RecvStatus::foreign_slot, "slot id or node does not belong to this pool"},
-      {RecvStatus::bad_length, "received length exceeds the buffer size"},
-      {RecvStatus::list_closed, "release list is closed: the caller still holds the buffer"},
-      {RecvStatus::connection_busy, "connection still holds buffers"},
-      {RecvStatus::too_many_connections, "connection table is full (per_connection mode has one)"},
-      {RecvStatus::bad_quota, "quota must be between 1 and the pool's buffer count"},
-      {RecvStatus::sync_failed, "CPU sync (begin_cpu_access) failed: buffer left posted"},
-  };
-};
-} // namespace detail
-
-inline const std::error_category& recv_pool_category() noexcept {
-  return detail::category_of<detail::RecvStatusErrors>();
-}
-inline std::error_code make_error_code(RecvStatus s) noexcept {
-  return {static_cast<int>(s), recv_pool_category()};
-}
-
-/// Connection handle (an index into the pool's connection table).
-struct ConnId {
-  std::uint16_t value = 0;
-  friend constexpr bool operator==(ConnId, ConnId) noexcept = default;
-};
-
-/// One connection owns the pool, or many share it (SRQ-like), each capped.
-enum class PoolMode : std::uint8_t { per_connection, shared };
-
-/// What a delivery or give-back means for the connection's receives.
-enum class Arming : std::uint8_t {
-  unchanged, ///< keep doing what you do
-  stop,      ///< the connection is at (or over) its quota: stop re-arming its receives
-  resume,    ///< it dropped below its quota: re-arm
-};
-
-struct RecvPoolConfig {
-  /// Buffers taken from the arena (1..32768: a buffer id fits in 16 bits and
-  /// in an io_uring provided-buffer ring).
-  std::uint32_t buffers = 64;
-  PoolMode mode = PoolMode::per_connection;
-  /// Connection table size in shared mode (1..65535); per_connection mode has 1.
-  std::uint32_t max_connections = 1;
-};
-
-/// A delivered buffer: the bytes received, ready for the CPU.
-struct RecvView {
-  SlotId id;
-  std::byte* data = nullptr;
-  std::uint32_t bytes = 0;
-  std::uint16_t bid = 0;
-  ConnId conn;
-  RecvStatus status = RecvStatus::ok;
-  Arming arming = Arming::unchanged;
-  explicit operator bool() const noexcept { return status == RecvStatus::ok; }
-  std::span<const std::byte> span() const noexcept { return {data, bytes}; }
-};
-
-/// What a give-back did.
-struct GiveBack {
-  RecvStatus status = RecvStatus::ok;
-  ConnId conn;
-  Arming arming = Arming::unchanged;
-  explicit operator bool() const noexcept { return status == RecvStatus::ok; }
-};
-
-struct RecvConnCounters {
-  std::uint64_t quota = 0;
-  std::uint64_t held = 0; ///< delivered, not yet given back (queued ones included)
-  std::uint64_t delivered = 0;
-  std::uint64_t bytes = 0;
-  std::uint64_t given_back = 0;
-  std::uint64_t quota_hits = 0;            ///< deliveries that brought it to its quota
-  std::uint64_t over_quota_deliveries = 0; ///< deliveries past the quota (receives still in flight)
-};
-
-struct RecvPoolCounters {
-  std::uint64_t buffers = 0;
-  std::uint64_t buffer_size = 0;
-  std::uint64_t connections = 0;
-  // Where the buffers are now (free + posted + held == buffers; queued is part of held).
-  std::uint64_t free = 0;
-  std::uint64_t posted = 0;
-  std::uint64_t held = 0;
-  std::uint64_t queued = 0;
-  // Totals.
-  std::uint64_t posts = 0;
-  std::uint64_t delivered = 0;
-  std::uint64_t bytes_delivered = 0;
-  std::uint64_t given_back = 0;       ///< direct and drained give-backs
-  std::uint64_t given_back_queued = 0; ///< of which came through a release list
-  std::uint64_t returned_unused = 0;  ///< posted buffers returned without a delivery
-  std::uint64_t quota_hits = 0;
-  std::uint64_t over_quota_deliveries = 0;
-  std::uint64_t sync_failures = 0;    ///< end_cpu_access errors (the buffer still came back)
-  std::uint64_t refused = 0;          ///< sum over reasons
-  std::array<std::uint64_t, recv_status_count> refused_by = {}; ///< indexed by RecvStatus
-  std::uint64_t refused_for(RecvStatus s) const noexcept {
-    return refused_by[static_cast<std::size_t>(s)];
-  }
-};
 
 /**
  * RecvPool - receive buffers for one receive loop.
@@ -674,6 +544,3 @@ private:
 };
 
 } // namespace arenakit
-
-template <>
-struct std::is_error_code_enum<arenakit::RecvStatus> : std::true_type {};
