@@ -54,6 +54,9 @@
 #include <arenakit/arena/config.hpp>
 #include <arenakit/arena/impl/layout.hpp>
 #include <arenakit/arena/policy.hpp>
+#include <arenakit/detail/bounded_count.hpp>
+#include <arenakit/detail/owner_counter.hpp>
+#include <arenakit/detail/tagged_index_stack.hpp>
 #include <arenakit/slots/bitmap.hpp>
 #include <arenakit/config.hpp>
 #include <arenakit/detail/sanitizer.hpp>
@@ -371,7 +374,7 @@ private:
     void operator()(SlotId id) const noexcept { arena->return_shared(&id, 1); }
   };
 
-  static constexpr std::uint32_t none = 0xFFFF'FFFFu;
+  static constexpr std::uint32_t none = detail::TaggedIndexStack::none;
   static constexpr std::uint32_t claim_chunk = 64;
 
   // --- configuration ----------------------------------------------------------
@@ -405,8 +408,9 @@ private:
 
   // --- the partial stack ------------------------------------------------------------
 
-  static std::uint64_t pack(std::uint32_t tag, std::uint32_t shard) noexcept {
-    return (std::uint64_t{tag} << 32) | shard;
+  /// The partial stack's links: each shard's `next_partial`.
+  auto link_of() noexcept {
+    return [this](std::uint32_t shard) noexcept -> std::atomic<std::uint32_t>& { return shards_[shard]->next_partial; };
   }
 
   void push_partial(std::uint32_t shard) noexcept;
@@ -470,7 +474,7 @@ private:
   // the shard count (growth only; read by every validation), the claim
   // counters (every claim and return). Layout asserted below the class.
   struct Hot {
-    alignas(cache_line_size) std::atomic<std::uint64_t> head{pack(0, none)};
+    alignas(cache_line_size) detail::TaggedIndexStack head; ///< the partial stack
     alignas(cache_line_size) std::atomic<std::uint32_t> shard_count{0};
     alignas(cache_line_size) std::atomic<std::uint64_t> claimed{0};
     std::atomic<std::uint64_t> high_water{0};

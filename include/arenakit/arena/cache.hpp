@@ -184,7 +184,7 @@ private:
   }
 
   void bump_fast_hits(std::uint32_t n) noexcept {
-    fast_hits_.store(fast_hits_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    detail::owner_add(fast_hits_, n); // owner-written, read by Arena::counters()
   }
 
   /// Top up to at least @need (and up to batch beyond what is held); grows

@@ -131,7 +131,7 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::grow() noexcept {
   std::lock_guard lock(growth_mutex_);
   // Another thread may have added (or a release re-listed) a shard while
   // we waited: go back and claim from it.
-  if (static_cast<std::uint32_t>(hot_.head.load(std::memory_order_acquire)) != none) return true; // pairs with (ar-9): a pushed shard is built
+  if (detail::TaggedIndexStack::top_of(hot_.head.peek()) != none) return true; // acquire, pairs with (ar-9): a pushed shard is built
   const std::error_code ec = add_shard_locked();
   // The limit is not a failure: limit_hits counts it and acquire's empty id says it.
   if (ec && ec != make_error_code(errc::limit_reached)) last_growth_error_ = ec;
@@ -215,8 +215,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_memo
   }
   // Start over with empty tables: ids of the old shards are now out of range.
   hot_.shard_count.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (ar-7) for later growth
-  hot_.head.store(pack(static_cast<std::uint32_t>(hot_.head.load(std::memory_order_relaxed) >> 32) + 1, none),
-              std::memory_order_release); // pairs with (ar-10)
+  hot_.head.reset(); // teardown, no concurrent callers; the tag still advances (ts-5), pairs with (ar-10)
   cpu_index_.clear();
   dev_index_.clear();
   report.clean = true;
@@ -245,14 +244,10 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::take_held(const Layout&
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
 inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::push_partial(std::uint32_t shard) noexcept {
-  Shard* s = shards_[shard];
-  std::uint64_t head = hot_.head.load(std::memory_order_relaxed);
-  do {
-    s->next_partial.store(static_cast<std::uint32_t>(head), std::memory_order_relaxed);
-    // (ar-9) release pairs with (ar-10): a claimer that sees this head sees the
-    // shard's link and everything add_shard_locked() built.
-  } while (!hot_.head.compare_exchange_weak(head, pack(static_cast<std::uint32_t>(head >> 32) + 1, shard),
-                                        std::memory_order_release, std::memory_order_relaxed));
+  // (ar-9) the push releases (TaggedIndexStack (ts-1)), pairing with
+  // (ar-10): a claimer that sees this head sees the shard's link and
+  // everything add_shard_locked() built.
+  hot_.head.push(shard, link_of());
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
@@ -265,11 +260,9 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::list_shard(std::uint32_
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
 inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::pop_full(std::uint64_t head, std::uint32_t shard) noexcept {
   Shard* s = shards_[shard];
-  const std::uint32_t next = s->next_partial.load(std::memory_order_relaxed);
-  // acq_rel: acquire the pushes we pass over, release for the next popper.
-  if (!hot_.head.compare_exchange_strong(head, pack(static_cast<std::uint32_t>(head >> 32) + 1, next),
-                                     std::memory_order_acq_rel, std::memory_order_relaxed))
-    return; // someone else moved the head: the caller retries
+  // acq_rel (TaggedIndexStack (ts-3)): acquire the pushes we pass over,
+  // release for the next popper.
+  if (!hot_.head.pop_if(head, link_of())) return; // someone else moved the head: the caller retries
   // (ar-5) seq_cst store, then the seq_cst load inside free_count(): pairs
   // with (ar-6) and with the seq_cst increment in SlotAllocator::release().
   s->listed.store(false, std::memory_order_seq_cst);
@@ -281,9 +274,9 @@ inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT>::claim_shared(S
   std::uint32_t got = 0;
   std::uint32_t index[claim_chunk];
   while (got < max) {
-    // (ar-10) acquire pairs with (ar-9).
-    const std::uint64_t head = hot_.head.load(std::memory_order_acquire);
-    const auto top = static_cast<std::uint32_t>(head);
+    // (ar-10) acquire (TaggedIndexStack (ts-4)) pairs with (ar-9).
+    const std::uint64_t head = hot_.head.peek();
+    const std::uint32_t top = detail::TaggedIndexStack::top_of(head);
     if (top == none) {
       if (got >= min || !grow()) break;
       continue;
@@ -308,10 +301,7 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::note_claimed(std::uint3
   // ordered after the decrement (ar-c1) of whoever freed the slots.
   // Relaxed: a count; the peak below is a max over these values.
   const std::uint64_t now = hot_.claimed.fetch_add(n, std::memory_order_relaxed) + n;
-  std::uint64_t peak = hot_.high_water.load(std::memory_order_relaxed);
-  while (now > peak &&
-         !hot_.high_water.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-  }
+  detail::fetch_max(hot_.high_water, now);
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
