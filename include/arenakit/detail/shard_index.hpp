@@ -48,7 +48,7 @@ public:
     const std::uint64_t key = (address >> shift_) + 1;
     const std::size_t mask = keys_.size() - 1;
     for (std::size_t i = hash(key);; i = (i + 1) & mask) {
-      // (1) acquire pairs with (2): the value stored before the key is seen.
+      // (si-1) acquire pairs with (si-2): the value stored before the key is seen.
       const std::uint64_t k =
           std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(keys_[i])).load(std::memory_order_acquire);
       if (k == 0) return none;
@@ -84,7 +84,7 @@ private:
     while (std::atomic_ref<std::uint64_t>(keys_[i]).load(std::memory_order_relaxed) != 0)
       i = (i + 1) & mask;
     std::atomic_ref<std::uint32_t>(values_[i]).store(shard, std::memory_order_relaxed);
-    // (2) release pairs with (1): a reader that sees the key sees the value.
+    // (si-2) release pairs with (si-1): a reader that sees the key sees the value.
     std::atomic_ref<std::uint64_t>(keys_[i]).store(key, std::memory_order_release);
   }
 

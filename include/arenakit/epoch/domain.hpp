@@ -66,7 +66,10 @@ public:
    * @deleter: frees it after a grace period; must not call synchronize/barrier
    *
    * One reservation, one fence and one push per object; prefer
-   * EpochThread::retire (batched) on hot paths.
+   * EpochThread::retire (batched) on hot paths. Lock-free except under
+   * OnGarbageBound::wait. The stamp's full fence (ep-S1) orders the caller's
+   * unlinks before the stamp; the push (ll-1) releases the object to the
+   * advance that frees it.
    */
   inline RetireResult retire(EpochHook* hook, void (*deleter)(EpochHook*) noexcept) noexcept;
 
@@ -82,7 +85,9 @@ public:
    *               the garbage that became safe (non-blocking)
    *
    * Returns the number of objects freed (0 if another thread is advancing or
-   * a reader holds the epoch back).
+   * a reader holds the epoch back). Non-blocking (a try-lock). Provides
+   * acquire barrier semantics on each reader's exit (ep-A2) before anything
+   * is freed, and release (ep-A3) on the new epoch.
    */
   inline std::size_t try_reclaim() noexcept;
 
@@ -91,7 +96,9 @@ public:
    *               free the garbage sealed before the call
    *
    * Returns std::errc::resource_deadlock_would_occur, without waiting, when
-   * the calling thread is inside a guard of this domain.
+   * the calling thread is inside a guard of this domain. Blocking. On
+   * success every read-side section active at the call happens-before the
+   * return ((ep-A2), then (ep-A4') on the advanced epoch).
    */
   inline std::error_code synchronize() noexcept;
 
@@ -108,7 +115,7 @@ public:
   inline EpochReport report() const noexcept;
 
   [[nodiscard]] std::uint64_t epoch() const noexcept {
-    return epoch_.load(std::memory_order_acquire); // (A4) pairs with (A3)
+    return epoch_.load(std::memory_order_acquire); // (ep-A4) pairs with (ep-A3)
   }
   [[nodiscard]] ReaderFence reader_fence() const noexcept {
     return asymmetric_ ? ReaderFence::asymmetric : ReaderFence::symmetric;
@@ -118,12 +125,12 @@ public:
   /**
    * stamp - the epoch to stamp on something just unlinked
    *
-   * Full fence first (S1): the caller's unlinks are ordered before the read
-   * of G, pairing with the advance's scan (A1)/(A2).
+   * Full fence first (ep-S1): the caller's unlinks are ordered before the read
+   * of G, pairing with the advance's scan (ep-A1)/(ep-A2).
    */
   [[nodiscard]] std::uint64_t stamp() const noexcept {
-    detail::epoch_full_fence();                   // (S1)
-    return epoch_.load(std::memory_order_seq_cst); // (S2)
+    detail::epoch_full_fence();                   // (ep-S1)
+    return epoch_.load(std::memory_order_seq_cst); // (ep-S2)
   }
 
 private:
@@ -144,7 +151,7 @@ private:
   void heavy_fence() const noexcept {
     if (asymmetric_) {
       // A full barrier on every running thread of this process: orders each
-      // reader's relaxed announcement (E1) against its later reads.
+      // reader's relaxed announcement (ep-E1) against its later reads.
       if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
     }
     detail::epoch_full_fence();
@@ -164,7 +171,7 @@ private:
 
   /// Publishes the chain [first..last] of @n objects with the current stamp.
   void seal(EpochHook* first, EpochHook* last, std::size_t n) noexcept {
-    const std::uint64_t e = stamp(); // (S1)(S2)
+    const std::uint64_t e = stamp(); // (ep-S1)(ep-S2)
     Bucket& b = buckets_[e % 3];
     // Every statistic before the push (ll-1): once pushed, two advances on
     // other threads may free the batch and reset the bucket's age, and

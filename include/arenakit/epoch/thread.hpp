@@ -73,25 +73,30 @@ public:
    * enter - begin a read-side critical section (nests; wait-free)
    *
    * Prefer EpochGuard. Only the outermost enter announces the epoch.
+   * Wait-free. The announcement (ep-E1) is ordered before the section's
+   * reads by the advance's membarrier (ep-A1), or by a full fence (ep-E1')
+   * under ReaderFence::symmetric.
    */
   ARENAKIT_ALWAYS_INLINE void enter() noexcept {
     if (nest_++ != 0) return;
-    // (E0) seq_cst load (a plain load on x86): the epoch to announce.
+    // (ep-E0) seq_cst load (a plain load on x86): the epoch to announce.
     const std::uint64_t e = epoch_->load(std::memory_order_seq_cst);
-    // (E1) relaxed: ordered before our reads by the reclaimer's membarrier (A1).
+    // (ep-E1) relaxed: ordered before our reads by the reclaimer's membarrier (ep-A1).
     state_.store((e << 1) | 1u, std::memory_order_relaxed);
     if (asymmetric_) {
       std::atomic_signal_fence(std::memory_order_seq_cst); // compiler barrier only
     } else {
-      detail::epoch_full_fence(); // (E1') pairs with the fence in (A1)
+      detail::epoch_full_fence(); // (ep-E1') pairs with the fence in (ep-A1)
     }
   }
 
-  /// End the critical section begun by the matching enter().
+  /// End the critical section begun by the matching enter(). Wait-free;
+  /// provides release barrier semantics (ep-E2): the section's reads
+  /// happen-before the scan (ep-A2) that lets their objects be freed.
   ARENAKIT_ALWAYS_INLINE void exit() noexcept {
     assert(nest_ != 0 && "EpochThread::exit without enter");
     if (--nest_ != 0) return;
-    // (E2) release: our reads in the guard happen-before the scan's (A2).
+    // (ep-E2) release: our reads in the guard happen-before the scan's (ep-A2).
     state_.store(0, std::memory_order_release);
   }
 
@@ -104,6 +109,8 @@ public:
    *
    * Returns RetireResult::refused_bound (the object stays with the caller)
    * when the garbage bound is reached and the bound action refuses.
+   * Wait-free between batches; lock-free when a batch is sealed (ep-S1 and
+   * the push (ll-1)) except under OnGarbageBound::wait.
    */
   RetireResult retire(EpochHook* hook, void (*deleter)(EpochHook*) noexcept) noexcept {
     if (ARENAKIT_UNLIKELY(credit_ == 0) && !refill_credit()) return RetireResult::refused_bound;
@@ -190,9 +197,9 @@ static_assert(alignof(EpochThread) == cache_line_size && sizeof(EpochThread) >= 
 
 inline bool EpochDomain::advance_locked(LlistNode*& freed, std::size_t& freed_count) noexcept {
   const std::uint64_t g = epoch_.load(std::memory_order_relaxed); // written only under lock_
-  heavy_fence(); // (A1) pairs with (E1) (membarrier) or (E1') (fence)
+  heavy_fence(); // (ep-A1) pairs with (ep-E1) (membarrier) or (ep-E1') (fence)
   for (const EpochThread* t = threads_; t != nullptr; t = t->next_) {
-    // (A2) acquire: pairs with the reader's exit store (E2), so everything
+    // (ep-A2) acquire: pairs with the reader's exit store (ep-E2), so everything
     // a reader did in its guard happens-before we free what it could see.
     std::uint64_t s = t->state_.load(std::memory_order_acquire);
     if ((s & 1u) != 0 && (s >> 1) != g) return false;
@@ -203,8 +210,8 @@ inline bool EpochDomain::advance_locked(LlistNode*& freed, std::size_t& freed_co
   b.count.fetch_sub(freed_count, std::memory_order_relaxed);
   b.oldest_stamp.store(UINT64_MAX, std::memory_order_relaxed);
   b.since_ns.store(0, std::memory_order_relaxed);
-  // (A3) release: the scan above happens-before anyone who reads g+1 with
-  // (A4) and frees a slot stamped g-1 (EpochReclaimer).
+  // (ep-A3) release: the scan above happens-before anyone who reads g+1 with
+  // (ep-A4) and frees a slot stamped g-1 (EpochReclaimer).
   epoch_.store(g + 1, std::memory_order_seq_cst);
   advances_.fetch_add(1, std::memory_order_relaxed); // statistic
   return true;
@@ -279,7 +286,7 @@ inline std::error_code EpochDomain::synchronize() noexcept {
       advanced = advance_locked(chain, count);
     }
     free_chain(chain, count);
-    if (epoch_.load(std::memory_order_acquire) >= target) return {}; // (A4)
+    if (epoch_.load(std::memory_order_acquire) >= target) return {}; // (ep-A4') as (ep-A4): pairs with (ep-A3)
     if (!advanced) detail::backoff_sleep(attempt); // a reader is still inside: give it the CPU, then sleep
   }
 }

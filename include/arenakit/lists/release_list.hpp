@@ -144,6 +144,9 @@ public:
    *
    * O(1), lock-free, never allocates. Wakes the owner when the policy says
    * so. On a closed list the item is refused and still belongs to the caller.
+   * Provides release barrier semantics if it queues (rl-1): the item's
+   * contents are visible to the drain that tears it down (seq_cst under
+   * WakeAtWatermark, so the parked check after it is ordered, (rl-3)).
    */
   ARENAKIT_ALWAYS_INLINE ReleaseResult release(LlistNode& node) noexcept {
     return release_batch(node, node, 1);
@@ -152,6 +155,8 @@ public:
   /**
    * release_batch - queue the caller-built chain [first..last] of @count
    *                 items with one CAS
+   *
+   * Lock-free; barriers as release() ((rl-1), (rl-3)).
    */
   ReleaseResult release_batch(LlistNode& first, LlistNode& last, std::size_t count) noexcept {
     [[maybe_unused]] std::uint64_t before = 0;
@@ -196,7 +201,9 @@ public:
    *
    * Returns the number of items torn down. After it returns the list is
    * empty (or holds only releases that raced with it), so the next release
-   * on an empty list is an edge.
+   * on an empty list is an edge. Wait-free apart from the teardown it runs;
+   * provides acquire barrier semantics (rl-2): every release it takes
+   * happens-before that item's teardown.
    */
   template <class Teardown>
   std::size_t drain(Teardown&& teardown) noexcept {
@@ -214,7 +221,9 @@ public:
    * with WakeAtWatermark the owner is marked parked and the next release
    * wakes it. Returns false when a release raced in: drain again instead of
    * sleeping. Take the Doorbell snapshot *before* calling park().
-   * Not available with WakeNever (its owner must poll).
+   * Not available with WakeNever (its owner must poll). Wait-free apart from
+   * the teardown; acquire as drain (rl-2), and under WakeAtWatermark a
+   * seq_cst store-load pair (rl-4)/(rl-5) against the releases' (rl-1)/(rl-3).
    */
   template <class Teardown>
     requires(!std::is_same_v<Policy, WakeNever>)
@@ -237,7 +246,8 @@ public:
    * Tears down everything queued and closes the list: a later release()
    * returns ReleaseResult::refused_closed and leaves the item with its
    * caller, so nothing is lost even if a straggler was not quiesced.
-   * Returns the number of items torn down.
+   * Returns the number of items torn down. Wait-free apart from the
+   * teardown; provides acquire barrier semantics (rl-2), as drain.
    */
   template <class Teardown>
   std::size_t close(Teardown&& teardown) noexcept {

@@ -134,6 +134,8 @@ public:
   /// Returns every pooled page to the source. Consumers must be gone first
   /// (a live one is reported: its cached pages would outlive the pool).
   ~PagePool() {
+    // (pp-K2) acquire: pairs with each Consumer destructor's (pp-K1), so
+    // their last flushes are in shared_ before we free it.
     std::size_t live = consumers_.load(std::memory_order_acquire);
     if (live != 0)
       std::fprintf(stderr, "arenakit: PagePool destroyed with %zu live consumer(s)\n", live);
@@ -145,6 +147,9 @@ public:
    *
    * Returns PutResult::pooled, or ::overflowed when the pool is full (the
    * page went back to the source), or ::refused for a null page.
+   * Lock-free. Provides acquire barrier semantics on its reservation
+   * (pp-B1: the page whose room it reuses was unlinked first) and release
+   * on the push (ll-1): whoever gets the page sees what the caller wrote.
    */
   PutResult put(std::byte* page) noexcept {
     if (ARENAKIT_UNLIKELY(page == nullptr)) {
@@ -163,7 +168,7 @@ public:
    * put_bulk - return @count pages with one reservation and one push
    *
    * Null entries are refused and skipped. Returns how many were pooled; the
-   * rest went back to the source.
+   * rest went back to the source. Lock-free; barriers as put().
    */
   std::size_t put_bulk(std::byte* const* pages, std::size_t count) noexcept {
     std::size_t valid = 0;
@@ -230,14 +235,18 @@ public:
     ~Consumer() {
       if (pool_ == nullptr) return;
       flush();
-      // (K1) release: our last flush happens-before the pool's destructor
-      // reads consumers_ (K2).
+      // (pp-K1) release: our last flush happens-before the pool's destructor
+      // reads consumers_ (pp-K2).
       pool_->consumers_.fetch_sub(1, std::memory_order_release);
     }
 
     /**
      * get - one page: from the private cache, else a batch taken from the
      *       shared list, else the source. Null only if the source fails.
+     *
+     * Wait-free on the cached path (no atomic operation); lock-free when it
+     * takes the shared list, which provides acquire barrier semantics
+     * (ll-2): a page put by another thread is seen with the putter's writes.
      */
     [[nodiscard]] ARENAKIT_ALWAYS_INLINE std::byte* get() noexcept {
       if (ARENAKIT_LIKELY(n_ != 0)) {
@@ -252,6 +261,7 @@ public:
      * get_bulk - fill @out with @count pages
      *
      * Returns how many were filled: @count unless the source failed.
+     * Progress and barriers as get().
      */
     ARENAKIT_ALWAYS_INLINE std::size_t get_bulk(std::byte** out, std::size_t count) noexcept {
       std::size_t from_cache = std::min(count, n_);
@@ -268,7 +278,9 @@ public:
      * recycle - return a page on this consumer's thread (the direct path)
      *
      * Spends debt when it has some (no atomic operation); otherwise reserves
-     * room like put(). Returns what happened to the page.
+     * room like put(). Returns what happened to the page. Wait-free with
+     * debt (no barrier: the page stays on this thread); else as put()'s
+     * reservation (pp-B1).
      */
     ARENAKIT_ALWAYS_INLINE PutResult recycle(std::byte* page) noexcept {
       if (ARENAKIT_UNLIKELY(page == nullptr)) {
@@ -322,7 +334,8 @@ public:
       return pooled;
     }
 
-    /// Gives cached pages back to the shared list and settles debt.
+    /// Gives cached pages back to the shared list and settles debt. Lock-free;
+    /// release on the settlement (pp-B2) and on the push (ll-1).
     void flush() noexcept {
       settle();
       LlistNode* first = chain_;
@@ -365,8 +378,8 @@ public:
 
     void settle() noexcept {
       if (debt_ == 0) return;
-      // (B2) release: the pages behind this room were unlinked before; pairs
-      // with the acquire of a producer's reservation (B1).
+      // (pp-B2) release: the pages behind this room were unlinked before; pairs
+      // with the acquire of a producer's reservation (pp-B1).
       pool_->count_.template release<std::memory_order_release>(debt_);
       debt_ = 0;
     }
@@ -419,7 +432,7 @@ private:
 
   /// Reserves up to @want units of room; returns how many (0 when full).
   std::size_t reserve(std::size_t want) noexcept {
-    // (B1) acquire on success: pairs with a consumer's (B2), so the page
+    // (pp-B1) acquire on success: pairs with a consumer's (pp-B2), so the page
     // whose room we reuse was unlinked before we link ours. Never adds past
     // max_ (a CAS, detail/bounded_count.hpp): this is what makes the bound hard.
     const auto r = count_.reserve<std::memory_order_acquire>(want, max_);

@@ -54,15 +54,15 @@ public:
     assert(cpu != nullptr && reinterpret_cast<std::uintptr_t>(cpu) % alignof(detail::EpochSlot) == 0);
     auto* slot = ::new (static_cast<void*>(cpu)) detail::EpochSlot{};
     slot->id = id;
-    slot->stamp = domain_->stamp(); // (S1)(S2): after the caller stopped publishing the slot
+    slot->stamp = domain_->stamp(); // (ep-S1)(ep-S2): after the caller stopped publishing the slot
     pending_.fetch_add(1, std::memory_order_relaxed); // a count
     incoming_.push(*slot);                            // (ll-1)
   }
 
   template <class Sink>
   std::size_t reclaim(Sink& sink) noexcept {
-    // (K3) acquire / (K4) release: one reclaimer at a time owns waiting_.
-    if (busy_.exchange(true, std::memory_order_acquire)) return 0;
+    // (er-1) acquire / (er-2) release: one reclaimer at a time owns waiting_.
+    if (busy_.exchange(true, std::memory_order_acquire)) return 0; // (er-1) pairs with (er-2)
     LlistNode* incoming = incoming_.take_all(); // (ll-2)
     if (incoming != nullptr) {
       LlistNode* last = incoming;
@@ -74,7 +74,7 @@ public:
     // Up to three advances: enough for a slot stamped now when no reader is in.
     for (int round = 0; round < 3 && waiting_ != nullptr; ++round) {
       domain_->try_reclaim();
-      const std::uint64_t safe = domain_->epoch(); // (A4)
+      const std::uint64_t safe = domain_->epoch(); // (ep-A4)
       LlistNode** link = &waiting_;
       while (*link != nullptr) {
         auto* slot = static_cast<detail::EpochSlot*>(*link);
@@ -89,7 +89,7 @@ public:
       }
     }
     if (returned != 0) pending_.fetch_sub(returned, std::memory_order_relaxed); // a count
-    busy_.store(false, std::memory_order_release);                                // (K4)
+    busy_.store(false, std::memory_order_release);                                // (er-2)
     return returned;
   }
 

@@ -284,7 +284,7 @@ public:
     Entry& e = entries_[bid];
     std::uint8_t expected = held_state;
     // Relaxed CAS: the node is published to the drainer by the list's own
-    // release CAS (R1), which the owner's drain acquires (R2).
+    // release CAS (ReleaseList (rl-1)), which the owner's drain acquires (rl-2).
     if (!e.state.compare_exchange_strong(expected, queued_state, std::memory_order_relaxed))
       return refuse(expected == queued_state ? RecvStatus::already_queued : RecvStatus::not_held);
     if (list.release(e) == ReleaseResult::refused_closed) {
@@ -317,7 +317,7 @@ public:
       return refuse_give_back(r, RecvStatus::foreign_slot);
     auto* e = static_cast<Entry*>(node);
     std::uint8_t expected = queued_state;
-    // Relaxed CAS: the drain's acquire exchange on the list (R2) already
+    // Relaxed CAS: the drain's acquire exchange on the list (ReleaseList (rl-2)) already
     // ordered the queuer's writes; the CAS only makes queued -> free one-shot.
     if (!e->state.compare_exchange_strong(expected, free_state, std::memory_order_relaxed))
       return refuse_give_back(r, RecvStatus::not_held);

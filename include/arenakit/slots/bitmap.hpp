@@ -82,8 +82,8 @@ public:
     do {
       if (avail == 0 || max == 0) return 0;
       want = avail < max ? avail : max;
-      // (1) acquire pairs with (4) in release(): the count we reserve
-      // includes slots whose bits were cleared before (4).
+      // (bm-1) acquire pairs with (bm-4) in release(): the count we reserve
+      // includes slots whose bits were cleared before (bm-4).
     } while (!free_.compare_exchange_weak(avail, avail - want, std::memory_order_acquire,
                                           std::memory_order_relaxed));
     std::uint32_t got = 0;
@@ -93,7 +93,7 @@ public:
       std::uint64_t old = bits_[w].load(std::memory_order_relaxed);
       while (~old != 0) {
         std::uint64_t pick = lowest_bits(~old, want - got);
-        // (2) acquire pairs with (3) in release(): the previous holder's
+        // (bm-2) acquire pairs with (bm-3) in release(): the previous holder's
         // writes to the slot happen-before ours.
         if (bits_[w].compare_exchange_weak(old, old | pick, std::memory_order_acquire,
                                            std::memory_order_relaxed)) {
@@ -115,16 +115,16 @@ public:
     if (index >= capacity_) return SlotRelease::refused;
     const std::uint64_t mask = std::uint64_t{1} << (index % 64);
     if (words_ == 1) {
-      // (3') seq_cst: pairs with (2') like (3) with (2), and is the count
+      // (bm-3') seq_cst: pairs with (bm-2') like (bm-3) with (bm-2), and is the count
       // update the arena's listing protocol reads (see free_count()).
       const std::uint64_t old = bits_[0].fetch_and(~mask, std::memory_order_seq_cst);
       if ((old & mask) == 0) return SlotRelease::refused;
       return old == ~std::uint64_t{0} ? SlotRelease::was_full : SlotRelease::released;
     }
-    // (3) release pairs with (2): our writes to the slot reach the next owner.
+    // (bm-3) release pairs with (bm-2): our writes to the slot reach the next owner.
     const std::uint64_t old = bits_[index / 64].fetch_and(~mask, std::memory_order_release);
     if ((old & mask) == 0) return SlotRelease::refused; // clearing a clear bit changed nothing
-    // (4) pairs with (1); seq_cst because the arena's "shard is findable"
+    // (bm-4) pairs with (bm-1); seq_cst because the arena's "shard is findable"
     // protocol reads this count after clearing its listed flag (Dekker style).
     const std::uint32_t before = free_.fetch_add(1, std::memory_order_seq_cst);
     return before == 0 ? SlotRelease::was_full : SlotRelease::released;
@@ -149,7 +149,7 @@ private:
     do {
       if (~old == 0 || max == 0) return 0;
       pick = lowest_bits(~old, max);
-      // (2') acquire pairs with (3') in release().
+      // (bm-2') acquire pairs with (bm-3') in release().
     } while (!bits_[0].compare_exchange_weak(old, old | pick, std::memory_order_acquire,
                                              std::memory_order_relaxed));
     std::uint32_t got = 0;

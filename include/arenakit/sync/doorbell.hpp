@@ -25,15 +25,15 @@ class Doorbell {
 public:
   /// Current sequence; pass it to wait().
   [[nodiscard]] std::uint32_t snapshot() const noexcept {
-    // (D1) acquire: pairs with (D2); what the ringer did before ringing is
+    // (db-1) acquire: pairs with (db-2); what the ringer did before ringing is
     // visible after a wait() that saw the new value.
     return seq_.load(std::memory_order_acquire);
   }
   /// Blocks while the sequence still equals @seen.
-  void wait(std::uint32_t seen) const noexcept { seq_.wait(seen, std::memory_order_acquire); } // (D1)
+  void wait(std::uint32_t seen) const noexcept { seq_.wait(seen, std::memory_order_acquire); } // (db-1') as (db-1): pairs with (db-2)
   /// Wakes the owner (or makes its next wait() return at once).
   void ring() noexcept {
-    seq_.fetch_add(1, std::memory_order_release); // (D2) pairs with (D1)
+    seq_.fetch_add(1, std::memory_order_release); // (db-2) pairs with (db-1), (db-1')
     seq_.notify_one();
   }
   /// Rings seen so far (for tests and counters).

@@ -440,6 +440,9 @@ public:
    * a chunk of 64 slots (set-up path). Any thread.
    * Return: its handle, errc::limit_reached past max_consumers, or
    * errc::out_of_memory.
+   * Progress: lock-free when a recycled slot is free, else blocking (the
+   * grow lock). Provides release barrier semantics (tt-g1): whoever uses
+   * the handle sees the reset slot.
    */
   Result<ConsumerHandle> open_consumer() noexcept {
     State& s = *state_;
@@ -458,6 +461,7 @@ public:
     c.base.copy_from(c.now);
     // release: pairs with the acquire in begin_delivery()/begin_return()/
     // close(): whoever uses the handle sees the reset slot.
+    // (tt-g1) pairs with (tt-x1), (tt-g4), (tt-c1), (tt-g2), (tt-g3).
     c.state.store(std::uint64_t{gen} << Slot::generation_shift, std::memory_order_release);
     s.consumers_open.fetch_add(1, std::memory_order_relaxed); // statistic
     return ConsumerHandle{index, gen};
@@ -475,6 +479,10 @@ public:
    * held by this consumer alone, plus a 4-byte log append when it was free.
    * A page held by another consumer turns shared (slow path, spin bit).
    * Return: delivered / refused counts. Lock-free on unshared pages.
+   * Provides acquire barrier semantics on each page it takes (tt-w1..w3):
+   * the use of the page by whoever returned it last happens-before this
+   * delivery; the tokens themselves reach the application through the
+   * caller's own hand-off.
    */
   DeliverOutcome deliver(ConsumerHandle h, std::span<const std::uint32_t> pages) noexcept {
     namespace tw = detail::token_word;
@@ -492,6 +500,7 @@ public:
       // acquire: pairs with the release at the end of the previous batch,
       // which may have run on another thread: its plain-store claims are
       // ordered before ours.
+      // (tt-p1) pairs with (tt-p2).
       if (ARENAKIT_UNLIKELY(s.producer_busy.exchange(1, std::memory_order_acquire) != 0)) {
         end_delivery(s, *c, h.index);
         out.refused = pages.size();
@@ -550,6 +559,7 @@ public:
           }
           // acquire (here and below): pairs with the release of the return
           // or close that last dropped a reference on this page.
+          // (tt-w1) pairs with (tt-w4), (tt-w5), (tt-w8).
           if (w.compare_exchange_weak(v, v + 1, std::memory_order_acquire, std::memory_order_relaxed)) {
             ++done;
             break;
@@ -569,6 +579,7 @@ public:
             // model): pairs with the release of the return/close that freed
             // the page. The store is relaxed: the token reaches the
             // application through the caller's own hand-off.
+            // (tt-w2) pairs with (tt-w4), (tt-w5).
             if (ARENAKIT_UNLIKELY(w.load(std::memory_order_acquire) != 0)) { // cannot happen: only we write free words
               v = w.load(std::memory_order_relaxed);
               continue;
@@ -578,6 +589,7 @@ public:
             ++done;
             break;
           } else {
+            // (tt-w3) pairs with (tt-w4), (tt-w5), (tt-w8).
             if (w.compare_exchange_weak(v, me | 1, std::memory_order_acquire, std::memory_order_relaxed)) {
               c->log.push(p);
               ++done;
@@ -603,6 +615,7 @@ public:
     }
     // Only this consumer's deliverer writes `delivered`: no RMW needed.
     if constexpr (producers == Producers::one) {
+      // (tt-p2) pairs with (tt-p1).
       s.producer_busy.store(0, std::memory_order_release); // pairs with the exchange's acquire
     }
     // (tt-s3) release: pairs with (tt-s1) (a plain store on x86).
@@ -638,6 +651,8 @@ public:
    * Work is capped at max_tokens_per_call (a range counts >= 1); a range
    * that does not fit in what is left stops the call (ranges_done, capped).
    * Return: released / refused / ranges_done. Lock-free on unshared pages.
+   * Provides release barrier semantics on each reference it drops (tt-w4):
+   * the caller's use of the page happens-before its next delivery.
    */
   ReturnOutcome return_tokens(ConsumerHandle h, std::span<const TokenRange32> ranges) noexcept
     requires(!single_writer) // one_per_consumer: only the consumer's Returner returns
@@ -732,6 +747,9 @@ public:
    * its log + pages it shares) — nothing when it held nothing, never
    * O(binding). If a delivery is in flight, that delivery drains at its end.
    * Return: references released now, and how the close went.
+   * Progress: lock-free towards deliveries (hand-off); waits only on busy
+   * (shared) pages. Provides release barrier semantics on every reference
+   * it drops (tt-w5) and on the slot's drain (tt-c3).
    */
   CloseOutcome close(ConsumerHandle h) noexcept {
     State& s = *state_;
@@ -750,6 +768,7 @@ public:
       // acq_rel: acquire pairs with end_delivery()'s release (the last
       // batch's log is visible to our drain); release hands our view to the
       // delivery we defer to.
+      // (tt-c1) pairs with (tt-x2) and (tt-g1).
       if (c->state.compare_exchange_weak(st, st | Slot::closed_bit, std::memory_order_acq_rel,
                                          std::memory_order_relaxed))
         break;
@@ -801,6 +820,7 @@ public:
     namespace tw = detail::token_word;
     if (page >= state_->page_count) return 0;
     const std::uint32_t shared = tw::count(
+        // (tt-w6) pairs with (tt-w4), (tt-w5), (tt-w8).
         std::atomic_ref<std::uint64_t>(state_->words[page]).load(std::memory_order_acquire));
     if constexpr (single_writer) {
       // one_per_consumer: plus the single-writer share. `returned` first
@@ -811,7 +831,9 @@ public:
       // (the only thread that adds references) a 0 is stable: it may reuse
       // the page; for other threads this is a snapshot. The sum saturates.
       detail::token_word::SwPage& e = state_->sw[page];
+      // (tt-r1) pairs with (tt-r8), (tt-d1).
       const std::uint32_t r = std::atomic_ref<std::uint32_t>(e.returned).load(std::memory_order_acquire);
+      // (tt-r2) pairs with (tt-r4), (tt-r5).
       const std::uint32_t d = tw::sw_delivered(std::atomic_ref<std::uint64_t>(e.held).load(std::memory_order_acquire));
       const std::uint64_t sum = std::uint64_t{shared} + static_cast<std::uint32_t>(d - r);
       return sum > tw::count_max ? tw::count_max : static_cast<std::uint32_t>(sum);
@@ -830,6 +852,7 @@ public:
     Slot* c = s.slot(h.index);
     if (c == nullptr || page >= s.page_count) return 0;
     // acquire: pairs with open_consumer()'s release of this generation.
+    // (tt-g2) pairs with (tt-g1).
     const std::uint64_t st = c->state.load(std::memory_order_acquire);
     if (Slot::generation_of(st) != h.generation || (st & (Slot::closed_bit | Slot::free_bit)) != 0) return 0;
     ARENAKIT_TEST_PAUSE(token_handle_checked);
@@ -855,8 +878,10 @@ public:
   [[nodiscard]] BindingStats stats() const noexcept {
     const State& s = *state_;
     BindingStats out;
+    // (tt-k1) pairs with (tt-k5).
     const std::uint32_t used = s.chunks_used.load(std::memory_order_acquire); // pairs with grow()'s release
     for (std::uint32_t k = 0; k < used; ++k) {
+      // (tt-k2) pairs with (tt-k4).
       const Slot* chunk = s.chunks[k].load(std::memory_order_acquire);
       for (std::uint32_t i = 0; i < chunk_slots; ++i) chunk[i].now.add_to(out);
     }
@@ -875,6 +900,7 @@ public:
     State& s = *state_;
     Slot* c = s.slot(h.index);
     if (c == nullptr) return std::nullopt;
+    // (tt-g3) pairs with (tt-g1).
     const std::uint64_t st = c->state.load(std::memory_order_acquire); // pairs with open's release
     if (Slot::generation_of(st) != h.generation || (st & Slot::free_bit) != 0) return std::nullopt;
     ConsumerStats out;
@@ -919,6 +945,7 @@ private:
     /// allocated. acquire: pairs with grow()'s release of the chunk.
     Slot* slot(std::uint32_t index) const noexcept {
       if (index >= max_consumers) return nullptr;
+      // (tt-k3) pairs with (tt-k4).
       Slot* chunk = chunks[index >> chunk_shift].load(std::memory_order_acquire);
       return chunk == nullptr ? nullptr : chunk + (index & (chunk_slots - 1));
     }
@@ -982,7 +1009,7 @@ private:
    *
    * (tt-x1) acquire on success: pairs with (tt-x2) of the previous holder of
    * @bit (maybe on another thread) and with open_consumer()'s release of
-   * this generation: the previous batch's log writes (delivering) or its
+   * this generation (tt-g1): the previous batch's log writes (delivering) or its
    * `returned` stores (returning) are ours to extend now.
    */
   static bool begin_exclusive(Slot& c, std::uint32_t gen, std::uint64_t bit, TokenRefusal busy,
@@ -1010,7 +1037,7 @@ private:
    * (tt-x2) acq_rel: release publishes this batch's log / `returned` stores
    * to the next holder's (tt-x1), to the drainer (close or the other
    * exclusive call, whichever RMW on this word comes after ours); acquire
-   * pairs with close()'s release when it deferred to us, and with the other
+   * pairs with close()'s release (tt-c1) when it deferred to us, and with the other
    * exclusive call's (tt-x2) (the log it extended).
    */
   static void end_exclusive(State& s, Slot& c, std::uint32_t index, std::uint64_t bit,
@@ -1036,6 +1063,7 @@ private:
       if (Slot::generation_of(st) != gen || (st & (Slot::closed_bit | Slot::free_bit)) != 0) return false;
       assert((st & Slot::pins_mask) != Slot::pins_mask);
       // acquire: pairs with open_consumer()'s release of this generation.
+      // (tt-g4) pairs with (tt-g1).
       if (c.state.compare_exchange_weak(st, st + Slot::pin_unit, std::memory_order_acquire,
                                         std::memory_order_relaxed))
         return true;
@@ -1045,6 +1073,7 @@ private:
   static void end_return(State& s, Slot& c, std::uint32_t index) noexcept {
     // acq_rel: release orders our page and counter updates before a recycler
     // (pairs with try_recycle()'s acquire); acquire lets us recycle.
+    // (tt-c2) pairs with (tt-c4), (tt-c5).
     const std::uint64_t st = c.state.fetch_sub(Slot::pin_unit, std::memory_order_acq_rel) - Slot::pin_unit;
     if (ARENAKIT_UNLIKELY((st & Slot::drained_bit) != 0 && (st & Slot::pins_mask) == 0)) try_recycle(s, c, index);
   }
@@ -1052,6 +1081,7 @@ private:
   static void finish_close(State& s, Slot& c, std::uint32_t index) noexcept {
     // release: the drain happens-before the slot's reuse (pairs with
     // try_recycle()'s acquire, whoever runs it).
+    // (tt-c3) pairs with (tt-c4), (tt-c5).
     c.state.fetch_or(Slot::drained_bit, std::memory_order_release);
     try_recycle(s, c, index);
   }
@@ -1061,11 +1091,13 @@ private:
   static void try_recycle(State& s, Slot& c, std::uint32_t index) noexcept {
     constexpr std::uint64_t done = Slot::closed_bit | Slot::drained_bit;
     // acquire: pairs with the releases of finish_close() and end_return().
+    // (tt-c4) pairs with (tt-c2), (tt-c3).
     std::uint64_t st = c.state.load(std::memory_order_acquire);
     for (;;) {
       if ((st & done) != done ||
           (st & (Slot::delivering_bit | Slot::returning_bit | Slot::free_bit | Slot::pins_mask)) != 0)
         return;
+      // (tt-c5) pairs with (tt-c2), (tt-c3).
       if (c.state.compare_exchange_weak(st, st | Slot::free_bit, std::memory_order_acq_rel,
                                         std::memory_order_acquire))
         break;
@@ -1099,7 +1131,9 @@ private:
     if (chunk == nullptr) return make_error_code(errc::out_of_memory);
     s.bytes.fetch_add(chunk_slots * sizeof(Slot), std::memory_order_relaxed); // statistic
     // release: pairs with the acquire in State::slot() and stats().
+    // (tt-k4) pairs with (tt-k2), (tt-k3).
     s.chunks[k].store(chunk, std::memory_order_release);
+    // (tt-k5) pairs with (tt-k1).
     s.chunks_used.store(k + 1, std::memory_order_release);
     const std::uint32_t first = k << chunk_shift;
     const std::uint32_t last = std::min<std::uint32_t>(first + chunk_slots, s.max_consumers);
@@ -1127,6 +1161,7 @@ private:
       }
       // acquire: pairs with unlock_page()'s release and with the release of
       // fast-path returns: the tables the last holder changed are visible.
+      // (tt-w7) pairs with (tt-w8), (tt-w4), (tt-w9).
       if (w.compare_exchange_weak(v, v | tw::busy_bit, std::memory_order_acquire, std::memory_order_relaxed))
         return v;
     }
@@ -1135,6 +1170,7 @@ private:
   /// unlock_page() - publish @v (busy bit clear). release: pairs with
   /// lock_page()'s acquire, the fast paths' and page_refs()' acquire.
   static void unlock_page(std::atomic_ref<std::uint64_t> w, std::uint64_t v) noexcept {
+    // (tt-w8) pairs with (tt-w7), (tt-w6), (tt-w10), (tt-w11), (tt-w1).
     w.store(v & ~detail::token_word::busy_bit, std::memory_order_release);
   }
 
@@ -1280,6 +1316,7 @@ private:
     // Returner (or its drain): everything the owner did with the page
     // happens-before we give it to anyone, and the next owner's Returner,
     // which acquires our store below, sees `returned` at least at r.
+    // (tt-r3) pairs with (tt-r8), (tt-d1).
     const std::uint32_t r = std::atomic_ref<std::uint32_t>(e.returned).load(std::memory_order_acquire);
     const std::uint32_t d = tw::sw_delivered(o);
     const std::uint32_t me = index + 1;
@@ -1291,6 +1328,7 @@ private:
       // release: pairs with the acquire load of `held` in sw_view() (the
       // owner check of every Returner) and in drain(); owner and count are
       // one store, so nobody sees the new owner with the old count.
+      // (tt-r4) pairs with (tt-r2), (tt-r7).
       held.store(tw::sw_held(me, d + 1), std::memory_order_release);
       c.log.push(p);
       return true;
@@ -1300,6 +1338,7 @@ private:
         why = TokenRefusal::count_saturated;
         return false;
       }
+      // (tt-r5) pairs with (tt-r2), (tt-r7).
       held.store(tw::sw_held(me, d + 1), std::memory_order_release); // release: as above
       return true;
     }
@@ -1333,6 +1372,7 @@ private:
       // write words they locked, which are never 0): a plain store.
       // release: pairs with lock_page()'s acquire: a return that finds the
       // page shared finds our table entry.
+      // (tt-w9) pairs with (tt-w7).
       w.store(tw::shared_bit | 1, std::memory_order_release);
       return true;
     }
@@ -1360,11 +1400,13 @@ private:
       // `returned` last. If that was the page's next owner's, the producer
       // had stored that owner in `held` before, so the load below sees it
       // and a former owner never extends the next owner's count.
+      // (tt-r6) pairs with (tt-r8), (tt-d1).
       const std::uint32_t r1 = ret.load(std::memory_order_acquire);
       ARENAKIT_TEST_PAUSE(token_sw_first_read);
       // acquire: pairs with the producer's release store of `held`: the
       // `returned` the producer saw when it gave us the page is visible to
       // the re-read below (so a new owner never starts from an older value).
+      // (tt-r7) pairs with (tt-r4), (tt-r5).
       const std::uint64_t o = held.load(std::memory_order_acquire);
       // relaxed: ordered after the acquire above.
       const std::uint32_t r = ret.load(std::memory_order_relaxed);
@@ -1456,6 +1498,7 @@ private:
           // release: pairs with the producer's acquire load of `returned`
           // (our use of the page happens-before its reuse), with the next
           // owner's acquire in sw_view() and with page_refs()' acquire.
+          // (tt-r8) pairs with (tt-r3), (tt-r6), (tt-r1).
           std::atomic_ref<std::uint32_t>(e.returned).store(v.returned + 1, std::memory_order_release);
           ++released;
           continue;
@@ -1524,6 +1567,7 @@ private:
             const std::uint64_t nv = tw::count(v) == 1 ? 0 : v - 1;
             // release: pairs with the acquire of the page's next delivery
             // and of page_refs(): our use of the page happens-before reuse.
+            // (tt-w4) pairs with (tt-w1), (tt-w2), (tt-w3), (tt-w6), (tt-w11).
             if (w.compare_exchange_weak(v, nv, std::memory_order_release, std::memory_order_relaxed)) {
               ++released;
               if (nv == 0) s.hook(p);
@@ -1600,7 +1644,8 @@ private:
         const SwView v = sw_view(s.sw[p], owner);
         if (v.share == 0) continue; // stale entry (page free, or another consumer's), or listed twice
         // (tt-d1) release: pairs with the producer's acquire load of
-        // `returned` (reuse) and page_refs()' acquire, as a Returner's store does.
+        // `returned` (reuse, (tt-r3)) and page_refs()' acquire (tt-r1), as a
+        // Returner's store (tt-r8) does.
         std::atomic_ref<std::uint32_t>(s.sw[p].returned).store(v.returned + v.share, std::memory_order_release);
         released += v.share;
       }
@@ -1619,6 +1664,7 @@ private:
         if (!tw::sole_of(v, me)) break; // stale entry
         // release: pairs with the acquire of the page's next delivery and of
         // page_refs() (same as a return).
+        // (tt-w5) pairs with (tt-w1), (tt-w2), (tt-w3), (tt-w6), (tt-w11).
         if (w.compare_exchange_weak(v, 0, std::memory_order_release, std::memory_order_relaxed)) {
           released += tw::count(v);
           s.hook(p);
@@ -1660,6 +1706,7 @@ private:
       // The single-writer share (read as a Returner reads it: see
       // sw_share()), plus what the shared table holds.
       std::uint32_t n = sw_share(s, index, page);
+      // (tt-w10) pairs with (tt-w8).
       const std::uint64_t v = w.load(std::memory_order_acquire); // pairs with unlock_page's release
       if ((v & (tw::busy_bit | tw::shared_bit)) == 0) return n;
       const std::uint64_t locked = lock_page(w);
@@ -1672,6 +1719,7 @@ private:
       return n;
     }
     const std::uint64_t me = tw::owner_field(index);
+    // (tt-w11) pairs with (tt-w8), (tt-w4), (tt-w5).
     const std::uint64_t v = w.load(std::memory_order_acquire); // pairs with unlock_page / CAS releases
     if (tw::sole_of(v, me)) return tw::count(v);
     if ((v & (tw::busy_bit | tw::shared_bit)) == 0) return 0;
