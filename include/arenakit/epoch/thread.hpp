@@ -8,6 +8,7 @@
 #pragma once
 
 #include <arenakit/config.hpp>
+#include <arenakit/detail/layout.hpp>
 #include <arenakit/detail/owner_counter.hpp>
 #include <arenakit/detail/spin_lock.hpp>
 #include <arenakit/epoch/domain.hpp>
@@ -53,6 +54,10 @@ public:
 
   /// Publishes the unsealed batch, returns unused room, unregisters.
   ~EpochThread() {
+    ARENAKIT_LAYOUT_CHECK_BEGIN // the layout the field comments promise
+    static_assert(ARENAKIT_LINE_OF(EpochThread, state_) != ARENAKIT_LINE_OF(EpochThread, nest_),
+                  "arenakit: the announcement (line 1, read by scans) must not share the owner's hot line 2");
+    ARENAKIT_LAYOUT_CHECK_END
     if (nest_ != 0)
       std::fprintf(stderr, "arenakit: EpochThread '%s' destroyed inside a guard\n",
                    label_ != nullptr ? label_ : "?");
@@ -219,6 +224,18 @@ inline bool EpochDomain::advance_locked(LlistNode*& freed, std::size_t& freed_co
 
 
 inline EpochDomain::~EpochDomain() {
+  // The layout the field comments promise (lines 1, 2, 3-5, then cold).
+  ARENAKIT_LAYOUT_CHECK_BEGIN
+  static_assert(alignof(EpochDomain) >= cache_line_size, "arenakit: an EpochDomain starts a cache line");
+  static_assert(ARENAKIT_LINE_OF(EpochDomain, epoch_) != ARENAKIT_LINE_OF(EpochDomain, reserved_),
+                "arenakit: the epoch (read by every guard entry) must not share the budget's line");
+  static_assert(ARENAKIT_LINE_OF(EpochDomain, buckets_) > ARENAKIT_LINE_OF(EpochDomain, reserved_),
+                "arenakit: the buckets follow the budget's line");
+  static_assert(ARENAKIT_LINE_OF(EpochDomain, lock_) >=
+                    ARENAKIT_LINE_OF(EpochDomain, buckets_) + 3 * sizeof(Bucket) / cache_line_size,
+                "arenakit: the cold registry follows the three bucket lines");
+  static_assert(alignof(Bucket) == cache_line_size, "arenakit: each bucket owns its line");
+  ARENAKIT_LAYOUT_CHECK_END
   std::size_t registered;
   {
     detail::SpinLockGuard hold(lock_);

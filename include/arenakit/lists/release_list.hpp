@@ -34,6 +34,7 @@
 #pragma once
 
 #include <arenakit/config.hpp>
+#include <arenakit/detail/layout.hpp>
 #include <arenakit/detail/owner_counter.hpp>
 #include <arenakit/lists/llist.hpp>
 #include <arenakit/slot_id.hpp>
@@ -125,6 +126,23 @@ public:
 
   /// Reports (never silently leaks) items still queued; see LeftoverHook.
   ~ReleaseList() {
+    // The layout the field comments promise (checked here: the class is
+    // complete and this body is always instantiated).
+    ARENAKIT_LAYOUT_CHECK_BEGIN
+    static_assert(alignof(ReleaseList) >= cache_line_size, "arenakit: a ReleaseList starts a cache line");
+    static_assert(ARENAKIT_LINE_OF(ReleaseList, list_) == ARENAKIT_LINE_OF(ReleaseList, parked_),
+                  "arenakit: a watermark release reads parked_ right after its CAS: same line as the head");
+    static_assert(ARENAKIT_LINE_OF(ReleaseList, pending_) != ARENAKIT_LINE_OF(ReleaseList, list_),
+                  "arenakit: producer counters must not share the head's line");
+    static_assert(ARENAKIT_LINE_OF(ReleaseList, drains_) != ARENAKIT_LINE_OF(ReleaseList, list_) &&
+                      ARENAKIT_LINE_OF(ReleaseList, drains_) != ARENAKIT_LINE_OF(ReleaseList, refused_closed_),
+                  "arenakit: owner counters (line 3) must not share a producer line (1 or 2)");
+    // An empty Waker takes no room ([[no_unique_address]]), so its alignas
+    // does not open a line and the cold fields then share line 3 with the
+    // owner counters: both are owner-only, so nothing is lost.
+    static_assert(ARENAKIT_LINE_OF(ReleaseList, leftover_hook_) >= ARENAKIT_LINE_OF(ReleaseList, leftover_),
+                  "arenakit: the cold configuration is on the owner's line or after it");
+    ARENAKIT_LAYOUT_CHECK_END
     LlistNode* chain = list_.head(std::memory_order_acquire); // (rl-2) as in drain
     if (chain == nullptr || chain == ClosableLlist::closed_mark()) return;
     std::size_t count = llist_length(chain);

@@ -52,6 +52,7 @@
 #include <arenakit/config.hpp>
 #include <arenakit/concepts/page_source.hpp>
 #include <arenakit/detail/bounded_count.hpp>
+#include <arenakit/detail/layout.hpp>
 #include <arenakit/error.hpp>
 #include <arenakit/lists/llist.hpp>
 #include <arenakit/sources/mmap_page.hpp> // the usual PageSource
@@ -134,6 +135,16 @@ public:
   /// Returns every pooled page to the source. Consumers must be gone first
   /// (a live one is reported: its cached pages would outlive the pool).
   ~PagePool() {
+    // The layout the field comments promise (the class is complete here).
+    ARENAKIT_LAYOUT_CHECK_BEGIN
+    static_assert(alignof(PagePool) >= cache_line_size, "arenakit: a PagePool starts a cache line");
+    static_assert(ARENAKIT_LINE_OF(PagePool, count_) != ARENAKIT_LINE_OF(PagePool, shared_),
+                  "arenakit: the bound (every reservation) must not share the list head's line");
+    static_assert(ARENAKIT_LINE_OF(PagePool, high_water_) == ARENAKIT_LINE_OF(PagePool, count_),
+                  "arenakit: the high-water mark is written right after a reservation: the count's line");
+    static_assert(ARENAKIT_LINE_OF(PagePool, max_) != ARENAKIT_LINE_OF(PagePool, count_),
+                  "arenakit: cold configuration and counters must not share the bound's line");
+    ARENAKIT_LAYOUT_CHECK_END
     // (pp-K2) acquire: pairs with each Consumer destructor's (pp-K1), so
     // their last flushes are in shared_ before we free it.
     std::size_t live = consumers_.load(std::memory_order_acquire);
