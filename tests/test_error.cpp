@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <type_traits>
+
 #include <system_error>
 
 using namespace arenakit;
@@ -30,4 +32,28 @@ TEST_CASE("Result carries a value or an error, never both") {
   Result<int> bad = errc::map_failed;
   CHECK_FALSE(bad);
   CHECK(bad.error() == make_error_code(errc::map_failed));
+}
+
+namespace {
+// No default constructor: Result<T> must not need one (issue 11: no public
+// type gets a "must not be used" default state for Result's sake).
+struct NoDefault {
+  explicit NoDefault(int v) noexcept : value(v) {}
+  int value;
+};
+} // namespace
+
+TEST_CASE("Result stores like an optional: no default-constructed T, and an empty code is still an error") {
+  static_assert(!std::is_default_constructible_v<NoDefault>);
+  Result<NoDefault> ok = NoDefault{7};
+  REQUIRE(ok);
+  CHECK(ok->value == 7);
+  Result<NoDefault> bad = errc::out_of_memory;
+  CHECK_FALSE(bad);
+  CHECK(bad.error() == make_error_code(errc::out_of_memory));
+  Result<NoDefault> empty_code = std::error_code{}; // a caller bug: no value, no error
+  CHECK_FALSE(empty_code);
+  CHECK(empty_code.error() == make_error_code(errc::invalid_config));
+  Result<NoDefault> moved = std::move(ok);
+  CHECK(moved->value == 7);
 }

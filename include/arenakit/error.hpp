@@ -9,6 +9,7 @@
 
 #include <arenakit/detail/error_category.hpp>
 
+#include <optional>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -67,24 +68,30 @@ class Result {
 public:
   Result(T value) noexcept(std::is_nothrow_move_constructible_v<T>) // NOLINT: implicit by design
       : value_(std::move(value)) {}
-  Result(std::error_code error) noexcept : error_(error) {}         // NOLINT
-  Result(errc error) noexcept : error_(make_error_code(error)) {}   // NOLINT
+  /// An error. An empty code would claim nothing went wrong without a
+  /// value; it is taken as errc::invalid_config so has_value() stays honest.
+  Result(std::error_code error) noexcept // NOLINT
+      : error_(error ? error : make_error_code(errc::invalid_config)) {}
+  Result(errc error) noexcept : Result(make_error_code(error)) {} // NOLINT
 
-  [[nodiscard]] bool has_value() const noexcept { return !error_; }
+  [[nodiscard]] bool has_value() const noexcept { return value_.has_value(); }
   explicit operator bool() const noexcept { return has_value(); }
+  /// Empty when has_value().
   [[nodiscard]] std::error_code error() const noexcept { return error_; }
 
   /// Precondition: has_value().
-  T& value() & noexcept { return value_; }
-  const T& value() const& noexcept { return value_; }
-  T&& value() && noexcept { return std::move(value_); }
-  T& operator*() & noexcept { return value_; }
-  const T& operator*() const& noexcept { return value_; }
-  T* operator->() noexcept { return &value_; }
-  const T* operator->() const noexcept { return &value_; }
+  T& value() & noexcept { return *value_; }
+  const T& value() const& noexcept { return *value_; }
+  T&& value() && noexcept { return std::move(*value_); }
+  T& operator*() & noexcept { return *value_; }
+  const T& operator*() const& noexcept { return *value_; }
+  T* operator->() noexcept { return &*value_; }
+  const T* operator->() const noexcept { return &*value_; }
 
 private:
-  T value_{};
+  // Optional-style storage: an error holds no T, so T needs no default
+  // constructor and no "must not be used" empty state.
+  std::optional<T> value_;
   std::error_code error_{};
 };
 
