@@ -297,7 +297,7 @@ inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT>::claim_shared(S
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
 inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::note_claimed(std::uint32_t n) noexcept {
-  // (ar-c2) After the bitmap claim (acquire, BitmapSlots (2)), so it is
+  // (ar-c2) After the bitmap claim (acquire, BitmapSlots (bm-2)), so it is
   // ordered after the decrement (ar-c1) of whoever freed the slots.
   // Relaxed: a count; the peak below is a max over these values.
   const std::uint64_t now = hot_.claimed.fetch_add(n, std::memory_order_relaxed) + n;
@@ -308,7 +308,7 @@ template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
 inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::return_shared(const SlotId* ids, std::uint32_t n) noexcept {
   if (n == 0) return;
   // (ar-c1) Off the count first, then into the bitmaps. The bitmap release
-  // below is a release RMW (BitmapSlots (3)/(3')), so this decrement
+  // below is a release RMW (BitmapSlots (bm-3)/(bm-3')), so this decrement
   // happens-before the claim that takes the slot again and its increment
   // (ar-c2): hot_.claimed never counts a slot twice, and the high-water mark
   // built from it never passes the slots that exist. Relaxed: a count.

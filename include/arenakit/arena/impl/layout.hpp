@@ -51,7 +51,7 @@ struct SlotLayout {
   // (ar-h1) The held flag is set only by the slot's new owner (the
   // acquirer, who took it from a bitmap or a cache no one else reads), so
   // a plain store. Ownership itself moves through the bitmap's
-  // acquire/release pair (BitmapSlots (2)/(3)) or the user's own
+  // acquire/release pair (BitmapSlots (bm-2)/(bm-3)) or the user's own
   // synchronisation, so relaxed is enough.
   void mark_held(SlotId id) const noexcept {
     if (track_held) flag(id.position()).store(1, std::memory_order_relaxed);
@@ -69,7 +69,7 @@ struct SlotLayout {
     if (ARENAKIT_UNLIKELY(f.load(std::memory_order_relaxed) == 0)) return false;
     // (ar-h2) relaxed exchange: the winner is decided by the RMW's
     // atomicity alone; what the releaser wrote to the slot reaches the
-    // next owner through the bitmap release (BitmapSlots (3)) after it.
+    // next owner through the bitmap release (BitmapSlots (bm-3)) after it.
     const std::uint8_t was = f.exchange(0, std::memory_order_relaxed);
     ARENAKIT_TEST_PAUSE(arena_release_held_read);
     return was != 0;
