@@ -17,6 +17,9 @@
  *    noexcept -> std::error_code`: after it is done with them.
  * An exporter may sync more than the bytes named (dma-buf syncs the whole
  * buffer); it must never sync less.
+ *
+ * check_cpu_sync<S>() asserts each requirement with a message that names
+ * what is missing (RecvPool asserts it on its SyncT).
  */
 #pragma once
 
@@ -36,5 +39,20 @@ concept CpuSync = requires(S& s, const std::byte* p, std::size_t n, SyncAccess a
   { s.begin_cpu_access(p, n, a) } noexcept -> std::same_as<std::error_code>;
   { s.end_cpu_access(p, n, a) } noexcept -> std::same_as<std::error_code>;
 };
+
+template <class S>
+constexpr bool check_cpu_sync() {
+  static_assert(requires(S& s, const std::byte* p, std::size_t n, SyncAccess a) {
+                  { s.begin_cpu_access(p, n, a) } noexcept -> std::same_as<std::error_code>;
+                },
+                "arenakit: CpuSync is missing `begin_cpu_access(const std::byte*, std::size_t, "
+                "arenakit::SyncAccess) noexcept -> std::error_code`");
+  static_assert(requires(S& s, const std::byte* p, std::size_t n, SyncAccess a) {
+                  { s.end_cpu_access(p, n, a) } noexcept -> std::same_as<std::error_code>;
+                },
+                "arenakit: CpuSync is missing `end_cpu_access(const std::byte*, std::size_t, "
+                "arenakit::SyncAccess) noexcept -> std::error_code`");
+  return true;
+}
 
 } // namespace arenakit

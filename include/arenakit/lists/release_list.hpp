@@ -102,12 +102,19 @@ inline void report_leftover_to_stderr(void* /*context*/, LlistNode* /*chain*/,
 
 /**
  * ReleaseList - deferred-release list with a named wake-up policy.
- * @Policy: WakeOnEdge (default), WakeAtWatermark or WakeNever
- * @W: the Waker (a nothrow void() callable); NoWaker only with WakeNever
+ * @Policy: WakeNever (default), WakeOnEdge or WakeAtWatermark
+ * @W: the Waker (a nothrow void() callable); NoWaker (default) only with WakeNever
  * @Count: Counting::at_drain (default) or Counting::exact
+ *
+ * The defaults, `ReleaseList<>`, are a polled list: WakeNever needs no Waker
+ * and has no park(), so nothing can sleep on it and no release is stranded.
+ * An owner that sleeps names WakeOnEdge or WakeAtWatermark and a Waker.
  */
-template <WakePolicy Policy = WakeOnEdge, Waker W = NoWaker, Counting Count = Counting::at_drain>
+template <class Policy = WakeNever, class W = NoWaker, Counting Count = Counting::at_drain>
 class ReleaseList {
+  static_assert(check_wake_policy<Policy>());
+  static_assert(check_waker<W>());
+
   static constexpr bool watermark_policy = std::is_same_v<Policy, WakeAtWatermark>;
   static constexpr bool never_policy = std::is_same_v<Policy, WakeNever>;
   static constexpr bool counted = Count == Counting::exact || watermark_policy;

@@ -4,7 +4,7 @@
  * @brief When does a release wake the owner that drains a ReleaseList?
  *        Named policies, plus Doorbell: a latching wake-up a Waker can ring.
  *
- * - `WakeOnEdge` (default): wake when a release makes the list non-empty. The
+ * - `WakeOnEdge`: wake when a release makes the list non-empty. The
  *   next release after a drain always sees an empty list, so a release that
  *   lands after the owner's last drain always wakes it: nothing is stranded on
  *   an idle connection. Under load the owner's own drains between requests
@@ -15,7 +15,15 @@
  *   below the watermark on an idle connection is not stranded either.
  * - `WakeNever`: releases never wake anyone; the owner polls on its own
  *   schedule. There is no park() for such a list: the owner cannot declare
- *   itself safely asleep, and must poll with a bounded period.
+ *   itself safely asleep, and must poll with a bounded period. It is
+ *   ReleaseList's default: the only policy that needs no Waker, so
+ *   `ReleaseList<>` compiles, and the only one that cannot strand a release
+ *   on a sleeping owner (a WakeNever list has no park(), so its owner cannot
+ *   sleep on it). Name WakeOnEdge or WakeAtWatermark, with a Waker, to let
+ *   the owner sleep.
+ *
+ * check_wake_policy<P>() and check_waker<W>() assert the two concepts with
+ * messages that name what is wrong (ReleaseList asserts both).
  */
 #pragma once
 
@@ -70,5 +78,21 @@ struct NoWaker {
 /// eventfd, a condition variable with a predicate, an io_uring msg_ring...).
 template <class W>
 concept Waker = std::is_nothrow_invocable_r_v<void, W&>;
+
+template <class P>
+constexpr bool check_wake_policy() {
+  static_assert(WakePolicy<P>,
+                "arenakit: WakePolicy must be one of WakeOnEdge, WakeAtWatermark or WakeNever "
+                "(the list reads the policy at compile time)");
+  return true;
+}
+
+template <class W>
+constexpr bool check_waker() {
+  static_assert(std::is_nothrow_invocable_r_v<void, W&>,
+                "arenakit: Waker must be callable as `w()` noexcept, returning void (e.g. "
+                "RingDoorbell{&bell}; NoWaker for a WakeNever list)");
+  return true;
+}
 
 } // namespace arenakit

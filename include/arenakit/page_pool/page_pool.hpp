@@ -110,8 +110,11 @@ struct PagePoolConsumerCounters {
  * @Source: a PageSource
  * @CacheSize: pointers in each consumer's private array
  */
-template <PageSource Source, std::size_t CacheSize = 64>
+template <class Source, std::size_t CacheSize = 64>
 class PagePool {
+  // Asserted rather than constrained, so a misfit says what is missing
+  // (concepts/page_source.hpp).
+  static_assert(check_page_source<Source>());
   static_assert(CacheSize >= 2, "arenakit: PagePool needs a consumer cache of at least 2 pages");
 
 public:

@@ -63,6 +63,7 @@
 
 #include <arenakit/config.hpp>
 #include <arenakit/concepts/cpu_sync.hpp>
+#include <arenakit/concepts/recv_pool_arena.hpp>
 #include <arenakit/sync/host_memory.hpp>
 #include <arenakit/detail/owner_counter.hpp>
 #include <arenakit/detail/test_hook.hpp>
@@ -89,11 +90,16 @@ namespace arenakit {
 
 /**
  * RecvPool - receive buffers for one receive loop.
- * @ArenaT: an Arena (acquire_bulk, release_bulk, pointer, buffer, slot_size, tag)
+ * @ArenaT: a RecvPoolArena (an Arena: acquire_bulk, release_bulk, pointer, buffer, slot_size)
  * @SyncT: a CpuSync (HostMemorySync for host memory; DmabufSync for a dma-buf)
  */
-template <class ArenaT, CpuSync SyncT = HostMemorySync>
+template <class ArenaT, class SyncT = HostMemorySync>
 class RecvPool {
+  // Asserted rather than constrained in the template head, so a misfit says
+  // what is missing (concepts/recv_pool_arena.hpp, concepts/cpu_sync.hpp).
+  static_assert(check_recv_pool_arena<ArenaT>());
+  static_assert(check_cpu_sync<SyncT>());
+
 public:
   using arena_type = ArenaT;
   using sync_type = SyncT;

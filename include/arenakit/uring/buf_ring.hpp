@@ -44,6 +44,7 @@
 #pragma once
 
 #include <arenakit/error.hpp>
+#include <arenakit/concepts/buf_ring_pool.hpp>
 #include <arenakit/recv/recv_pool.hpp>
 
 #include <bit>
@@ -105,10 +106,15 @@ struct BufRingCounters {
 
 /**
  * UringBufRing - a provided-buffer ring over a RecvPool's buffers
- * @Pool: a RecvPool<Arena, Sync> (take_for_post, return_unused, data, size, buffer_size)
+ * @Pool: a BufRingPool, e.g. RecvPool<Arena, Sync> (take_for_post, return_unused,
+ *        data, size, buffer_size, error)
  */
 template <class Pool>
 class UringBufRing {
+  // Asserted rather than constrained, so a misfit says what is missing
+  // (concepts/buf_ring_pool.hpp).
+  static_assert(check_buf_ring_pool<Pool>());
+
 public:
   static constexpr unsigned max_entries = 32768;
 
