@@ -143,22 +143,14 @@ public:
   /// Posts requests [first, size) to @qp's receive queue in one call.
   IbvPostResult post(ibv_qp* qp, const IbvOps& ops = ibv_default_ops,
                      std::uint32_t first = 0) noexcept {
-    if (qp == nullptr) return refuse(IbvCall::post_recv, first);
-    if (first >= size_) return {};
-    ibv_recv_wr* bad = nullptr;
-    const int rc = ops.post_recv(qp, &wrs_[first], &bad); // before reading bad
-    return settle(IbvCall::post_recv, first, rc, bad);
+    return post_to(qp, ops.post_recv, IbvCall::post_recv, first);
   }
 
   /// Posts requests [first, size) to a shared receive queue in one call: the
   /// buffers serve every QP attached to @srq.
   IbvPostResult post(ibv_srq* srq, const IbvOps& ops = ibv_default_ops,
                      std::uint32_t first = 0) noexcept {
-    if (srq == nullptr) return refuse(IbvCall::post_srq_recv, first);
-    if (first >= size_) return {};
-    ibv_recv_wr* bad = nullptr;
-    const int rc = ops.post_srq_recv(srq, &wrs_[first], &bad); // before reading bad
-    return settle(IbvCall::post_srq_recv, first, rc, bad);
+    return post_to(srq, ops.post_srq_recv, IbvCall::post_srq_recv, first);
   }
 
   std::uint32_t size() const noexcept { return size_; }
@@ -172,6 +164,18 @@ public:
   SlotId slot(std::uint32_t i) const noexcept { return SlotId{static_cast<std::uint32_t>(wrs_[i].wr_id)}; }
 
 private:
+  /// The one post: a queue pair or a shared receive queue, through @post_fn
+  /// (IbvOps' post_recv or post_srq_recv).
+  template <class Queue>
+  IbvPostResult post_to(Queue* queue, int (*post_fn)(Queue*, ibv_recv_wr*, ibv_recv_wr**), IbvCall call,
+                        std::uint32_t first) noexcept {
+    if (queue == nullptr) return refuse(call, first);
+    if (first >= size_) return {};
+    ibv_recv_wr* bad = nullptr;
+    const int rc = post_fn(queue, &wrs_[first], &bad); // before reading bad
+    return settle(call, first, rc, bad);
+  }
+
   IbvPostResult refuse(IbvCall call, std::uint32_t first) const noexcept {
     IbvPostResult r;
     r.error = make_ibverbs_error(call, EINVAL);
