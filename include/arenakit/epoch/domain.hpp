@@ -107,7 +107,8 @@ public:
    *           (teardown), free every object still pending, whatever its epoch
    *
    * After the threads are gone and barrier() returns, every retired object's
-   * deleter has run. Same error as synchronize().
+   * deleter has run. Same error as synchronize(). Blocking; barriers as
+   * synchronize(), plus acquire on each bucket it empties (ll-2).
    */
   inline std::error_code barrier() noexcept;
 

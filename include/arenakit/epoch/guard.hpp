@@ -9,7 +9,8 @@
 
 namespace arenakit {
 
-/// RAII read-side critical section; nests.
+/// RAII read-side critical section; nests. Wait-free; barriers of
+/// EpochThread::enter() (ep-E1) and exit() (ep-E2).
 class EpochGuard {
 public:
   explicit EpochGuard(EpochThread& thread) noexcept : thread_(thread) { thread_.enter(); }

@@ -328,7 +328,8 @@ public:
      * pop_first - remove the newest node (lock-free against producers)
      *
      * Returns null when the list is empty. Safe because this handle is the
-     * only remover (see the file comment on ABA).
+     * only remover (see the file comment on ABA). Provides acquire barrier
+     * semantics if it succeeds (ll-3): the node's contents are the pusher's.
      */
     [[nodiscard]] LlistNode* pop_first() noexcept {
       // (ll-3) acquire: pairs with (ll-1) so `first->next` is the pusher's value.
@@ -366,6 +367,8 @@ public:
    *
    * Returns the handle, or an empty optional when another handle is alive
    * (the claim fails instead of letting two consumers race on pop_first).
+   * Wait-free; provides acquire barrier semantics if it succeeds (ll-5):
+   * the previous consumer's work happens-before ours (its release (ll-4)).
    */
   [[nodiscard]] std::optional<Consumer> claim_consumer() noexcept {
     // (ll-5) acquire: pairs with (ll-4) of the previous consumer.

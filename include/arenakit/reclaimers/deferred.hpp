@@ -63,6 +63,9 @@ public:
 
   explicit DeferredReclaimer(List& list) noexcept : list_(&list) {}
 
+  /// retire - queue the slot on the list (any thread). Lock-free; release
+  /// through the list's push (rl-1): the slot's last use happens-before the
+  /// owner's reclaim hands it back.
   template <class Sink>
   void retire(SlotId id, std::byte* cpu, Sink& sink) noexcept {
     assert(cpu != nullptr && reinterpret_cast<std::uintptr_t>(cpu) % alignof(detail::RetiredSlot) == 0);
@@ -72,6 +75,8 @@ public:
     if (list_->release(*slot) == ReleaseResult::refused_closed) sink(id);
   }
 
+  /// reclaim - the owner's drain: every queued slot back through @sink.
+  /// Wait-free apart from @sink; acquire through the list's take (rl-2).
   template <class Sink>
   std::size_t reclaim(Sink& sink) noexcept {
     return list_->drain(to_sink(sink));

@@ -49,6 +49,9 @@ public:
   }
   EpochReclaimer& operator=(EpochReclaimer&&) = delete;
 
+  /// retire - stamp the slot and queue it (any thread). Lock-free; the
+  /// stamp's full fence (ep-S1) orders the caller's last use before the
+  /// stamp, the push (ll-1) releases the slot to reclaim().
   template <class Sink>
   void retire(SlotId id, std::byte* cpu, Sink& /*sink*/) noexcept {
     assert(cpu != nullptr && reinterpret_cast<std::uintptr_t>(cpu) % alignof(detail::EpochSlot) == 0);
@@ -59,6 +62,9 @@ public:
     incoming_.push(*slot);                            // (ll-1)
   }
 
+  /// reclaim - hand back every slot two grace periods old (any thread; one
+  /// at a time, others return 0 at once). Non-blocking; acquire on the
+  /// incoming list (ll-2) and on the epoch (ep-A4) before a slot is reused.
   template <class Sink>
   std::size_t reclaim(Sink& sink) noexcept {
     // (er-1) acquire / (er-2) release: one reclaimer at a time owns waiting_.

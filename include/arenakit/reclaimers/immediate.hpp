@@ -19,6 +19,8 @@ namespace arenakit {
 struct ImmediateReclaimer {
   static constexpr bool immediate = true;
 
+  /// retire - the slot goes back at once (wait-free; the arena's own release
+  /// barrier orders the caller's use before the slot's reuse).
   template <class Sink>
   void retire(SlotId id, std::byte* /*cpu*/, Sink& sink) noexcept {
     sink(id);

@@ -163,7 +163,8 @@ public:
   // --- posting (owner) ----------------------------------------------------------
 
   /// Takes up to @max free buffers for posting (LIFO: the warmest first);
-  /// writes their ids to @out and returns how many.
+  /// writes their ids to @out and returns how many. Owner only; wait-free;
+  /// no barrier (the device is handed the buffers by the caller's post).
   std::uint32_t take_for_post(std::uint16_t* out, std::uint32_t max) noexcept {
     const std::uint32_t n = std::min(max, free_top_);
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -182,6 +183,9 @@ public:
    *
    * Begins CPU read access over exactly those bytes, charges @conn, and
    * returns the view. A refusal changes nothing (the buffer stays posted).
+   * Owner only; wait-free apart from SyncT. The device's writes are ordered
+   * before the view by the completion the caller reaped and by SyncT's
+   * begin_cpu_access; the pool adds no barrier (relaxed states, owner-only).
    */
   RecvView deliver(ConnId conn, std::uint16_t bid, std::uint32_t bytes) noexcept {
     RecvView v;
@@ -251,7 +255,9 @@ public:
 
   // --- giving back -----------------------------------------------------------------
 
-  /// Owner: ends CPU access over the delivered bytes and frees @bid for re-posting.
+  /// Owner: ends CPU access over the delivered bytes and frees @bid for
+  /// re-posting. Wait-free apart from SyncT; a relaxed CAS (held -> free) that
+  /// makes racing give-backs of one buffer see exactly one winner.
   GiveBack give_back(std::uint16_t bid) noexcept {
     GiveBack r;
     if (bid >= count_) return refuse_give_back(r, RecvStatus::unknown_buffer);
@@ -283,6 +289,9 @@ public:
    * Links the buffer's own node (no allocation). Returns the list's result
    * (queued / queued_woke) as RecvStatus::ok, or a refusal: not_held,
    * already_queued, list_closed (then the caller still holds the buffer).
+   * Lock-free (ReleaseList::release); provides release barrier semantics
+   * through the list's push (rl-1): the caller's use of the bytes
+   * happens-before the owner's drain frees the buffer.
    */
   template <class List>
   RecvStatus queue_give_back(List& list, std::uint16_t bid) noexcept {
@@ -302,7 +311,8 @@ public:
   }
 
   /// Owner: drains @list (a list that carries only this pool's buffers) and
-  /// frees every buffer on it, in release order. Returns how many.
+  /// frees every buffer on it, in release order. Returns how many. Wait-free
+  /// apart from SyncT; acquire through the list's take (rl-2).
   template <class List>
   std::size_t drain(List& list) noexcept {
     return list.drain([this](LlistNode* n) noexcept { give_back_queued(n); });

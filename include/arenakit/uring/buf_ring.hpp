@@ -170,6 +170,8 @@ public:
    *
    * Takes buffers from the pool (posted from then on), writes one ring entry
    * each and advances the tail once. Returns how many were added.
+   * Owner only; wait-free. The tail store is liburing's release
+   * (io_uring_buf_ring_advance): the kernel sees the entries before the tail.
    */
   unsigned provide(unsigned max = max_entries) noexcept {
     if (br_ == nullptr) return 0;
@@ -198,7 +200,9 @@ public:
    * on_cqe - read a receive CQE of this ring's group
    *
    * A CQE that consumed a buffer without data (end of stream or an error
-   * after the pick) returns the buffer to the pool at once.
+   * after the pick) returns the buffer to the pool at once. Owner only;
+   * wait-free; the CQE's data is ordered by the caller's CQ reap (liburing's
+   * acquire of the CQ tail), this adds no barrier.
    */
   RecvCqe on_cqe(const io_uring_cqe& cqe) noexcept {
     RecvCqe r;
