@@ -692,7 +692,10 @@ public:
 
     /// return_tokens() - as TokenTracker::return_tokens() (same checks,
     /// refusals, work cap and outcome). No locked instruction per token on
-    /// pages this consumer holds alone; two per call.
+    /// pages this consumer holds alone; two per call ((tt-x1)/(tt-x2)).
+    /// Lock-free on unshared pages; provides release barrier semantics on
+    /// each reference it gives back (tt-r8): the caller's use of the page
+    /// happens-before the producer reuses it (tt-r3).
     ReturnOutcome return_tokens(std::span<const TokenRange32> ranges) noexcept { return call(ranges); }
     ReturnOutcome return_tokens(std::span<const TokenRange64> ranges) noexcept { return call(ranges); }
 
@@ -719,7 +722,7 @@ public:
    * only when the slot is reopened), so at most one Returner writes the
    * consumer's `returned` counters. Any thread.
    * Return: the Returner; nullopt for a stale or closed handle, or when it
-   * was already claimed.
+   * was already claimed. Lock-free (a CAS on the slot state).
    */
   std::optional<Returner> claim_returner(ConsumerHandle h) noexcept
     requires(single_writer)
