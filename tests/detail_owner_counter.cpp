@@ -13,7 +13,7 @@ using namespace arenakit::detail;
 TEST_CASE("owner_add / owner_sub") {
   std::atomic<std::uint64_t> c{0};
   CHECK(owner_add(c, 5) == 5);
-  CHECK(owner_add(c, 1, std::memory_order_release) == 6);
+  CHECK(owner_add<std::memory_order_release>(c, 1) == 6);
   CHECK(owner_sub(c, 2) == 4);
   CHECK(c.load() == 4);
   std::atomic<std::uint32_t> small{0};
