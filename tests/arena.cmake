@@ -1,29 +1,29 @@
 # Foundation: sources, mapper, bitmap slots, the arena and its cache.
 arenakit_add_test(NAME test_error SOURCES test_error.cpp)
-arenakit_add_test(NAME test_memory_sources SOURCES test_memory_sources.cpp)
-arenakit_add_test(NAME test_noop_mapper SOURCES test_noop_mapper.cpp)
-arenakit_add_test(NAME test_bitmap_slots SOURCES test_bitmap_slots.cpp)
-arenakit_add_test(NAME test_concepts SOURCES test_concepts.cpp)
+arenakit_add_test(NAME test_memory_sources SOURCES sources/test_memory_sources.cpp)
+arenakit_add_test(NAME test_noop_mapper SOURCES mappers/test_noop_mapper.cpp)
+arenakit_add_test(NAME test_bitmap_slots SOURCES slots/test_bitmap_slots.cpp)
+arenakit_add_test(NAME test_concepts SOURCES concepts/test_concepts.cpp)
 arenakit_add_test(NAME test_slot_id SOURCES test_slot_id.cpp)
-arenakit_add_test(NAME test_arena SOURCES test_arena.cpp)
-arenakit_add_test(NAME test_arena_bad_input SOURCES test_arena_bad_input.cpp)
-arenakit_add_test(NAME test_arena_stress SOURCES test_arena_stress.cpp LABELS stress TIMEOUT 600)
+arenakit_add_test(NAME test_arena SOURCES arena/test_arena.cpp)
+arenakit_add_test(NAME test_arena_bad_input SOURCES arena/test_arena_bad_input.cpp)
+arenakit_add_test(NAME test_arena_stress SOURCES arena/test_arena_stress.cpp LABELS stress TIMEOUT 600)
 
 # A policy that does not fit is refused with a message naming what is missing.
 arenakit_add_compile_fail_test(NAME cf_mapper_without_unmap
-  SOURCE compile_fail/mapper_without_unmap.cpp
+  SOURCE concepts/compile_fail/mapper_without_unmap.cpp
   REGEX "arenakit: Mapper is missing `unmap")
 arenakit_add_compile_fail_test(NAME cf_mapper_without_mapping_type
-  SOURCE compile_fail/mapper_without_mapping_type.cpp
+  SOURCE concepts/compile_fail/mapper_without_mapping_type.cpp
   REGEX "arenakit: Mapper is missing the nested type `mapping_type`")
 arenakit_add_compile_fail_test(NAME cf_slots_without_claim
-  SOURCE compile_fail/slots_without_claim.cpp
+  SOURCE concepts/compile_fail/slots_without_claim.cpp
   REGEX "arenakit: SlotAllocator is missing `claim")
 arenakit_add_compile_fail_test(NAME cf_reclaimer_without_retire
-  SOURCE compile_fail/reclaimer_without_retire.cpp
+  SOURCE concepts/compile_fail/reclaimer_without_retire.cpp
   REGEX "arenakit: Reclaimer is missing `retire")
 arenakit_add_compile_fail_test(NAME cf_source_without_deallocate
-  SOURCE compile_fail/source_without_deallocate.cpp
+  SOURCE concepts/compile_fail/source_without_deallocate.cpp
   REGEX "arenakit: MemorySource is missing `deallocate")
 
 # Every public header compiles on its own (CMake builds one TU per header).
@@ -42,9 +42,9 @@ foreach(mode subdir installed wrong_major pkgconfig)
 endforeach()
 
 # Races forced at pause points (issue 10): the whole executable is built with the hooks.
-arenakit_add_test(NAME arena_races SOURCES arena_races.cpp LABELS stress)
+arenakit_add_test(NAME arena_races SOURCES arena/arena_races.cpp LABELS stress)
 target_compile_definitions(arena_races PRIVATE ARENAKIT_TEST_HOOKS)
-arenakit_add_test(NAME arena_release_race_stress SOURCES arena_release_race_stress.cpp LABELS stress TIMEOUT 600)
+arenakit_add_test(NAME arena_release_race_stress SOURCES arena/arena_release_race_stress.cpp LABELS stress TIMEOUT 600)
 target_compile_definitions(arena_release_race_stress PRIVATE ARENAKIT_TEST_HOOKS)
 
 # Locked instructions per owner-cache pair, counted by callgrind (they do not
@@ -52,7 +52,7 @@ target_compile_definitions(arena_release_race_stress PRIVATE ARENAKIT_TEST_HOOKS
 # Not under the sanitizers (valgrind does not run their binaries).
 find_program(ARENAKIT_VALGRIND valgrind)
 if(ARENAKIT_VALGRIND AND NOT CMAKE_CXX_FLAGS MATCHES "sanitize")
-  add_executable(arena_locked_per_pair counts/arena_locked_per_pair.cpp)
+  add_executable(arena_locked_per_pair arena/counts/arena_locked_per_pair.cpp)
   target_link_libraries(arena_locked_per_pair PRIVATE arenakit::arenakit)
   arenakit_strict(arena_locked_per_pair)
   # Optimised in every preset: at -O0 GCC passes the memory order as a run-time
@@ -68,13 +68,13 @@ if(ARENAKIT_VALGRIND AND NOT CMAKE_CXX_FLAGS MATCHES "sanitize")
              COMMAND ${CMAKE_COMMAND} -DVALGRIND=${ARENAKIT_VALGRIND} -DPROGRAM=$<TARGET_FILE:arena_locked_per_pair>
                      -DARG=${mode} -DPAIRS=10000 -DLOCKED=${locked} -DMAX_IR=${max_ir}
                      -DOUT=${CMAKE_CURRENT_BINARY_DIR}/callgrind.locked.${mode}.out
-                     -P ${CMAKE_CURRENT_SOURCE_DIR}/counts/check.cmake)
+                     -P ${CMAKE_CURRENT_SOURCE_DIR}/arena/counts/check.cmake)
     set_tests_properties(arena_locked_per_pair_${mode} PROPERTIES LABELS "counts" TIMEOUT 300)
   endforeach()
 endif()
 
 # Named policy selection and presets (issue 11).
-arenakit_add_test(NAME arena_policy SOURCES arena_policy.cpp)
+arenakit_add_test(NAME arena_policy SOURCES arena/arena_policy.cpp)
 arenakit_add_compile_fail_test(NAME cf_arena_with_unknown_policy
-  SOURCE compile_fail/arena_with_unknown_policy.cpp
+  SOURCE concepts/compile_fail/arena_with_unknown_policy.cpp
   REGEX "arenakit: Arena<>::with<...> takes arenakit::policy::mapper<M>")

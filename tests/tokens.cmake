@@ -1,10 +1,10 @@
-# Token tracker (issue 4): tests/tokens_*.cpp
-arenakit_add_test(NAME tokens_api SOURCES tokens_api.cpp)
-arenakit_add_test(NAME tokens_bad_input SOURCES tokens_bad_input.cpp)
-arenakit_add_test(NAME tokens_close SOURCES tokens_close.cpp)
-arenakit_add_test(NAME tokens_memory SOURCES tokens_memory.cpp TIMEOUT 600)
-arenakit_add_test(NAME tokens_stress SOURCES tokens_stress.cpp LABELS stress TIMEOUT 300)
+# Token tracker (issue 4): tests/tokens/*.cpp
+arenakit_add_test(NAME tokens_api SOURCES tokens/tokens_api.cpp)
+arenakit_add_test(NAME tokens_bad_input SOURCES tokens/tokens_bad_input.cpp)
+arenakit_add_test(NAME tokens_close SOURCES tokens/tokens_close.cpp)
+arenakit_add_test(NAME tokens_memory SOURCES tokens/tokens_memory.cpp TIMEOUT 600)
+arenakit_add_test(NAME tokens_stress SOURCES tokens/tokens_stress.cpp LABELS stress TIMEOUT 300)
 target_compile_definitions(tokens_stress PRIVATE ARENAKIT_TEST_HOOKS) # YieldPoint widens race windows
 # Races forced at pause points: the whole executable is built with the hooks.
-arenakit_add_test(NAME tokens_races SOURCES tokens_races.cpp LABELS stress)
+arenakit_add_test(NAME tokens_races SOURCES tokens/tokens_races.cpp LABELS stress)
 target_compile_definitions(tokens_races PRIVATE ARENAKIT_TEST_HOOKS)

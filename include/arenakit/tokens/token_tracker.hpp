@@ -30,9 +30,9 @@
  * A 2 GiB binding with 10,000 consumers holding 1,024 tokens each needs
  * 4 MiB + 10,000 x (384 B + 4 KiB) when pages are held alone, and at most
  * ~170 MiB when every page is shared by ~20 consumers; the per-socket array
- * design needs 20 GiB (tests/tokens_memory.cpp asserts both).
+ * design needs 20 GiB (tests/tokens/tokens_memory.cpp asserts both).
  *
- * ## Concurrency contract (TSan-tested, tests/tokens_stress.cpp)
+ * ## Concurrency contract (TSan-tested, tests/tokens/tokens_stress.cpp)
  * - deliver(): one thread at a time per consumer (its receive context);
  *   different consumers in parallel. A second concurrent deliverer to the
  *   same consumer is refused (TokenRefusal::concurrent_delivery), not raced.

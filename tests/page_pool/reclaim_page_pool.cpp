@@ -3,6 +3,8 @@
 // bulk paths, several consumers, NUMA node of the source, bad input.
 #include <arenakit/page_pool/page_pool.hpp>
 
+#include "counting_page_source.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -13,27 +15,8 @@
 using namespace arenakit;
 
 namespace {
-struct SourceStats {
-  std::atomic<long> allocated{0};
-  std::atomic<long> freed{0};
-};
-
-/// Counts pages in and out; 256-byte pages from the heap.
-struct CountingSource {
-  SourceStats* stats;
-  int node = 0;
-  std::byte* allocate_page() noexcept {
-    stats->allocated.fetch_add(1, std::memory_order_relaxed);
-    return static_cast<std::byte*>(std::aligned_alloc(64, 256));
-  }
-  void free_page(std::byte* page) noexcept {
-    stats->freed.fetch_add(1, std::memory_order_relaxed);
-    std::free(page);
-  }
-  std::size_t page_size() const noexcept { return 256; }
-  int numa_node() const noexcept { return node; }
-};
-static_assert(PageSource<CountingSource>);
+using SourceStats = test_support::PageSourceStats;
+using CountingSource = test_support::CountingPageSource<256, 0>;
 
 using Pool = PagePool<CountingSource, 8>;
 

@@ -10,7 +10,7 @@
 // through it between sync start and end.
 //
 // Not built by default: configure with -DARENAKIT_BUILD_GPU_CHECKS=ON on a
-// machine with the CUDA toolkit (tests/gpu/README.md). Exit codes: 0 all
+// machine with the CUDA toolkit (tests/dmabuf/gpu/README.md). Exit codes: 0 all
 // checks passed, 1 a check failed, 77 no CUDA device or no dma-buf support
 // (printed with the reason).
 #include <arenakit/arena/arena.hpp>

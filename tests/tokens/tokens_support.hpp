@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Helpers shared by the token-tracker tests (tests/tokens_*.cpp).
+// Helpers shared by the token-tracker tests (tests/tokens/*.cpp).
 #pragma once
 
 #include <arenakit/tokens/token_tracker.hpp>

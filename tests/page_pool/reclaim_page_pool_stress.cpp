@@ -4,6 +4,8 @@
 // in bulk and a consumer gets and recycles; every page is accounted for.
 #include <arenakit/page_pool/page_pool.hpp>
 
+#include "counting_page_source.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -14,23 +16,8 @@
 using namespace arenakit;
 
 namespace {
-struct SourceStats {
-  std::atomic<long> allocated{0};
-  std::atomic<long> freed{0};
-};
-struct CountingSource {
-  SourceStats* stats;
-  std::byte* allocate_page() noexcept {
-    stats->allocated.fetch_add(1, std::memory_order_relaxed);
-    return static_cast<std::byte*>(std::aligned_alloc(64, 128));
-  }
-  void free_page(std::byte* page) noexcept {
-    stats->freed.fetch_add(1, std::memory_order_relaxed);
-    std::free(page);
-  }
-  std::size_t page_size() const noexcept { return 128; }
-  int numa_node() const noexcept { return -1; }
-};
+using SourceStats = test_support::PageSourceStats;
+using CountingSource = test_support::CountingPageSource<128, -1>;
 
 /// The seed's soft bound, for contrast: check, then add.
 struct SoftBound {
