@@ -208,7 +208,7 @@ BENCHMARK(wakeups_arenakit_edge)->Name("wakeups/arenakit_release_list_edge")->Us
 
 void wakeups_arenakit_watermark(benchmark::State& state) {
   Doorbell bell;
-  ReleaseList<WakeAtWatermark, RingDoorbell> list{RingDoorbell{&bell}, *WakeAtWatermark::make(256)};
+  ReleaseList<WakeAtWatermark, RingDoorbell> list{RingDoorbell{&bell}, *WakeAtWatermark::create(256)};
   wakeups_run(state, list, bell);
 }
 BENCHMARK(wakeups_arenakit_watermark)->Name("wakeups/arenakit_release_list_watermark256")->UseRealTime();
@@ -319,11 +319,11 @@ struct HeapPages {
 void pool_pair_arenakit(benchmark::State& state) {
   auto pool = PagePool<HeapPages, 256>::create({.max_pages = 2048}, HeapPages{});
   auto rx = (*pool)->consumer();
-  rx.recycle(rx.get());
+  rx.put(rx.get());
   for (auto _ : state) {
     std::byte* p = rx.get();
     benchmark::DoNotOptimize(p);
-    (void)rx.recycle(p);
+    (void)rx.put(p);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
@@ -347,11 +347,11 @@ void pool_bulk32_arenakit(benchmark::State& state) {
   auto rx = (*pool)->consumer();
   std::byte* pages[32];
   rx.get_bulk(pages, 32);
-  rx.recycle_bulk(pages, 32);
+  rx.put_bulk(pages, 32);
   for (auto _ : state) {
     rx.get_bulk(pages, 32);
     benchmark::DoNotOptimize(pages);
-    (void)rx.recycle_bulk(pages, 32);
+    (void)rx.put_bulk(pages, 32);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 32);
 }

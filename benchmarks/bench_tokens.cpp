@@ -129,7 +129,7 @@ struct Ours {
     auto out = t.return_tokens(h, w.returns(b));
     benchmark::DoNotOptimize(out);
   }
-  [[nodiscard]] std::uint64_t outstanding() const { return t.stats().outstanding(); }
+  [[nodiscard]] std::uint64_t outstanding() const { return t.counters().outstanding(); }
   [[nodiscard]] double bytes() const { return static_cast<double>(t.tracking_bytes()); }
 };
 
@@ -154,7 +154,7 @@ struct OursSingleWriter {
     auto out = r.return_tokens(w.returns(b));
     benchmark::DoNotOptimize(out);
   }
-  [[nodiscard]] std::uint64_t outstanding() const { return t.stats().outstanding(); }
+  [[nodiscard]] std::uint64_t outstanding() const { return t.counters().outstanding(); }
   [[nodiscard]] double bytes() const { return static_cast<double>(t.tracking_bytes()); }
 };
 

@@ -123,7 +123,7 @@ int main() {
   const ak::TokenRange32 stale{tracker.token32(0), 1}; // a late return through the closed handle
   const auto late = tracker.return_tokens(dead.consumer, std::span<const ak::TokenRange32>(&stale, 1));
 
-  const auto s = tracker.stats();
+  const auto s = tracker.counters();
   std::printf("flow %zu crashed holding %llu references; close gave back %llu (%s), walking %llu entries\n",
               kCrashed, ull(held_at_crash), ull(s.close_released),
               closed.status == ak::CloseStatus::drained ? "at once" : "via the delivery in flight", ull(s.close_visits));
@@ -142,7 +142,7 @@ int main() {
   if (s.refused_for(ak::TokenRefusal::consumer_closed) != closed_refs + 1 || s.refused_total() != closed_refs + 1)
     return fail("refusals other than the closed consumer's");
   for (auto& f : flows) tracker.close(f.consumer); // live flows hold nothing; the crashed one is refused
-  const auto end = tracker.stats();
+  const auto end = tracker.counters();
   if (end.outstanding() != 0 || end.close_released != held_at_crash || ring.pages.size() != pages)
     return fail("references outstanding, or pages missing from the free ring, after closing every flow");
   std::printf("all %u pages back on the free ring\ndevmem_rx: OK\n", pages);

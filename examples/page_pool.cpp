@@ -77,7 +77,7 @@ int fail(const char* what) {
 int main() {
   constexpr std::uint32_t kRequests = 20000, kMaxPages = 128, kMaxOut = 512;
   std::atomic<std::uint64_t> live{0};
-  auto src = ak::MmapPageSource::make(4096); // -1: no NUMA binding here; a node number binds with mbind
+  auto src = ak::MmapPageSource::create(4096); // -1: no NUMA binding here; a node number binds with mbind
   if (!src) return fail(src.error().message().c_str());
   auto created = Pool::create({.max_pages = kMaxPages}, CountingSource{*src, &live});
   if (!created) return fail(created.error().message().c_str());
@@ -113,7 +113,7 @@ int main() {
       if (rx.get_bulk(r.pages.data(), r.pages.size()) != r.pages.size()) return fail("the source failed");
       for (std::byte* p : r.pages) std::memcpy(p + 64, &id, sizeof id); // "receive" into the page
       if (id % 8 == 0) { // malformed: dropped on the receive thread itself
-        rx.recycle_bulk(r.pages.data(), r.pages.size());
+        rx.put_bulk(r.pages.data(), r.pages.size());
         continue;
       }
       out.fetch_add(static_cast<std::uint32_t>(r.pages.size()), std::memory_order_relaxed);

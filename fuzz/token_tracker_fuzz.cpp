@@ -98,7 +98,7 @@ void verify(const Tracker& t, const Model& m, const std::array<ConsumerHandle, k
   std::uint64_t out = 0;
   for (std::size_t k = 0; k < kPositions; ++k) {
     if (!open[k]) continue;
-    auto s = t.consumer_stats(h[k]);
+    auto s = t.consumer_counters(h[k]);
     FUZZ_CHECK(s.has_value());
     std::uint64_t mine = 0;
     for (auto& [p, c] : m.held[k]) mine += c;
@@ -106,7 +106,7 @@ void verify(const Tracker& t, const Model& m, const std::array<ConsumerHandle, k
     for (std::size_t r = 0; r < token_refusal_count; ++r) FUZZ_CHECK(s->refused[r] == m.refused[k][r]);
     out += mine;
   }
-  FUZZ_CHECK(t.stats().outstanding() == out);
+  FUZZ_CHECK(t.counters().outstanding() == out);
 }
 
 } // namespace
@@ -272,7 +272,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t k = 0; k < kPositions; ++k)
     if (open[k]) t.close(h[k]);
   for (std::uint32_t p = 0; p < m.pages; ++p) FUZZ_CHECK(t.page_refs(p) == 0);
-  FUZZ_CHECK(t.stats().outstanding() == 0);
+  FUZZ_CHECK(t.counters().outstanding() == 0);
   // Every log and table given back: only slot chunks remain.
   FUZZ_CHECK(t.tracking_bytes() == empty_bytes);
   return 0;

@@ -57,7 +57,7 @@ TEST_CASE("take_all returns newest first; llist_reverse gives push order") {
   CHECK(llist_reverse(nullptr) == nullptr);
 }
 
-TEST_CASE("push_batch links a caller-built chain with one operation") {
+TEST_CASE("push_bulk links a caller-built chain with one operation") {
   Llist list;
   Item a, b, c, d;
   a.value = 1, b.value = 2, c.value = 3, d.value = 4;
@@ -65,12 +65,12 @@ TEST_CASE("push_batch links a caller-built chain with one operation") {
   // chain d -> c -> b (first = d, last = b)
   d.next = &c;
   c.next = &b;
-  CHECK_FALSE(list.push_batch(d, b));
+  CHECK_FALSE(list.push_bulk(d, b));
   CHECK(values(list.take_all()) == std::vector<int>{4, 3, 2, 1});
 
   Item e;
   e.value = 9;
-  CHECK(list.push_batch(e, e)); // a one-node batch on an empty list is an edge
+  CHECK(list.push_bulk(e, e)); // a one-node batch on an empty list is an edge
 }
 
 TEST_CASE("llist_for_each lets the callback re-push the node it is given") {

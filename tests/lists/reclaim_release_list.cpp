@@ -92,13 +92,13 @@ TEST_CASE("idle connection: without a backstop the release stays pinned (the see
   PollList list;
   CHECK(idle_connection(list, wakes, just_drain) == 1);
   // The watermark policy alone has the same hole (1 < watermark)...
-  WatermarkList wm{CountWaker{&wakes}, *WakeAtWatermark::make(64)};
+  WatermarkList wm{CountWaker{&wakes}, *WakeAtWatermark::create(64)};
   CHECK(idle_connection(wm, wakes, just_drain) == 1);
 }
 
 TEST_CASE("idle connection: park() is the backstop for the watermark policy") {
   int wakes = 0;
-  WatermarkList list{CountWaker{&wakes}, *WakeAtWatermark::make(64)};
+  WatermarkList list{CountWaker{&wakes}, *WakeAtWatermark::create(64)};
   CHECK(idle_connection(list, wakes, park) == 0);
   CHECK(wakes == 1);
   int edge_wakes = 0;
@@ -108,7 +108,7 @@ TEST_CASE("idle connection: park() is the backstop for the watermark policy") {
 
 TEST_CASE("park() refuses to let the owner sleep when a release raced in") {
   int wakes = 0;
-  WatermarkList list{CountWaker{&wakes}, *WakeAtWatermark::make(8)};
+  WatermarkList list{CountWaker{&wakes}, *WakeAtWatermark::create(8)};
   Ctx a;
   std::vector<int> order;
   // A teardown that releases another item models a release landing between
@@ -158,14 +158,14 @@ TEST_CASE("drain tears down in release order, in the drainer's context, and coun
   CHECK(wakes == 2);
 }
 
-TEST_CASE("release_batch queues a chain with one operation") {
+TEST_CASE("release_bulk queues a chain with one operation") {
   int wakes = 0;
   ReleaseList<WakeOnEdge, CountWaker, Counting::exact> list{CountWaker{&wakes}};
   Ctx a, b, c;
   a.id = 1, b.id = 2, c.id = 3;
   c.next = &b;
   b.next = &a; // newest first, like the list itself
-  CHECK(list.release_batch(c, a, 3) == ReleaseResult::queued_woke);
+  CHECK(list.release_bulk(c, a, 3) == ReleaseResult::queued_woke);
   CHECK(list.pending() == 3);
   std::vector<int> order;
   CHECK(list.drain(Teardown{&order}) == 3);
@@ -190,7 +190,7 @@ TEST_CASE("wake-ups per item: edge policy, one producer, owner drains every 100 
 
 TEST_CASE("wake-ups per item: watermark policy wakes once per crossing, never below it") {
   int wakes = 0;
-  WatermarkList list{CountWaker{&wakes}, *WakeAtWatermark::make(64)};
+  WatermarkList list{CountWaker{&wakes}, *WakeAtWatermark::create(64)};
   std::vector<Ctx> ctx(1000);
   std::vector<int> order;
   for (std::size_t i = 0; i < ctx.size(); ++i) {
@@ -201,7 +201,7 @@ TEST_CASE("wake-ups per item: watermark policy wakes once per crossing, never be
   CHECK(list.pending() == 0);
   // Drains every 50 never let it reach 64: no wake at all.
   int quiet = 0;
-  WatermarkList list2{CountWaker{&quiet}, *WakeAtWatermark::make(64)};
+  WatermarkList list2{CountWaker{&quiet}, *WakeAtWatermark::create(64)};
   for (std::size_t i = 0; i < ctx.size(); ++i) {
     (void)list2.release(ctx[i]);
     if (i % 50 == 49) list2.drain(Teardown{&order});
@@ -210,10 +210,10 @@ TEST_CASE("wake-ups per item: watermark policy wakes once per crossing, never be
 }
 
 TEST_CASE("bad input: a zero watermark is refused with invalid_config") {
-  auto bad = WakeAtWatermark::make(0);
+  auto bad = WakeAtWatermark::create(0);
   CHECK_FALSE(bad);
   CHECK(bad.error() == errc::invalid_config);
-  CHECK(WakeAtWatermark::make(1));
+  CHECK(WakeAtWatermark::create(1));
 }
 
 TEST_CASE("close: final drain, then releases are refused and stay with the caller") {

@@ -82,7 +82,7 @@ TEST_CASE("stress: edge policy, two completion threads, one parked owner") {
 
 TEST_CASE("stress: watermark policy, two completion threads, one parked owner") {
   Doorbell bell;
-  ReleaseList<WakeAtWatermark, RingDoorbell> list{RingDoorbell{&bell}, *WakeAtWatermark::make(256)};
+  ReleaseList<WakeAtWatermark, RingDoorbell> list{RingDoorbell{&bell}, *WakeAtWatermark::create(256)};
   std::uint64_t parks = 0;
   run(list, bell, parks);
   auto c = list.counters();

@@ -69,8 +69,8 @@ TEST_CASE("a consumer takes pooled pages first, then the source; nothing is lost
     CHECK(extra != nullptr);
     CHECK(stats.allocated.load() == 5);
     CHECK(rx.counters().source_allocations == 1);
-    for (auto* p : got) CHECK(rx.recycle(p) == PutResult::pooled);
-    CHECK(rx.recycle(extra) == PutResult::pooled);
+    for (auto* p : got) CHECK(rx.put(p) == PutResult::pooled);
+    CHECK(rx.put(extra) == PutResult::pooled);
   }
   CHECK((*pool)->counters().reserved == 5);
   pool->reset();
@@ -83,12 +83,12 @@ TEST_CASE("get+recycle on the consumer's thread touches no shared counter") {
   REQUIRE(pool);
   auto rx = (*pool)->consumer();
   std::byte* p = rx.get(); // from the source, outside the pool's accounting
-  CHECK(rx.recycle(p) == PutResult::pooled); // reserves one unit
+  CHECK(rx.put(p) == PutResult::pooled); // reserves one unit
   const auto before = (*pool)->counters().reserved;
   for (int i = 0; i < 1000; ++i) {
     std::byte* q = rx.get();
     CHECK(q == p);
-    CHECK(rx.recycle(q) == PutResult::pooled);
+    CHECK(rx.put(q) == PutResult::pooled);
   }
   CHECK((*pool)->counters().reserved == before);
   CHECK(rx.counters().cache_hits == 1000);
@@ -100,7 +100,7 @@ TEST_CASE("recycle respects the bound too") {
   REQUIRE(pool);
   auto rx = (*pool)->consumer();
   auto pages = fresh(stats, 5);
-  CHECK(rx.recycle_bulk(pages.data(), pages.size()) == 3);
+  CHECK(rx.put_bulk(pages.data(), pages.size()) == 3);
   CHECK(stats.freed.load() == 2);
   CHECK((*pool)->counters().high_water == 3);
   CHECK(rx.cached() == 3);
@@ -118,11 +118,11 @@ TEST_CASE("bulk put and bulk get") {
   std::vector<std::byte*> out(40);
   CHECK(rx.get_bulk(out.data(), 40) == 40);
   CHECK(stats.allocated.load() == 96); // all 40 came from the pool
-  CHECK(rx.recycle_bulk(out.data(), 40) == 40);
+  CHECK(rx.put_bulk(out.data(), 40) == 40);
   std::vector<std::byte*> again(40);
   CHECK(rx.get_bulk(again.data(), 40) == 40);
   CHECK(std::set<std::byte*>(again.begin(), again.end()).size() == 40);
-  CHECK(rx.recycle_bulk(again.data(), 40) == 40);
+  CHECK(rx.put_bulk(again.data(), 40) == 40);
 }
 
 TEST_CASE("several consumers: each takes batches; flush gives a hoard back") {
@@ -136,14 +136,14 @@ TEST_CASE("several consumers: each takes batches; flush gives a hoard back") {
   CHECK((*pool)->counters().consumers == 2);
   std::byte* pa = a.get(); // takes the whole shared list into a's cache
   CHECK(a.cached() == 19);
-  CHECK(a.recycle(pa) == PutResult::pooled);
+  CHECK(a.put(pa) == PutResult::pooled);
   a.flush();
   CHECK(a.cached() == 0);
   std::byte* pb = b.get();
   CHECK(pb != nullptr);
   CHECK(b.counters().shared_hits == 1);
   CHECK(stats.allocated.load() == 20);
-  CHECK(b.recycle(pb) == PutResult::pooled);
+  CHECK(b.put(pb) == PutResult::pooled);
 }
 
 TEST_CASE("bad input: null pages are refused and counted; nothing else changes") {
@@ -155,7 +155,7 @@ TEST_CASE("bad input: null pages are refused and counted; nothing else changes")
   std::byte* mixed[3] = {pages[0], nullptr, pages[1]};
   CHECK((*pool)->put_bulk(mixed, 3) == 2);
   auto rx = (*pool)->consumer();
-  CHECK(rx.recycle(nullptr) == PutResult::refused);
+  CHECK(rx.put(nullptr) == PutResult::refused);
   auto c = (*pool)->counters();
   CHECK(c.refused == 3);
   CHECK(c.reserved == 2);
@@ -167,19 +167,19 @@ TEST_CASE("bad config: a zero bound or tiny pages are refused with invalid_confi
   auto zero = Pool::create({.max_pages = 0}, CountingSource{&stats});
   CHECK_FALSE(zero);
   CHECK(zero.error() == errc::invalid_config);
-  CHECK(MmapPageSource::make(1000).error() == errc::invalid_config);
-  CHECK(MmapPageSource::make(0).error() == errc::invalid_config);
-  CHECK(MmapPageSource::make(4096, -7).error() == errc::invalid_config);
+  CHECK(MmapPageSource::create(1000).error() == errc::invalid_config);
+  CHECK(MmapPageSource::create(0).error() == errc::invalid_config);
+  CHECK(MmapPageSource::create(4096, -7).error() == errc::invalid_config);
 }
 
 TEST_CASE("NUMA: the source's node is honoured and reported; a bad node is refused") {
-  auto any = MmapPageSource::make(4096);
+  auto any = MmapPageSource::create(4096);
   REQUIRE(any);
   CHECK(any->numa_node() == -1);
-  auto bad = MmapPageSource::make(4096, 1000);
+  auto bad = MmapPageSource::create(4096, 1000);
   CHECK_FALSE(bad);
   CHECK(bad.error() == errc::numa_bind_failed);
-  auto node0 = MmapPageSource::make(4096, 0);
+  auto node0 = MmapPageSource::create(4096, 0);
   REQUIRE(node0); // every Linux machine has node 0
   auto pool = PagePool<MmapPageSource>::create({.max_pages = 8}, *node0);
   REQUIRE(pool);
@@ -190,7 +190,7 @@ TEST_CASE("NUMA: the source's node is honoured and reported; a bad node is refus
   REQUIRE(p != nullptr);
   p[0] = std::byte{1};
   p[4095] = std::byte{2}; // a real, bound page
-  CHECK(rx.recycle(p) == PutResult::pooled);
+  CHECK(rx.put(p) == PutResult::pooled);
 }
 
 TEST_CASE("layout: shared head, bound counter and cold fields on separate lines") {

@@ -69,12 +69,12 @@ TEST_CASE("stress: the bound holds under four concurrent producers and a consume
         held.push_back(page);
         if (held.size() == 16) {
           // Half back on this thread, half through the shared path.
-          (void)rx.recycle_bulk(held.data(), 8);
+          (void)rx.put_bulk(held.data(), 8);
           (void)p.put_bulk(held.data() + 8, 8);
           held.clear();
         }
       }
-      (void)rx.recycle_bulk(held.data(), held.size());
+      (void)rx.put_bulk(held.data(), held.size());
     });
     for (int t = 0; t < producers; ++t) threads[static_cast<std::size_t>(t)].join();
     stop.store(true, std::memory_order_release);

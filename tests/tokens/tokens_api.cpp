@@ -81,7 +81,7 @@ TEST_CASE("tokens: deliver and return count references per page and per consumer
   CHECK(d.delivered == 4);
   CHECK(t.page_refs(2) == 2);
   CHECK(t.held_by(a, 2) == 2);
-  auto st = t.consumer_stats(a);
+  auto st = t.consumer_counters(a);
   REQUIRE(st);
   CHECK(st->delivered == 4);
   CHECK(st->outstanding() == 4);
@@ -93,10 +93,10 @@ TEST_CASE("tokens: deliver and return count references per page and per consumer
   CHECK(t.page_refs(1) == 0);
   CHECK(t.page_refs(2) == 1);
   CHECK(t.page_refs(3) == 0);
-  CHECK(t.stats().outstanding() == 1);
-  CHECK(t.stats().returned == 3);
+  CHECK(t.counters().outstanding() == 1);
+  CHECK(t.counters().returned == 3);
   CHECK(give_back(t, a, {{2, 1}}).released == 1);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
 }
 
 TEST_CASE("tokens: a page shared by two consumers keeps each one's count apart") {
@@ -109,12 +109,12 @@ TEST_CASE("tokens: a page shared by two consumers keeps each one's count apart")
   CHECK(t.page_refs(5) == 3);
   CHECK(t.held_by(a, 5) == 2);
   CHECK(t.held_by(b, 5) == 1);
-  CHECK(t.consumer_stats(a)->shared_pages == 1);
+  CHECK(t.consumer_counters(a)->shared_pages == 1);
 
   CHECK(give_back(t, a, {{5, 1}, {5, 1}}).released == 2);
   auto third = give_back(t, a, {{5, 1}});
   CHECK(third.released == 0);
-  CHECK(t.consumer_stats(a)->refused_for(TokenRefusal::not_held) == 1);
+  CHECK(t.consumer_counters(a)->refused_for(TokenRefusal::not_held) == 1);
   CHECK(t.held_by(b, 5) == 1); // untouched
   CHECK(freed[5] == 0);
   CHECK(give_back(t, b, {{5, 1}}).released == 1);
@@ -122,7 +122,7 @@ TEST_CASE("tokens: a page shared by two consumers keeps each one's count apart")
   CHECK(t.page_refs(5) == 0);
   // Once free, the page goes back to the one-CAS fast path for its next holder.
   CHECK(t.deliver(b, 5u));
-  CHECK(t.consumer_stats(b)->shared_pages == 0);
+  CHECK(t.consumer_counters(b)->shared_pages == 0);
 }
 
 TEST_CASE("tokens: the page-free hook fires once per page when its last reference comes back") {
@@ -160,7 +160,7 @@ TEST_CASE("tokens: work per return call is capped and the call says where it sto
   }
   CHECK(released == 300);
   CHECK(calls == 5);
-  CHECK(t.consumer_stats(a)->calls_capped == 4);
+  CHECK(t.consumer_counters(a)->calls_capped == 4);
   // Empty ranges cost one unit each, so a flood of them is capped too.
   std::vector<TokenRange32> empties(1000, TokenRange32{0, 0});
   auto out = give_back(t, a, empties);
@@ -183,8 +183,8 @@ TEST_CASE("tokens: a stale handle never reaches the consumer that reuses its slo
   CHECK(t.held_by(b, 3) == 1);
   CHECK_FALSE(t.deliver(a, 4u));
   CHECK(t.close(a).status == CloseStatus::refused);
-  CHECK(t.consumer_stats(b)->refused_total() == 0); // charged to the binding, not to b
-  CHECK(t.stats().refused_for(TokenRefusal::consumer_closed) == 3);
+  CHECK(t.consumer_counters(b)->refused_total() == 0); // charged to the binding, not to b
+  CHECK(t.counters().refused_for(TokenRefusal::consumer_closed) == 3);
 }
 
 TEST_CASE("tokens: the held log stays proportional to what a consumer holds") {
@@ -198,7 +198,7 @@ TEST_CASE("tokens: the held log stays proportional to what a consumer holds") {
     CHECK(hand_out(t, a, pages).delivered == 64);
     CHECK(give_back(t, a, {{round * 64, 64}}).released == 64);
   }
-  CHECK(t.consumer_stats(a)->held_log_capacity <= 4 * 64);
+  CHECK(t.consumer_counters(a)->held_log_capacity <= 4 * 64);
   CHECK(t.tracking_bytes() <= base + 4 * 64 * sizeof(std::uint32_t));
 
   // Ping-pong pages between two consumers: entries go stale and come back,
@@ -210,9 +210,9 @@ TEST_CASE("tokens: the held log stays proportional to what a consumer holds") {
     CHECK(give_back(t, who, {{1, 8}}).released == 8);
   }
   hand_out(t, a, {1, 2, 3, 4, 5, 6, 7, 8});
-  CHECK(t.consumer_stats(a)->held_log_capacity <= 64);
+  CHECK(t.consumer_counters(a)->held_log_capacity <= 64);
   CHECK(t.close(a).released == 8);
-  CHECK(t.consumer_stats(a) == std::nullopt); // recycled
+  CHECK(t.consumer_counters(a) == std::nullopt); // recycled
 }
 
 TEST_CASE("tokens: binding counters sum over consumers, closed ones included") {
@@ -223,7 +223,7 @@ TEST_CASE("tokens: binding counters sum over consumers, closed ones included") {
   hand_out(t, b, {4, 5});
   give_back(t, a, {{1, 1}, {99, 2}}); // second range: past page 99
   t.close(b);
-  auto s = t.stats();
+  auto s = t.counters();
   CHECK(s.delivered == 5);
   CHECK(s.returned == 1);
   CHECK(s.close_released == 2);
@@ -261,16 +261,16 @@ TEST_CASE("tokens single writer: the returner is claimed once per consumer") {
   CHECK(out.released == 2);
   CHECK(t.page_refs(1) == 1);
   CHECK(t.page_refs(2) == 0);
-  CHECK(t.consumer_stats(a)->returned == 2);
-  CHECK(t.stats().outstanding() == 1);
+  CHECK(t.consumer_counters(a)->returned == 2);
+  CHECK(t.counters().outstanding() == 1);
   t.close(a);
   auto b = open(t); // same slot, new consumer: may claim its own returner
   CHECK(b.index == a.index);
   auto rb = claim(t, b);
   CHECK(give_back(moved, {{1, 1}}).refused == 1); // a's returner is dead
-  CHECK(t.stats().refused_for(TokenRefusal::consumer_closed) == 1);
+  CHECK(t.counters().refused_for(TokenRefusal::consumer_closed) == 1);
   CHECK(give_back(rb, {{1, 1}}).refused == 1); // page 1 was a's: given back by the close
-  CHECK(t.consumer_stats(b)->refused_for(TokenRefusal::underflow) == 1);
+  CHECK(t.consumer_counters(b)->refused_for(TokenRefusal::underflow) == 1);
 }
 
 TEST_CASE("tokens single writer: ownership hands off between consumers") {
@@ -281,7 +281,7 @@ TEST_CASE("tokens single writer: ownership hands off between consumers") {
   auto rb = claim(t, b);
   hand_out(t, a, {5, 5});
   CHECK(give_back(rb, {{5, 1}}).refused == 1); // a's page
-  CHECK(t.consumer_stats(b)->refused_for(TokenRefusal::not_held) == 1);
+  CHECK(t.consumer_counters(b)->refused_for(TokenRefusal::not_held) == 1);
   CHECK(give_back(ra, {{5, 1}, {5, 1}}).released == 2);
   CHECK(t.page_refs(5) == 0);
   // Free again: b takes it; the counters continue where a left them.
@@ -289,10 +289,10 @@ TEST_CASE("tokens single writer: ownership hands off between consumers") {
   CHECK(t.held_by(b, 5) == 1);
   CHECK(t.held_by(a, 5) == 0);
   CHECK(give_back(ra, {{5, 1}}).refused == 1); // a's old returner: not its page any more
-  CHECK(t.consumer_stats(a)->refused_for(TokenRefusal::not_held) == 1);
+  CHECK(t.consumer_counters(a)->refused_for(TokenRefusal::not_held) == 1);
   CHECK(give_back(rb, {{5, 1}}).released == 1);
   CHECK(give_back(rb, {{5, 1}}).refused == 1); // twice: below zero
-  CHECK(t.consumer_stats(b)->refused_for(TokenRefusal::underflow) == 1);
+  CHECK(t.consumer_counters(b)->refused_for(TokenRefusal::underflow) == 1);
   // Many hand-offs of one page: a, b, a, b, ...
   for (int i = 0; i < 100; ++i) {
     const bool to_a = i % 2 == 0;
@@ -301,7 +301,7 @@ TEST_CASE("tokens single writer: ownership hands off between consumers") {
     REQUIRE(give_back(to_a ? ra : rb, {{7, 3}, {7, 1}, {7, 1}}).released == 3);
     REQUIRE(t.page_refs(7) == 0);
   }
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
 }
 
 TEST_CASE("tokens single writer: a page of two consumers takes the shared path") {
@@ -315,16 +315,16 @@ TEST_CASE("tokens single writer: a page of two consumers takes the shared path")
   CHECK(t.page_refs(3) == 5);
   CHECK(t.held_by(a, 3) == 2);
   CHECK(t.held_by(b, 3) == 3);
-  CHECK(t.consumer_stats(b)->shared_pages == 1);
+  CHECK(t.consumer_counters(b)->shared_pages == 1);
   CHECK(give_back(ra, {{3, 1}, {3, 1}, {3, 1}}).released == 2); // the third: a holds no more
-  CHECK(t.consumer_stats(a)->refused_for(TokenRefusal::not_held) == 1);
+  CHECK(t.consumer_counters(a)->refused_for(TokenRefusal::not_held) == 1);
   // a's part is free: a delivery to b takes it over, b's shared references stay.
   hand_out(t, b, {3});
   CHECK(t.held_by(b, 3) == 4);
   CHECK(give_back(rb, {{3, 1}, {3, 1}, {3, 1}, {3, 1}, {3, 1}}).released == 4);
   CHECK(t.page_refs(3) == 0);
-  CHECK(t.consumer_stats(b)->shared_pages == 0);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.consumer_counters(b)->shared_pages == 0);
+  CHECK(t.counters().outstanding() == 0);
 }
 
 TEST_CASE("tokens single writer: a second call through one returner is refused, not raced") {
@@ -343,7 +343,7 @@ TEST_CASE("tokens single writer: a second call through one returner is refused, 
   CHECK(out.ranges_done == 1);
   CHECK(out.released == 6);
   CHECK(give_back64(ra, {{6, 6}}).released == 6);
-  CHECK(t.consumer_stats(a)->calls_capped == 1);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.consumer_counters(a)->calls_capped == 1);
+  CHECK(t.counters().outstanding() == 0);
   CHECK(std::string(to_string(TokenRefusal::concurrent_return)) == "concurrent_return");
 }

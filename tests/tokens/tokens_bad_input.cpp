@@ -24,10 +24,10 @@ struct Fixture {
     CHECK(t.page_refs(12) == 1);
     CHECK(t.held_by(other, 20) == 1);
     CHECK(t.held_by(other, 21) == 1);
-    CHECK(t.stats().outstanding() == 5);
+    CHECK(t.counters().outstanding() == 5);
   }
-  std::uint64_t refused(TokenRefusal r) { return t.consumer_stats(me)->refused_for(r); }
-  std::uint64_t binding_refused(TokenRefusal r) { return t.stats().refused_for(r); }
+  std::uint64_t refused(TokenRefusal r) { return t.consumer_counters(me)->refused_for(r); }
+  std::uint64_t binding_refused(TokenRefusal r) { return t.counters().refused_for(r); }
 };
 
 } // namespace
@@ -40,7 +40,7 @@ TEST_CASE("tokens bad input: out of range (start or last page past the binding)"
   CHECK(out.ranges_done == 3);
   CHECK(f.refused(TokenRefusal::out_of_range) == 3);
   CHECK(f.binding_refused(TokenRefusal::out_of_range) == 3);
-  CHECK(f.t.consumer_stats(f.me)->refused_total() == 3);
+  CHECK(f.t.consumer_counters(f.me)->refused_total() == 3);
   f.unchanged();
 }
 
@@ -52,7 +52,7 @@ TEST_CASE("tokens bad input: reserved bits set") {
   auto out64 = give_back64(f.t, f.me, {{(std::uint64_t{1} << 40) | 12u, 1}});
   CHECK(out64.refused == 1);
   CHECK(f.refused(TokenRefusal::reserved_bits) == 3);
-  CHECK(f.t.consumer_stats(f.me)->refused_total() == 3);
+  CHECK(f.t.consumer_counters(f.me)->refused_total() == 3);
   f.unchanged();
 }
 
@@ -68,7 +68,7 @@ TEST_CASE("tokens bad input: a token of another binding") {
   auto out = give_back64(t, a, {{foreign, 1}, {10, 1} /* binding id 0 */});
   CHECK(out.refused == 2);
   CHECK(out.released == 0);
-  CHECK(t.consumer_stats(a)->refused_for(TokenRefusal::wrong_binding) == 2);
+  CHECK(t.consumer_counters(a)->refused_for(TokenRefusal::wrong_binding) == 2);
   CHECK(t.page_refs(10) == 1);
   CHECK(give_back64(t, a, {{t.token(10), 1}}).released == 1);
 }
@@ -99,7 +99,7 @@ TEST_CASE("tokens bad input: a count that would go below zero") {
   CHECK(f.refused(TokenRefusal::underflow) == 2);
   CHECK(f.t.page_refs(10) == 0);
   CHECK(f.t.held_by(f.other, 20) == 1);
-  CHECK(f.t.stats().outstanding() == 4);
+  CHECK(f.t.counters().outstanding() == 4);
 }
 
 TEST_CASE("tokens bad input: a range that overflows the page field") {
@@ -118,7 +118,7 @@ TEST_CASE("tokens bad input: a range that overflows the page field") {
   auto a = open(t);
   auto wrap = give_back64(t, a, {{~std::uint64_t{0}, 2}});
   CHECK(wrap.refused == 1);
-  CHECK(t.consumer_stats(a)->refused_for(TokenRefusal::range_overflow) == 1);
+  CHECK(t.consumer_counters(a)->refused_for(TokenRefusal::range_overflow) == 1);
   f.unchanged();
 }
 
@@ -172,7 +172,7 @@ TEST_CASE("tokens bad input: one batch mixing every reason releases exactly the 
   CHECK(out.released == 3);
   CHECK(out.refused == 6);
   CHECK(out.ranges_done == 8);
-  auto s = f.t.consumer_stats(f.me);
+  auto s = f.t.consumer_counters(f.me);
   CHECK(s->refused_total() == 6);
   for (auto r : {TokenRefusal::out_of_range, TokenRefusal::reserved_bits, TokenRefusal::not_held,
                  TokenRefusal::underflow, TokenRefusal::range_overflow, TokenRefusal::huge_count})
@@ -200,9 +200,9 @@ TEST_CASE("tokens bad input, single writer: refused by reason, never touches ano
     CHECK(t.held_by(other, 21) == 2);
     CHECK(t.held_by(me, 21) == 1);
     CHECK(t.page_refs(21) == 3);
-    CHECK(t.stats().outstanding() == 7);
+    CHECK(t.counters().outstanding() == 7);
   };
-  const auto refused = [&](TokenRefusal r) { return t.consumer_stats(me)->refused_for(r); };
+  const auto refused = [&](TokenRefusal r) { return t.consumer_counters(me)->refused_for(r); };
 
   CHECK(give_back(mine, {{1000, 1}}).refused == 1);
   CHECK(refused(TokenRefusal::out_of_range) == 1);
@@ -252,7 +252,7 @@ TEST_CASE("tokens bad input, single writer: refused by reason, never touches ano
   hand_out(t, next, {10});
   CHECK(give_back(mine, {{10, 1}}).refused == 1);
   CHECK(t.held_by(next, 10) == 1);
-  CHECK(t.stats().refused_for(TokenRefusal::consumer_closed) == 2);
+  CHECK(t.counters().refused_for(TokenRefusal::consumer_closed) == 2);
   CHECK(give_back(theirs, {{20, 2}, {21, 1}}).released == 3);
   CHECK(t.page_refs(21) == 0);
 }

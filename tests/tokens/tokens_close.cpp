@@ -27,14 +27,14 @@ TEST_CASE("tokens close: every reference comes back, alone-held and shared, with
   CHECK(freed[1] == 1);
   CHECK(freed[3] == 0);
   CHECK(freed[50] == 1);
-  auto s = t.stats();
+  auto s = t.counters();
   CHECK(s.close_released == 5);
   CHECK(s.outstanding() == 2);
 
   CHECK(t.close(b).released == 2);
   CHECK(freed[3] == 1);
   CHECK(freed[4] == 1);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
   CHECK(std::accumulate(freed.begin(), freed.end(), 0u) == 5u);
 }
 
@@ -42,11 +42,11 @@ TEST_CASE("tokens close: a consumer that held nothing costs nothing to close") {
   auto t = make_tracker(1u << 19); // 2 GiB of 4 KiB pages
   auto a = open(t);
   const std::size_t bytes = t.tracking_bytes();
-  const auto before = t.stats();
+  const auto before = t.counters();
   auto out = t.close(a);
   CHECK(out.status == CloseStatus::drained);
   CHECK(out.released == 0);
-  CHECK(t.stats().close_visits == before.close_visits); // not one entry walked
+  CHECK(t.counters().close_visits == before.close_visits); // not one entry walked
   CHECK(t.tracking_bytes() == bytes);
 
   // Same after a consumer returned everything it ever held: its log is
@@ -56,9 +56,9 @@ TEST_CASE("tokens close: a consumer that held nothing costs nothing to close") {
     hand_out(t, b, {i * 1000});
     give_back(t, b, {{i * 1000, 1}});
   }
-  const auto visits = t.stats().close_visits;
+  const auto visits = t.counters().close_visits;
   CHECK(t.close(b).released == 0);
-  CHECK(t.stats().close_visits - visits <= 16); // one log buffer at most
+  CHECK(t.counters().close_visits - visits <= 16); // one log buffer at most
   CHECK(t.tracking_bytes() == bytes);           // the log's memory is given back too
 }
 
@@ -70,15 +70,15 @@ TEST_CASE("tokens close: cost is the consumer's holdings, not the binding (1,024
   for (std::uint32_t i = 0; i < 1024; ++i) pages[i] = (i * 2654435761u) & ((1u << 19) - 1);
   CHECK(hand_out(t, a, pages).delivered == 1024);
   hand_out(t, other, {pages[0], pages[1]}); // two shared pages
-  const auto visits = t.stats().close_visits;
+  const auto visits = t.counters().close_visits;
   auto out = t.close(a);
   CHECK(out.released == 1024);
-  const auto walked = t.stats().close_visits - visits;
+  const auto walked = t.counters().close_visits - visits;
   CHECK(walked >= 1024);
   CHECK(walked <= 1024 + 2);        // its log plus its two shared pages
   CHECK(walked * 256 < (1u << 19)); // vs a scrub of 524,288 pages
   CHECK(t.held_by(other, pages[0]) == 1);
-  CHECK(t.stats().outstanding() == 2);
+  CHECK(t.counters().outstanding() == 2);
 }
 
 TEST_CASE("tokens close: twice is refused; returns after close are refused; the slot is reused") {
@@ -88,11 +88,11 @@ TEST_CASE("tokens close: twice is refused; returns after close are refused; the 
   CHECK(t.close(a).status == CloseStatus::drained);
   CHECK(t.close(a).status == CloseStatus::refused);
   CHECK(give_back(t, a, {{1, 1}}).refused == 1);
-  CHECK(t.stats().refused_for(TokenRefusal::consumer_closed) == 2);
+  CHECK(t.counters().refused_for(TokenRefusal::consumer_closed) == 2);
   auto b = open(t);
   CHECK(b.index == a.index);
-  CHECK(t.consumer_stats(b)->delivered == 0); // fresh counters for the new consumer
-  CHECK(t.stats().delivered == 1);            // the binding keeps history
+  CHECK(t.consumer_counters(b)->delivered == 0); // fresh counters for the new consumer
+  CHECK(t.counters().delivered == 1);            // the binding keeps history
 }
 
 TEST_CASE("tokens close: memory of a closed consumer's records goes back") {
@@ -105,11 +105,11 @@ TEST_CASE("tokens close: memory of a closed consumer's records goes back") {
   hand_out(t, a, pages);
   hand_out(t, b, pages); // all shared now
   CHECK(t.tracking_bytes() > bytes);
-  CHECK(t.consumer_stats(b)->shared_pages == 2000);
+  CHECK(t.consumer_counters(b)->shared_pages == 2000);
   t.close(a);
   t.close(b);
   CHECK(t.tracking_bytes() == bytes);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
   for (std::uint32_t p = 0; p < 2000; ++p) REQUIRE(t.page_refs(p) == 0);
 }
 
@@ -128,7 +128,7 @@ TEST_CASE("tokens close, single writer: close returns everything, alone and shar
   auto out = t.close(a);
   CHECK(out.status == CloseStatus::drained);
   CHECK(out.released == 1990);
-  CHECK(t.stats().close_visits == 1000); // O(held), not O(binding)
+  CHECK(t.counters().close_visits == 1000); // O(held), not O(binding)
   CHECK(t.page_refs(0) == 0);
   CHECK(t.page_refs(1) == 1); // b's shared reference stays
   CHECK(t.held_by(b, 2) == 1);
@@ -138,7 +138,7 @@ TEST_CASE("tokens close, single writer: close returns everything, alone and shar
   CHECK(t.held_by(b, 5) == 1);
   out = t.close(b);
   CHECK(out.released == 4);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
   for (std::uint32_t p = 0; p < 4096; ++p) REQUIRE(t.page_refs(p) == 0);
   CHECK(give_back(rb, {{5, 1}}).refused == 1);
   // Slots come back and the counters carry on for the next consumers.
@@ -146,5 +146,5 @@ TEST_CASE("tokens close, single writer: close returns everything, alone and shar
   auto rc = claim(t, c);
   hand_out(t, c, {0, 1, 2, 5});
   CHECK(give_back(rc, {{0, 3}, {5, 1}}).released == 4);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
 }

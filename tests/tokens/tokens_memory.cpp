@@ -45,7 +45,7 @@ TEST_CASE("tokens memory: 10,000 consumers x 1,024 tokens, pages held alone") {
     for (std::uint32_t k = 0; k < tokens_each; ++k) batch[k] = c * per + k % per;
     REQUIRE(t.deliver(hs.back(), std::span<const std::uint32_t>(batch)).delivered == tokens_each);
   }
-  const auto s = t.stats();
+  const auto s = t.counters();
   CHECK(s.outstanding() == std::uint64_t{consumers} * tokens_each);
   const std::size_t bytes = t.tracking_bytes();
   report("held alone", bytes);
@@ -56,7 +56,7 @@ TEST_CASE("tokens memory: 10,000 consumers x 1,024 tokens, pages held alone") {
   CHECK(bytes - sizeof(t) <= std::size_t{pages} * 8 + slots + logs + 64 * 1024);
   CHECK(bytes >= std::size_t{pages} * 8 + slots + logs);
   for (auto h : hs) REQUIRE(t.close(h).released == tokens_each);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
 }
 
 TEST_CASE("tokens memory: 10,000 consumers x 1,024 tokens, every page shared by ~20 consumers") {
@@ -75,13 +75,13 @@ TEST_CASE("tokens memory: 10,000 consumers x 1,024 tokens, every page shared by 
   CHECK(bytes <= limit);
   // The tracker's own figure equals what its parts report.
   std::size_t parts = 0;
-  for (auto h : hs) parts += t.consumer_stats(h)->tracking_bytes;
+  for (auto h : hs) parts += t.consumer_counters(h)->tracking_bytes;
   const std::size_t unused_slots = (((consumers + 63) / 64) * 64 - consumers) * sizeof(detail::TokenConsumerSlot);
   CHECK(bytes == empty + parts + unused_slots);
   // A consumer that took 1,024 tokens and shares them all costs 16 KiB of
   // table and at most a 4 KiB log: its own holdings, not the binding.
-  CHECK(t.consumer_stats(hs.back())->tracking_bytes <= sizeof(detail::TokenConsumerSlot) + 20 * 1024);
+  CHECK(t.consumer_counters(hs.back())->tracking_bytes <= sizeof(detail::TokenConsumerSlot) + 20 * 1024);
   for (auto h : hs) REQUIRE(t.close(h).released == tokens_each);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
   CHECK(t.tracking_bytes() == empty + ((consumers + 63) / 64) * 64 * sizeof(detail::TokenConsumerSlot));
 }

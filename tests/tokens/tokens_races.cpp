@@ -44,7 +44,7 @@ TEST_CASE("tokens races, single writer: close of a consumer whose page is re-del
 
   CHECK(closed.status == CloseStatus::drained);
   CHECK(closed.released == 0); // A held nothing
-  const auto st = t.stats();
+  const auto st = t.counters();
   CHECK(st.close_released == 0);
   CHECK(st.outstanding() == 1);
   CHECK(t.page_refs(p) == 1);
@@ -55,7 +55,7 @@ TEST_CASE("tokens races, single writer: close of a consumer whose page is re-del
   CHECK(again.released == 0);
   CHECK(again.refused == 1);
   CHECK(t.page_refs(p) == 0);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
 }
 
 // The same window, but the page is still A's when the drain reads it: the
@@ -85,7 +85,7 @@ TEST_CASE("tokens races, single writer: close of a consumer that still holds the
   CHECK(t.held_by(b, p) == 1);
   CHECK(t.close(b).released == 1);
   CHECK(t.page_refs(p) == 0);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
 }
 
 // Issue 10, "Also": a close() deferred to a delivery in flight left held_by()
@@ -112,21 +112,21 @@ TEST_CASE("tokens races: held_by() through a handle whose close was deferred to 
   CHECK(t.held_by(a, 1) == 0);
   CHECK(t.page_refs(1) == 0);
   CHECK(t.page_refs(2) == 0);
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
 }
 
-// Issue 10 sweep: consumer_stats() and held_by() checked the handle, then
+// Issue 10 sweep: consumer_counters() and held_by() checked the handle, then
 // read; a close, a reopen of the same slot (the free list is LIFO) and a
 // delivery to the new consumer in between made them answer for the new
 // consumer through the old handle.
-TEST_CASE("tokens races: consumer_stats() through a handle whose slot is reused meanwhile says nullopt") {
+TEST_CASE("tokens races: consumer_counters() through a handle whose slot is reused meanwhile says nullopt") {
   auto t = make_tracker(8);
   const ConsumerHandle a = open(t);
   REQUIRE(hand_out(t, a, {1}).delivered == 1);
   REQUIRE(give_back(t, a, {{t.token32(1), 1}}).released == 1);
   pause_test::PausePoint pause(arenakit::detail::TestPoint::token_handle_checked);
   std::optional<ConsumerStats> seen;
-  std::thread reader([&] { seen = t.consumer_stats(a); });
+  std::thread reader([&] { seen = t.consumer_counters(a); });
   pause.wait_until_paused();
   REQUIRE(t.close(a).status == CloseStatus::drained);
   const ConsumerHandle b = open(t);
@@ -135,7 +135,7 @@ TEST_CASE("tokens races: consumer_stats() through a handle whose slot is reused 
   pause.resume();
   reader.join();
   CHECK_FALSE(seen.has_value());
-  CHECK(t.consumer_stats(b)->delivered == 2);
+  CHECK(t.consumer_counters(b)->delivered == 2);
 }
 
 TEST_CASE("tokens races: held_by() through a handle whose slot is reused meanwhile reads 0") {

@@ -130,7 +130,7 @@ void receive_return_close() {
   app2.join();
 
   for (int k = 0; k < 4; ++k) {
-    const auto s = t.consumer_stats(unpack(handle[k].load()));
+    const auto s = t.consumer_counters(unpack(handle[k].load()));
     REQUIRE(s);
     CHECK(s->delivered == stable_delivered[k].load());
     CHECK(s->returned == stable_released[k].load());
@@ -139,7 +139,7 @@ void receive_return_close() {
     CHECK(s->refused_for(TokenRefusal::out_of_range) == injected[k].load());
   }
   for (auto& h : handle) CHECK(t.close(unpack(h.load())).status == CloseStatus::drained);
-  const auto s = t.stats();
+  const auto s = t.counters();
   CHECK(s.outstanding() == 0);
   CHECK(s.delivered == s.returned + s.close_released);
   for (std::uint32_t p = 0; p < pages; ++p) REQUIRE(t.page_refs(p) == 0);
@@ -203,7 +203,7 @@ TEST_CASE("tokens stress: a second concurrent deliverer is refused, never raced"
   a.join();
   b.join();
   CHECK(delivered + refused == 2u * rounds * 8);
-  CHECK(t.consumer_stats(c)->refused_for(TokenRefusal::concurrent_delivery) == refused.load());
+  CHECK(t.consumer_counters(c)->refused_for(TokenRefusal::concurrent_delivery) == refused.load());
   std::uint64_t refs = 0;
   for (std::uint32_t p = 0; p < 256; ++p) refs += t.page_refs(p);
   CHECK(refs == delivered.load());
@@ -237,7 +237,7 @@ TEST_CASE("tokens stress: racing returns of the same tokens release each referen
     REQUIRE(t.return_tokens(other, std::span<const TokenRange32>(std::vector<TokenRange32>{
                                        {1, 3}, {500, 1}, {1000, 1}})).released == 5);
   }
-  CHECK(t.stats().outstanding() == 0);
+  CHECK(t.counters().outstanding() == 0);
 }
 
 // Returners::one_per_consumer: one producer, one returner thread per
@@ -347,14 +347,14 @@ TEST_CASE("tokens stress, single writer: one producer + one returner per consume
   for (auto& th : returners) th.join();
 
   for (int k = 0; k < 3; ++k) {
-    const auto s = t.consumer_stats(unpack(handle[k].load()));
+    const auto s = t.consumer_counters(unpack(handle[k].load()));
     REQUIRE(s);
     CHECK(s->delivered == stable_delivered[k].load());
     CHECK(s->returned == stable_released[k].load());
     CHECK(s->outstanding() == 0);
   }
   for (auto& h : handle) CHECK(t.close(unpack(h.load())).status == CloseStatus::drained);
-  const auto st = t.stats();
+  const auto st = t.counters();
   CHECK(st.outstanding() == 0); // delivered == returned + released by closes
   CHECK(st.consumers_open == 0);
   for (std::uint32_t p = 0; p < pages; ++p) REQUIRE(t.page_refs(p) == 0);
@@ -448,7 +448,7 @@ TEST_CASE("tokens stress, single writer: closes race re-delivery of the pages th
   closer.join();
   for (auto& th : returners) th.join();
   for (auto& h : handle) close_released += t.close(unpack(h.load())).released;
-  const auto st = t.stats();
+  const auto st = t.counters();
   CHECK(st.delivered == delivered.load());
   CHECK(st.returned == returned.load());
   CHECK(st.close_released <= st.delivered);
@@ -484,7 +484,7 @@ TEST_CASE("tokens stress, single writer: a shared Returner is refused, not raced
   std::thread x(app, 0), y(app, 128);
   x.join();
   y.join();
-  const auto s = t.consumer_stats(a);
+  const auto s = t.consumer_counters(a);
   CHECK(released.load() + refused.load() == 4000);
   CHECK(s->returned == released.load());
   CHECK(s->refused_for(TokenRefusal::concurrent_return) + s->refused_for(TokenRefusal::underflow) == refused.load());

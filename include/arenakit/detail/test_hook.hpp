@@ -26,7 +26,7 @@ namespace arenakit::detail {
 enum class TestPoint : std::uint8_t {
   token_sw_first_read,      ///< tokens: sw_view() (a Returner, or a close draining) read `returned` once
   token_deliver_before_end, ///< tokens: deliver() did its batch, before it ends the delivery
-  token_handle_checked,     ///< tokens: consumer_stats() / held_by() checked the handle, before reading
+  token_handle_checked,     ///< tokens: consumer_counters() / held_by() checked the handle, before reading
   epoch_seal_before_push,   ///< epoch: seal() did its bookkeeping, before it publishes the batch
   recv_counters_held_read,  ///< recv pool: counters() read held_, before posted_
   arena_release_held_read,   ///< arena: a release read a slot's held flag

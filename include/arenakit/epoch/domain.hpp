@@ -187,7 +187,7 @@ private:
     if (b.since_ns.load(std::memory_order_relaxed) == 0)
       b.since_ns.compare_exchange_strong(zero, detail::epoch_now_ns(), std::memory_order_relaxed);
     ARENAKIT_TEST_PAUSE(epoch_seal_before_push);
-    b.list.push_batch(*first, *last); // (ll-1) release, pairs with take_all in advance
+    b.list.push_bulk(*first, *last); // (ll-1) release, pairs with take_all in advance
   }
 
   /**

@@ -28,13 +28,13 @@
  *
  * Concurrency table (ok = may run at the same time without a lock):
  *
- * |              | push / push_batch | take_all (Llist) | Consumer ops (ScLlist) |
+ * |              | push / push_bulk | take_all (Llist) | Consumer ops (ScLlist) |
  * | push / batch | ok                | ok               | ok                     |
  * | take_all     | ok                | ok               | n/a                    |
  * | Consumer ops | ok                | n/a              | one handle, one thread |
  *
  * Progress guarantees:
- * - push / push_batch: lock-free. The CAS retries only when another push or a
+ * - push / push_bulk: lock-free. The CAS retries only when another push or a
  *   take succeeded in between, so some thread always makes progress; a push
  *   never waits for a stalled thread and never allocates.
  * - take_all: wait-free (one atomic exchange).
@@ -157,7 +157,7 @@ ARENAKIT_ALWAYS_INLINE LlistNode* llist_push_chain(std::atomic<LlistNode*>& head
 
 /**
  * LlistHead - the push side every list shares: a head pointer, push and
- * push_batch (lock-free; release barrier semantics (ll-1)), empty().
+ * push_bulk (lock-free; release barrier semantics (ll-1)), empty().
  */
 class LlistHead {
 public:
@@ -178,11 +178,11 @@ public:
   }
 
   /**
-   * push_batch - add a caller-built chain [first..last] with one CAS
+   * push_bulk - add a caller-built chain [first..last] with one CAS
    *
    * Returns true when the list was empty before. Release, as push.
    */
-  ARENAKIT_ALWAYS_INLINE bool push_batch(LlistNode& first, LlistNode& last) noexcept {
+  ARENAKIT_ALWAYS_INLINE bool push_bulk(LlistNode& first, LlistNode& last) noexcept {
     return llist_push_chain(head_, &first, &last) == nullptr;
   }
 
@@ -230,7 +230,7 @@ static_assert(sizeof(Llist) == cache_line_size, "Llist's head must own its cache
  * it (ReleaseList keeps the fields producers read after the push on the
  * same line).
  *
- * Thread roles: push / push_batch from any thread; take_all() and close()
+ * Thread roles: push / push_bulk from any thread; take_all() and close()
  * from the owner only (one thread at a time: take_all checks for the mark
  * before its exchange, so a concurrent close could be undone).
  *
@@ -246,7 +246,7 @@ public:
   [[nodiscard]] static LlistNode* closed_mark() noexcept { return &detail::llist_closed_mark; }
 
   /**
-   * push_batch - add [first..last] with one CAS unless the list is closed
+   * push_bulk - add [first..last] with one CAS unless the list is closed
    * @Order: release (default) or seq_cst (see detail::llist_push_chain)
    *
    * Returns the previous head: null when the list was empty, closed_mark()
@@ -254,7 +254,7 @@ public:
    * Lock-free; provides release barrier semantics (ll-1) if it links.
    */
   template <std::memory_order Order = std::memory_order_release>
-  ARENAKIT_ALWAYS_INLINE LlistNode* push_batch(LlistNode& first, LlistNode& last) noexcept {
+  ARENAKIT_ALWAYS_INLINE LlistNode* push_bulk(LlistNode& first, LlistNode& last) noexcept {
     return detail::llist_push_chain<Order, true>(head_, &first, &last);
   }
 

@@ -174,16 +174,16 @@ public:
    * WakeAtWatermark, so the parked check after it is ordered, (rl-3)).
    */
   ARENAKIT_ALWAYS_INLINE ReleaseResult release(LlistNode& node) noexcept {
-    return release_batch(node, node, 1);
+    return release_bulk(node, node, 1);
   }
 
   /**
-   * release_batch - queue the caller-built chain [first..last] of @count
+   * release_bulk - queue the caller-built chain [first..last] of @count
    *                 items with one CAS
    *
    * Lock-free; barriers as release() ((rl-1), (rl-3)).
    */
-  ReleaseResult release_batch(LlistNode& first, LlistNode& last, std::size_t count) noexcept {
+  ReleaseResult release_bulk(LlistNode& first, LlistNode& last, std::size_t count) noexcept {
     [[maybe_unused]] std::uint64_t before = 0;
     if constexpr (counted) {
       // Counted before the item is published, so the count never drops below
@@ -195,7 +195,7 @@ public:
     // items to the drainer's (rl-2). With WakeAtWatermark it is seq_cst: it
     // must be ordered before the load of `parked_` below, pairing with
     // park()'s (rl-4)/(rl-5) (store-load, Dekker).
-    LlistNode* const old = list_.template push_batch<push_order>(first, last);
+    LlistNode* const old = list_.template push_bulk<push_order>(first, last);
     if (ARENAKIT_UNLIKELY(old == ClosableLlist::closed_mark())) {
       if constexpr (counted) pending_.fetch_sub(count, std::memory_order_relaxed); // a count only
       refused_closed_.fetch_add(1, std::memory_order_relaxed); // statistic

@@ -49,7 +49,7 @@ public:
    *
    * Returns errc::invalid_config for 0 (a list that would wake on nothing).
    */
-  static Result<WakeAtWatermark> make(std::uint32_t watermark) noexcept {
+  static Result<WakeAtWatermark> create(std::uint32_t watermark) noexcept {
     if (watermark == 0) return errc::invalid_config;
     return WakeAtWatermark(watermark);
   }

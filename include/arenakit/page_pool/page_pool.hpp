@@ -5,11 +5,11 @@
  *        singly or in bulk; consumers take them; what does not fit under the
  *        bound goes back to the page source at once.
  *
- *     auto src = MmapPageSource::make(4096, numa_node);          // set-up: error_code
+ *     auto src = MmapPageSource::create(4096, numa_node);          // set-up: error_code
  *     auto pool = PagePool<MmapPageSource>::create({.max_pages = 1024}, *src);
  *     auto rx = (*pool)->consumer();                            // receive thread
  *     std::byte* page = rx.get();          // cached, shared, or from the source
- *     rx.recycle(page);                    // same thread: no atomic operation
+ *     rx.put(page);                    // same thread: no atomic operation
  *     (*pool)->put(page);                  // any other thread: one CAS + one push
  *
  * The bound is hard. A producer first reserves room with a CAS on `count_`
@@ -30,8 +30,8 @@
  * shared list empty (and fall back to the source); flush() gives them back.
  *
  * Counting: a consumer does not give room back on every get(). It keeps a
- * local `debt` (pages handed out whose room it still holds); recycle() on the
- * same thread spends that debt instead of reserving again, so a get+recycle
+ * local `debt` (pages handed out whose room it still holds); put() on the
+ * same thread spends that debt instead of reserving again, so a get+put
  * pair touches no shared cache line. Debt is settled (one fetch_sub) when the
  * consumer refills and whenever it reaches `CacheSize / 2` on the slow path.
  * Unsettled debt only makes producers overflow a little early; it never lets
@@ -44,7 +44,7 @@
  *
  * Progress: put/put_bulk are lock-free (a CAS loop on the count that retries
  * only when another reservation or settlement succeeded, then an llist push);
- * get/recycle on a Consumer are wait-free on the cached path and lock-free
+ * get/put on a Consumer are wait-free on the cached path and lock-free
  * when they touch the shared list; source calls are the source's business.
  */
 #pragma once
@@ -90,7 +90,7 @@ struct PagePoolCounters {
   std::size_t max_pages = 0;
   std::size_t reserved = 0;          ///< room held now: pooled pages + unsettled consumer debt
   std::size_t high_water = 0;        ///< largest `reserved` ever (never above max_pages)
-  std::uint64_t overflowed = 0;      ///< pages sent back to the source by put/recycle
+  std::uint64_t overflowed = 0;      ///< pages sent back to the source by put (pool or consumer)
   std::uint64_t refused = 0;         ///< null pages refused
   std::uint64_t source_allocations = 0; ///< gets the pool could not serve
   std::uint64_t refills = 0;         ///< consumer take_all()s that found pages
@@ -102,7 +102,7 @@ struct PagePoolConsumerCounters {
   std::uint64_t cache_hits = 0;   ///< get() served from the private array
   std::uint64_t shared_hits = 0;  ///< get() served from a taken batch
   std::uint64_t source_allocations = 0;
-  std::uint64_t recycled = 0;     ///< pages recycle()d on this thread
+  std::uint64_t recycled = 0;     ///< pages put()d on this thread
 };
 
 /**
@@ -204,7 +204,7 @@ public:
       if (last == nullptr) last = node;
       ++linked;
     }
-    if (linked != 0) shared_.push_batch(*first, *last);
+    if (linked != 0) shared_.push_bulk(*first, *last);
     return linked;
   }
 
@@ -289,14 +289,14 @@ public:
     }
 
     /**
-     * recycle - return a page on this consumer's thread (the direct path)
+     * put - return a page on this consumer's thread (the direct path)
      *
      * Spends debt when it has some (no atomic operation); otherwise reserves
      * room like put(). Returns what happened to the page. Wait-free with
      * debt (no barrier: the page stays on this thread); else as put()'s
      * reservation (pp-B1).
      */
-    ARENAKIT_ALWAYS_INLINE PutResult recycle(std::byte* page) noexcept {
+    ARENAKIT_ALWAYS_INLINE PutResult put(std::byte* page) noexcept {
       if (ARENAKIT_UNLIKELY(page == nullptr)) {
         pool_->refused_.fetch_add(1, std::memory_order_relaxed);
         return PutResult::refused;
@@ -312,8 +312,8 @@ public:
       return PutResult::pooled;
     }
 
-    /// recycle() for @count pages; one reservation at most. Returns pooled count.
-    ARENAKIT_ALWAYS_INLINE std::size_t recycle_bulk(std::byte* const* pages, std::size_t count) noexcept {
+    /// put() for @count pages; one reservation at most. Returns pooled count.
+    ARENAKIT_ALWAYS_INLINE std::size_t put_bulk(std::byte* const* pages, std::size_t count) noexcept {
       if (ARENAKIT_LIKELY(debt_ >= count && CacheSize - n_ >= count)) {
         // Fast path: room is already ours and the array has space. One
         // vectorizable pass looks for null pages, then one copy.
@@ -363,7 +363,7 @@ public:
         if (last == nullptr) last = node;
       }
       // Already counted in count_: they were pool pages all along.
-      if (first != nullptr) pool_->shared_.push_batch(*first, *last);
+      if (first != nullptr) pool_->shared_.push_bulk(*first, *last);
     }
 
     [[nodiscard]] std::size_t cached() const noexcept { return n_ + llist_length(chain_); }

@@ -44,7 +44,7 @@ public:
     if (chain != nullptr) {
       LlistNode* last = chain;
       while (last->next != nullptr) last = last->next;
-      incoming_.push_batch(*chain, *last);
+      incoming_.push_bulk(*chain, *last);
     }
   }
   EpochReclaimer& operator=(EpochReclaimer&&) = delete;

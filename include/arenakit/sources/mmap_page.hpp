@@ -32,7 +32,7 @@ public:
    * Returns errc::invalid_config for a bad size, errc::numa_bind_failed
    * when the kernel refuses the node (probed once here).
    */
-  static Result<MmapPageSource> make(std::size_t page_size, int numa_node = -1) noexcept {
+  static Result<MmapPageSource> create(std::size_t page_size, int numa_node = -1) noexcept {
     long os_page = sysconf(_SC_PAGESIZE);
     if (page_size == 0 || (page_size & (page_size - 1)) != 0 || os_page <= 0 ||
         page_size % static_cast<std::size_t>(os_page) != 0)

@@ -100,14 +100,14 @@ struct CheckedRange {
   TokenRefusal refusal = TokenRefusal::out_of_range; ///< meaningful only when !ok
 };
 
-/// A binding's token layout (see the file comment). Built by make(), which
+/// A binding's token layout (see the file comment). Built by create(), which
 /// refuses a layout that cannot name every page; immutable afterwards.
 class TokenFormat {
 public:
   TokenFormat() = default;
 
   /**
-   * make() - validate and build a token layout.
+   * create() - validate and build a token layout.
    * @width:        32 or 64-bit tokens.
    * @page_count:   pages in the binding, 1 .. 2^32.
    * @page_bits:    bits of the page field; 0 picks the fewest that index
@@ -119,7 +119,7 @@ public:
    * errc::id_space_exhausted when the fields do not fit in @width (use 64-bit
    * tokens).
    */
-  static Result<TokenFormat> make(TokenWidth width, std::uint64_t page_count, unsigned page_bits,
+  static Result<TokenFormat> create(TokenWidth width, std::uint64_t page_count, unsigned page_bits,
                                   unsigned binding_bits, std::uint64_t binding_id) noexcept {
     const unsigned w = static_cast<unsigned>(width);
     if (w != 32 && w != 64) return errc::invalid_config;

@@ -41,7 +41,7 @@
  * - close(): any thread, concurrently with all of the above. It never waits
  *   for a delivery in progress: that delivery drains the consumer when it
  *   finishes (CloseStatus::deferred_to_delivery).
- * - open_consumer(), stats(), consumer_stats(), page_refs(), held_by():
+ * - open_consumer(), stats(), consumer_counters(), page_refs(), held_by():
  *   any thread. Destruction: no call in flight.
  *
  * ## Progress
@@ -269,7 +269,7 @@ struct TokenSlotCounters {
   void add_to(TokenCounters& out, int sign = +1) const noexcept {
     auto f = [sign](std::uint64_t& dst, const std::atomic<std::uint64_t>& src) {
       // (tt-s1) acquire: pairs with the release writes (tt-s2)/(tt-s3); free
-      // on x86, and what lets consumer_stats() detect a reused slot.
+      // on x86, and what lets consumer_counters() detect a reused slot.
       const std::uint64_t v = src.load(std::memory_order_acquire);
       dst = sign > 0 ? dst + v : dst - v;
     };
@@ -396,7 +396,7 @@ public:
       return errc::invalid_config;
     if (cfg.max_tokens_per_call == 0) return errc::invalid_config;
     const std::uint64_t pages = binding.size / cfg.page_size;
-    auto fmt = TokenFormat::make(cfg.token_width, pages, cfg.page_bits, cfg.binding_bits, cfg.binding_id);
+    auto fmt = TokenFormat::create(cfg.token_width, pages, cfg.page_bits, cfg.binding_bits, cfg.binding_id);
     if (!fmt) return fmt.error();
 
     std::unique_ptr<State> s(new (std::nothrow) State(std::move(hook)));
@@ -456,7 +456,7 @@ public:
     std::uint32_t gen = Slot::generation_of(old) + 1;
     if (gen == 0) gen = 1; // 0 names no consumer
     // (tt-s2) copy_from() stores with release: pairs with (tt-s1) in
-    // consumer_stats(): a reader of the old handle that sees the reset also
+    // consumer_counters(): a reader of the old handle that sees the reset also
     // sees the slot freed (or renamed) when it reads the state again.
     c.base.copy_from(c.now);
     // release: pairs with the acquire in begin_delivery()/begin_return()/
@@ -878,7 +878,7 @@ public:
 
   /// stats() - the binding's counters: sums over every slot ever used, plus
   /// refusals no consumer can be charged with (stale handles). O(slots).
-  [[nodiscard]] BindingStats stats() const noexcept {
+  [[nodiscard]] BindingStats counters() const noexcept {
     const State& s = *state_;
     BindingStats out;
     // (tt-k1) pairs with (tt-k5).
@@ -897,9 +897,9 @@ public:
     return out;
   }
 
-  /// consumer_stats() - counters of the consumer @h since it was opened;
+  /// consumer_counters() - counters of the consumer @h since it was opened;
   /// nullopt once its slot was recycled (closed and drained, no call left).
-  [[nodiscard]] std::optional<ConsumerStats> consumer_stats(ConsumerHandle h) const noexcept {
+  [[nodiscard]] std::optional<ConsumerStats> consumer_counters(ConsumerHandle h) const noexcept {
     State& s = *state_;
     Slot* c = s.slot(h.index);
     if (c == nullptr) return std::nullopt;
