@@ -26,6 +26,42 @@ struct Mailbox { // tokens delivered to a consumer, waiting for its application
   std::vector<std::pair<ConsumerHandle, std::uint32_t>> items;
 };
 
+using Mail = std::vector<std::pair<ConsumerHandle, std::uint32_t>>;
+
+/// One application thread's loop: takes what the producer left in @box and
+/// hands it to @handle, until the producer is done and the box is empty. An
+/// idle pass yields, so the producer runs on a 2-core machine.
+template <class Handle>
+void serve_mailbox(Mailbox& box, const std::atomic<bool>& rx_done, Handle&& handle) {
+  Mail mine;
+  for (;;) {
+    const bool last_pass = rx_done.load();
+    {
+      std::lock_guard<std::mutex> g(box.mu);
+      mine.swap(box.items);
+    }
+    handle(mine);
+    const bool idle = mine.empty();
+    mine.clear();
+    if (last_pass) {
+      std::lock_guard<std::mutex> g(box.mu);
+      if (box.items.empty()) return;
+    }
+    if (idle) std::this_thread::yield();
+  }
+}
+
+/// Makes @r consumer @h's Returner, claiming it if needed; false when @h is
+/// closed (claim_returner() refuses).
+bool hold_returner(SwTracker& t, SwTracker::Returner& r, ConsumerHandle h) {
+  if (r && r.consumer() == h) return true;
+  r = SwTracker::Returner{};
+  auto claimed = t.claim_returner(h);
+  if (!claimed) return false;
+  r = std::move(*claimed);
+  return true;
+}
+
 struct FreeCounter {
   std::atomic<std::uint64_t>* n;
   void operator()(std::uint32_t) const noexcept { n->fetch_add(1, std::memory_order_relaxed); }
@@ -284,28 +320,18 @@ TEST_CASE("tokens stress, single writer: one producer + one returner per consume
   auto returner = [&](int k) {
     std::mt19937 rng(static_cast<unsigned>(100 + k));
     SwTracker::Returner r; // empty until claimed
-    std::vector<std::pair<ConsumerHandle, std::uint32_t>> mine;
     std::vector<TokenRange32> ranges;
-    for (;;) {
-      const bool last_pass = rx_done.load();
-      {
-        std::lock_guard<std::mutex> g(box[k].mu);
-        mine.swap(box[k].items);
-      }
+    serve_mailbox(box[k], rx_done, [&](const Mail& mine) {
       std::size_t i = 0;
       while (i < mine.size()) {
         const ConsumerHandle h = mine[i].first;
-        if (!r || r.consumer() != h) {
-          r = SwTracker::Returner{};
-          auto claimed = t.claim_returner(h); // nullopt: that consumer is closed already
-          if (claimed) r = std::move(*claimed);
-        }
+        const bool have = hold_returner(t, r, h); // false: that consumer is closed already
         ranges.clear();
         while (i < mine.size() && mine[i].first == h && ranges.size() < 64)
           ranges.push_back({t.token32(mine[i++].second), 1});
         const bool inject = rng() % 8 == 0;
         if (inject) ranges.push_back({pages + 5, 1}); // out of range
-        if (!r || r.consumer() != h) continue;
+        if (!have) continue;
         const auto out = r.return_tokens(std::span<const TokenRange32>(ranges));
         if (k < 3) {
           REQUIRE(out.released == ranges.size() - (inject ? 1 : 0));
@@ -316,14 +342,7 @@ TEST_CASE("tokens stress, single writer: one producer + one returner per consume
           stale_refused += out.refused;
         }
       }
-      const bool idle = mine.empty();
-      mine.clear();
-      if (last_pass) {
-        std::lock_guard<std::mutex> g(box[k].mu);
-        if (box[k].items.empty()) return;
-      }
-      if (idle) std::this_thread::yield(); // let the producer run on a 2-core machine
-    }
+    });
   };
   std::vector<std::thread> returners;
   for (int k = 0; k < positions; ++k) returners.emplace_back(returner, k);
@@ -397,33 +416,15 @@ TEST_CASE("tokens stress, single writer: closes race re-delivery of the pages th
 
   auto returner = [&](int k) {
     SwTracker::Returner r;
-    std::vector<std::pair<ConsumerHandle, std::uint32_t>> mine;
-    for (;;) {
-      const bool last_pass = rx_done.load();
-      {
-        std::lock_guard<std::mutex> g(box[k].mu);
-        mine.swap(box[k].items);
-      }
+    serve_mailbox(box[k], rx_done, [&](const Mail& mine) {
       for (const auto& [h, p] : mine) {
-        if (!r || r.consumer() != h) {
-          r = SwTracker::Returner{};
-          auto claimed = t.claim_returner(h);
-          if (!claimed) continue; // closed: close() released it
-          r = std::move(*claimed);
-        }
+        if (!hold_returner(t, r, h)) continue; // closed: close() released it
         const TokenRange32 range{t.token32(p), 1};
         const auto out = r.return_tokens(std::span<const TokenRange32>(&range, 1));
         REQUIRE(out.released + out.refused == 1);
         returned += out.released;
       }
-      const bool idle = mine.empty();
-      mine.clear();
-      if (last_pass) {
-        std::lock_guard<std::mutex> g(box[k].mu);
-        if (box[k].items.empty()) return;
-      }
-      if (idle) std::this_thread::yield(); // let the producer run on a 2-core machine
-    }
+    });
   };
   std::vector<std::thread> returners;
   for (int k = 0; k < positions; ++k) returners.emplace_back(returner, k);

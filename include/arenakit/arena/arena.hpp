@@ -288,26 +288,13 @@ public:
            std::uint64_t{pos & index_mask_} * slot_size_;
   }
 
-  SlotId from_offset(std::uint64_t off) const noexcept {
-    const std::uint64_t shard = off >> shard_shift_;
-    if (shard >= hot_.shard_count.load(std::memory_order_acquire)) return {}; // (ar-7): pairs with (ar-8)
-    const std::uint64_t index = (off & (shard_size_ - 1)) / slot_size_;
-    if (index >= slots_per_shard_) return {};
-    return make_id(static_cast<std::uint32_t>(shard), static_cast<std::uint32_t>(index));
-  }
+  SlotId from_offset(std::uint64_t off) const noexcept;
 
   /// The slot containing @p (interior pointers map to their slot), or empty.
-  SlotId from_pointer(const void* p) const noexcept {
-    const auto a = reinterpret_cast<std::uint64_t>(p);
-    return locate(cpu_index_, a, [this](std::uint32_t s) {
-      return reinterpret_cast<std::uint64_t>(views_[s].cpu);
-    });
-  }
+  SlotId from_pointer(const void* p) const noexcept;
 
   /// The slot containing device address @a, or empty.
-  SlotId from_device_address(std::uint64_t a) const noexcept {
-    return locate(dev_index_, a, [this](std::uint32_t s) { return views_[s].dev; });
-  }
+  SlotId from_device_address(std::uint64_t a) const noexcept;
 
   /// (address, length, mapping) for posting @id to a device.
   SlotBuffer<mapping_type> buffer(SlotId id) const noexcept {
@@ -322,6 +309,8 @@ public:
   /// ReleaseCheck::range_only nothing tracks holders: same as owns()).
   bool is_held(SlotId id) const noexcept {
     if (!layout_.track_held) return owns(id);
+    // Relaxed: a snapshot for the caller's own checks; it orders nothing and
+    // pairs with nothing (a concurrent release may clear it right after).
     return owns(id) && layout_.flag(id.position()).load(std::memory_order_relaxed) != 0;
   }
 

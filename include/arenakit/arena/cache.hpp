@@ -49,6 +49,8 @@ public:
     if (prev_ != nullptr) prev_->next_ = next_;
     else arena_->caches_ = next_;
     if (next_ != nullptr) next_->prev_ = prev_;
+    // Relaxed both: statistics, and the arena's cache_mutex_ (held here and in
+    // Arena::counters()) orders this move against every reader.
     arena_->retired_fast_hits_.fetch_add(fast_hits_.load(std::memory_order_relaxed),
                                          std::memory_order_relaxed);
   }
@@ -59,7 +61,7 @@ public:
   /// Ordering: as Arena::acquire(): the refill's bitmap claim is the acquire,
   /// and a slot released into this cache by this thread needs none.
   ARENAKIT_ALWAYS_INLINE SlotId acquire() noexcept {
-    std::uint32_t n = count_.load(std::memory_order_relaxed);
+    std::uint32_t n = count_.load(std::memory_order_relaxed); // (ca-1)
     if (ARENAKIT_UNLIKELY(n == 0)) {
       n = refill(1);
       if (n == 0) return {};
@@ -67,7 +69,7 @@ public:
       bump_fast_hits(1);
     }
     const SlotId id = ids_[--n];
-    count_.store(n, std::memory_order_relaxed);
+    count_.store(n, std::memory_order_relaxed); // (ca-1)
     arena_->mark_held(id);
     return id;
   }
@@ -81,10 +83,10 @@ public:
     if constexpr (!ReclaimerT::immediate) {
       arena_->retire(id);
     } else {
-      std::uint32_t n = count_.load(std::memory_order_relaxed);
+      std::uint32_t n = count_.load(std::memory_order_relaxed); // (ca-1)
       if (ARENAKIT_UNLIKELY(n == capacity)) n = flush_some(batch_);
       ids_[n] = id;
-      count_.store(n + 1, std::memory_order_relaxed);
+      count_.store(n + 1, std::memory_order_relaxed); // (ca-1)
     }
     return true;
   }
@@ -93,7 +95,7 @@ public:
   /// Owner thread only; progress and ordering as acquire().
   std::uint32_t acquire_bulk(SlotId* out, std::uint32_t n) noexcept {
     if (n > capacity) return arena_->acquire_bulk(out, n);
-    std::uint32_t have = count_.load(std::memory_order_relaxed);
+    std::uint32_t have = count_.load(std::memory_order_relaxed); // (ca-1)
     if (have < n) {
       have = refill(n - have);
       if (have < n) return 0;
@@ -112,7 +114,7 @@ public:
       // a call would cost more than the copy for a batch of 32.
       for (std::uint32_t i = 0; i < n; ++i) out[i] = ids_[have + i];
     }
-    count_.store(have, std::memory_order_relaxed);
+    count_.store(have, std::memory_order_relaxed); // (ca-1)
     return n;
   }
 
@@ -133,10 +135,10 @@ public:
         // Every id is ours and in range: a copy (the common case).
         while (n != 0) {
           const std::uint32_t chunk = std::min(n, capacity);
-          std::uint32_t have = count_.load(std::memory_order_relaxed);
+          std::uint32_t have = count_.load(std::memory_order_relaxed); // (ca-1)
           if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
           for (std::uint32_t i = 0; i < chunk; ++i) ids_[have + i] = ids[i];
-          count_.store(have + chunk, std::memory_order_relaxed);
+          count_.store(have + chunk, std::memory_order_relaxed); // (ca-1)
           accepted += chunk;
           ids += chunk;
           n -= chunk;
@@ -145,14 +147,14 @@ public:
       }
       while (n != 0) {
         const std::uint32_t chunk = std::min(n, capacity);
-        std::uint32_t have = count_.load(std::memory_order_relaxed);
+        std::uint32_t have = count_.load(std::memory_order_relaxed); // (ca-1)
         if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
         std::uint32_t kept = have;
         for (std::uint32_t i = 0; i < chunk; ++i) {
           ids_[kept] = ids[i];
           kept += arena_->take_held(layout, ids[i], shards) ? 1u : 0u;
         }
-        count_.store(kept, std::memory_order_relaxed);
+        count_.store(kept, std::memory_order_relaxed); // (ca-1)
         accepted += kept - have;
         ids += chunk;
         n -= chunk;
@@ -163,9 +165,9 @@ public:
 
   /// Give every cached slot back to the shards (owner thread; lock-free,
   /// release ordering per slot as Arena::release()).
-  void flush() noexcept { flush_some(count_.load(std::memory_order_relaxed)); }
+  void flush() noexcept { flush_some(count_.load(std::memory_order_relaxed)); } // (ca-1)
 
-  std::uint32_t cached() const noexcept { return count_.load(std::memory_order_relaxed); }
+  std::uint32_t cached() const noexcept { return count_.load(std::memory_order_relaxed); } // (ca-1)
   Arena& arena() const noexcept { return *arena_; }
 
 private:
@@ -190,25 +192,28 @@ private:
   /// Top up to at least @need (and up to batch beyond what is held); grows
   /// the arena only if the shards have fewer than @need free.
   ARENAKIT_NOINLINE std::uint32_t refill(std::uint32_t need) noexcept {
-    const std::uint32_t have = count_.load(std::memory_order_relaxed);
+    const std::uint32_t have = count_.load(std::memory_order_relaxed); // (ca-1)
     const std::uint32_t room = capacity - have;
     const std::uint32_t want = std::min(room, std::max(need, batch_));
     const std::uint32_t got = arena_->claim_shared(ids_ + have, need, want);
     arena_->hot_.slow_hits.fetch_add(1, std::memory_order_relaxed); // statistics only
-    count_.store(have + got, std::memory_order_relaxed);
+    count_.store(have + got, std::memory_order_relaxed); // (ca-1)
     return have + got;
   }
 
   ARENAKIT_NOINLINE std::uint32_t flush_some(std::uint32_t k) noexcept {
-    const std::uint32_t n = count_.load(std::memory_order_relaxed);
+    const std::uint32_t n = count_.load(std::memory_order_relaxed); // (ca-1)
     k = std::min(k, n);
     arena_->return_shared(ids_ + (n - k), k);
-    count_.store(n - k, std::memory_order_relaxed);
+    count_.store(n - k, std::memory_order_relaxed); // (ca-1)
     return n - k;
   }
 
   Arena* arena_;
   std::uint32_t batch_;
+  // (ca-1) Written only by the owner thread, so every access is relaxed and
+  // pairs with nothing: the owner reads its own stores, and Arena::counters()
+  // reads a snapshot (an atomic only so that the read is not a data race).
   std::atomic<std::uint32_t> count_{0};
   std::atomic<std::uint64_t> fast_hits_{0};
   Cache* next_ = nullptr;

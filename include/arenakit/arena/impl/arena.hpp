@@ -222,6 +222,30 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_memo
   return {};
 }
 
+// --- reverse lookups: offset, CPU and device address to id ---
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::from_offset(std::uint64_t off) const noexcept {
+  const std::uint64_t shard = off >> shard_shift_;
+  if (shard >= hot_.shard_count.load(std::memory_order_acquire)) return {}; // (ar-7): pairs with (ar-8)
+  const std::uint64_t index = (off & (shard_size_ - 1)) / slot_size_;
+  if (index >= slots_per_shard_) return {};
+  return make_id(static_cast<std::uint32_t>(shard), static_cast<std::uint32_t>(index));
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::from_pointer(const void* p) const noexcept {
+  const auto a = reinterpret_cast<std::uint64_t>(p);
+  return locate(cpu_index_, a, [this](std::uint32_t s) {
+    return reinterpret_cast<std::uint64_t>(views_[s].cpu);
+  });
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::from_device_address(std::uint64_t a) const noexcept {
+  return locate(dev_index_, a, [this](std::uint32_t s) { return views_[s].dev; });
+}
+
 // --- the shared path: validation, the partial stack, claims and returns ---
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>

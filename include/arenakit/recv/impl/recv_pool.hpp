@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file recv/impl/recv_pool.hpp
+ * @brief RecvPool's out-of-line members: set-up, connections and counters
+ *        (the cold paths; the per-buffer paths are in recv/recv_pool.hpp).
+ */
+#pragma once
+
+#include <arenakit/recv/recv_pool.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <system_error>
+
+namespace arenakit {
+
+template <class ArenaT, class SyncT>
+inline Result<ConnId> RecvPool<ArenaT, SyncT>::add_connection(std::uint32_t quota) noexcept {
+  if (quota == 0 || quota > count_) return refuse_code(RecvStatus::bad_quota);
+  // Set-up path: a scan over the table (max_connections entries).
+  for (std::uint32_t c = 0; c < max_conns_; ++c) {
+    Conn& conn = conns_[c];
+    if (conn.quota.load(std::memory_order_relaxed) != 0) continue;
+    conn.reset();
+    conn.quota.store(quota, std::memory_order_relaxed); // owner-written; counters() reads
+    detail::owner_add(connections_, 1);
+    return ConnId{static_cast<std::uint16_t>(c)};
+  }
+  return refuse_code(RecvStatus::too_many_connections);
+}
+
+template <class ArenaT, class SyncT>
+inline std::error_code RecvPool<ArenaT, SyncT>::remove_connection(ConnId conn) noexcept {
+  Conn* c = find(conn);
+  if (c == nullptr) return refuse_code(RecvStatus::unknown_connection);
+  if (get(c->held) != 0) return refuse_code(RecvStatus::connection_busy);
+  c->quota.store(0, std::memory_order_relaxed);
+  detail::owner_sub(connections_, 1);
+  return {};
+}
+
+template <class ArenaT, class SyncT>
+inline RecvConnCounters RecvPool<ArenaT, SyncT>::connection_counters(ConnId conn) const noexcept {
+  RecvConnCounters r;
+  const Conn* c = find(conn);
+  if (c == nullptr) return r;
+  r.quota = c->quota.load(std::memory_order_relaxed);
+  r.held = get(c->held);
+  r.delivered = get(c->delivered);
+  r.bytes = get(c->bytes);
+  r.given_back = get(c->given_back);
+  r.quota_hits = get(c->quota_hits);
+  r.over_quota_deliveries = get(c->over_quota);
+  return r;
+}
+
+template <class ArenaT, class SyncT>
+inline RecvPoolCounters RecvPool<ArenaT, SyncT>::counters() const noexcept {
+  RecvPoolCounters r;
+  r.buffers = count_;
+  r.buffer_size = buffer_size_;
+  r.connections = get(connections_);
+  // held before posted: deliver() moves a buffer posted -> held by
+  // lowering posted_ first, so this order sees it in neither count rather
+  // than in both; and free never goes below zero, whatever the reads
+  // (the owner's fields are relaxed, so the order is a help, not a proof).
+  r.held = get(held_);
+  ARENAKIT_TEST_PAUSE(recv_counters_held_read);
+  r.posted = get(posted_);
+  r.free = r.posted + r.held >= r.buffers ? 0 : r.buffers - r.posted - r.held;
+  r.posts = get(posts_);
+  r.delivered = get(delivered_);
+  r.bytes_delivered = get(bytes_);
+  r.given_back = get(given_back_);
+  r.given_back_queued = get(given_back_queued_);
+  const std::uint64_t queued = queued_total_.load(std::memory_order_relaxed);
+  r.queued = queued > r.given_back_queued ? queued - r.given_back_queued : 0;
+  r.returned_unused = get(returned_unused_);
+  r.quota_hits = get(quota_hits_);
+  r.over_quota_deliveries = get(over_quota_);
+  r.sync_failures = get(sync_failures_);
+  for (std::size_t i = 1; i < recv_status_count; ++i) {
+    r.refused_by[i] = refused_[i].load(std::memory_order_relaxed);
+    r.refused += r.refused_by[i];
+  }
+  return r;
+}
+
+template <class ArenaT, class SyncT>
+inline std::error_code RecvPool<ArenaT, SyncT>::setup(const RecvPoolConfig& config) noexcept {
+  if (config.buffers == 0 || config.buffers > max_buffers) return errc::invalid_config;
+  if (config.mode == PoolMode::per_connection && config.max_connections > 1) return errc::invalid_config;
+  if (config.max_connections == 0 || config.max_connections > 0xFFFF) return errc::invalid_config;
+  if (arena_->slot_size() > std::numeric_limits<std::uint32_t>::max()) return errc::invalid_config;
+  const std::uint32_t n = config.buffers;
+  entries_.reset(new (std::nothrow) Entry[n]);
+  free_stack_.reset(new (std::nothrow) std::uint16_t[n]);
+  scratch_.reset(new (std::nothrow) SlotId[n]);
+  conns_.reset(new (std::nothrow) Conn[config.max_connections]);
+  if (!entries_ || !free_stack_ || !scratch_ || !conns_) {
+    entries_.reset();
+    return errc::out_of_memory;
+  }
+  if (arena_->acquire_bulk(scratch_.get(), n) != n) {
+    entries_.reset(); // nothing taken: the destructor must not release anything
+    return errc::limit_reached;
+  }
+  tag_ = scratch_[0].tag();
+  std::uint32_t lo = scratch_[0].position(), hi = lo;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    lo = std::min(lo, scratch_[i].position());
+    hi = std::max(hi, scratch_[i].position());
+  }
+  min_position_ = lo;
+  span_ = hi - lo + 1;
+  slot_to_bid_.reset(new (std::nothrow) std::uint16_t[span_]);
+  if (!slot_to_bid_) {
+    arena_->release_bulk(scratch_.get(), n);
+    entries_.reset();
+    return errc::out_of_memory;
+  }
+  std::fill_n(slot_to_bid_.get(), span_, no_bid);
+  buffer_size_ = static_cast<std::uint32_t>(arena_->slot_size());
+  count_ = n;
+  max_conns_ = config.max_connections;
+  for (std::uint32_t bid = 0; bid < n; ++bid) {
+    Entry& e = entries_[bid];
+    e.id = scratch_[bid];
+    e.data = arena_->pointer(e.id);
+    slot_to_bid_[e.id.position() - lo] = static_cast<std::uint16_t>(bid);
+    // Ascending ids on top of the stack first: the first post is bid 0.
+    free_stack_[n - 1 - bid] = static_cast<std::uint16_t>(bid);
+  }
+  free_top_ = n;
+  return {};
+}
+
+} // namespace arenakit
