@@ -5,8 +5,9 @@
 
 int main() {
   using Pool = arenakit::Arena<arenakit::NoopMapper>; // bitmap slots, immediate reuse, mmap'd shards
-  Pool pool(arenakit::ArenaConfig{.slot_size = 4096, .shard_size = 64 * 1024, .max_shards = 64});
-  if (!pool) return std::fprintf(stderr, "arena: %s\n", pool.error().message().c_str()), 1;
+  auto made = Pool::create(arenakit::ArenaConfig{.slot_size = 4096, .shard_size = 64 * 1024, .max_shards = 64});
+  if (!made) return std::fprintf(stderr, "arena: %s\n", made.error().message().c_str()), 1;
+  Pool& pool = **made;                         // create(): the arena, or why not
 
   Pool::Cache cache(pool);                     // one per thread: the fast path, no atomic RMW
   arenakit::SlotId ids[72];                    // 32-bit ids: they fit in a wr_id or user_data

@@ -183,6 +183,33 @@ TEST_CASE("invalid configurations are refused with an error code, and hand out n
   }
 }
 
+TEST_CASE("Arena::create refuses what the constructor refuses, and leaves nothing behind") {
+  int allocs = 0, deallocs = 0;
+  using Flaky = Arena<NoopMapper, BitmapSlots, ImmediateReclaimer, FlakySource>;
+  // A bad geometry: the constructor's error, no arena.
+  auto bad = Flaky::create(ArenaConfig{.shard_size = 100 * 1024}, FlakySource{&allocs, &deallocs, false});
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error() == make_error_code(errc::invalid_config));
+  // An initial shard the source cannot supply: the source's error.
+  auto starved = Flaky::create(ArenaConfig{.initial_shards = 1}, FlakySource{&allocs, &deallocs, true});
+  REQUIRE_FALSE(starved);
+  CHECK(starved.error() == make_error_code(errc::out_of_memory));
+  // A mapper that refuses the initial shard: its error, and the region went back.
+  auto unmapped = Arena<RefusingMapper, BitmapSlots, ImmediateReclaimer, FlakySource>::create(
+      ArenaConfig{.initial_shards = 1}, FlakySource{&allocs, &deallocs, false});
+  REQUIRE_FALSE(unmapped);
+  CHECK(unmapped.error() == make_error_code(errc::map_failed));
+  CHECK(allocs == deallocs);
+  // A good one works like a constructed one; policies by type, any order.
+  auto good = Flaky::create(ArenaConfig{.initial_shards = 1}, FlakySource{&allocs, &deallocs, false}, NoopMapper{});
+  REQUIRE(good);
+  Flaky& arena = **good;
+  const SlotId id = arena.acquire();
+  CHECK(id);
+  CHECK(arena.release(id));
+  CHECK(arena.counters().shards == 1);
+}
+
 TEST_CASE("the largest geometries that fit are accepted with their true slot counts") {
   DefaultArena most_slots(ArenaConfig{.slot_size = 8, .shard_size = std::size_t{1} << 26, .max_shards = 1});
   CHECK(most_slots);

@@ -56,8 +56,8 @@ TEST_CASE("domains are instances: two domains do not share epochs or garbage") {
   const auto before = b->epoch();
   CHECK(b->synchronize() == std::error_code{});
   CHECK(b->epoch() >= before + 2);
-  CHECK(a->report().active == 1);
-  CHECK(b->report().active == 0);
+  CHECK(a->counters().active == 1);
+  CHECK(b->counters().active == 0);
 }
 
 TEST_CASE("guards nest: only the outermost exit leaves the critical section") {
@@ -70,10 +70,10 @@ TEST_CASE("guards nest: only the outermost exit leaves the critical section") {
       CHECK(me.in_guard());
     }
     CHECK(me.in_guard());
-    CHECK(d->report().active == 1);
+    CHECK(d->counters().active == 1);
   }
   CHECK_FALSE(me.in_guard());
-  CHECK(d->report().active == 0);
+  CHECK(d->counters().active == 0);
 }
 
 TEST_CASE("nothing is freed while a guard that could see it lives") {
@@ -98,7 +98,7 @@ TEST_CASE("nothing is freed while a guard that could see it lives") {
   CHECK(seen->value == 1);
   // synchronize from another registered thread would wait for the reader:
   // check through the report instead of blocking.
-  auto r = d->report();
+  auto r = d->counters();
   CHECK(r.held_back);
   CHECK(std::strcmp(r.holder_label, "reader") == 0);
   delete guard;
@@ -127,7 +127,7 @@ TEST_CASE("stalled reader: the bound holds, the caller is told, and the report n
   CHECK(accepted == 100);
   CHECK(refused.size() == 50);
   CHECK(g_freed.load() == 0);
-  auto r = d->report();
+  auto r = d->counters();
   CHECK(r.unreclaimed == 100);
   CHECK(r.reserved <= r.bound);
   CHECK(r.bound == 100);
@@ -149,7 +149,7 @@ TEST_CASE("stalled reader: the bound holds, the caller is told, and the report n
   for (Obj* o : refused) CHECK(retirer.retire(o, &free_obj) == RetireResult::accepted);
   CHECK(retirer.synchronize() == std::error_code{});
   CHECK(g_freed.load() == 150);
-  auto after = d->report();
+  auto after = d->counters();
   CHECK(after.unreclaimed == 0);
   CHECK_FALSE(after.held_back);
 }
@@ -160,7 +160,7 @@ struct CallbackSeen {
   std::string holder;
   std::size_t unreclaimed = 0;
 };
-BoundDecision admit_first(void* ctx, const EpochReport& r) noexcept {
+BoundDecision admit_first(void* ctx, const EpochCounters& r) noexcept {
   auto* seen = static_cast<CallbackSeen*>(ctx);
   ++seen->calls;
   seen->holder = r.holder_label != nullptr ? r.holder_label : "";
@@ -189,7 +189,7 @@ TEST_CASE("bound action callback: sees the report, admits or refuses") {
     CHECK(seen.holder == "slow-conn-7");
     CHECK(seen.unreclaimed == 16);
     CHECK(refused.size() == 3); // 16 under the bound + 1 admitted over it
-    CHECK(d->report().over_bound_admits == 1);
+    CHECK(d->counters().over_bound_admits == 1);
   }
   for (Obj* o : refused) delete o;
   CHECK(retirer.synchronize() == std::error_code{});
@@ -221,7 +221,7 @@ TEST_CASE("bound action wait: the retirer waits for the stalled reader, never fo
     {
       EpochGuard g(r);
       entered.store(true);
-      while (d->report().bound_hits < 2) std::this_thread::yield();
+      while (d->counters().bound_hits < 2) std::this_thread::yield();
     }
   });
   while (!entered.load()) std::this_thread::yield();
@@ -248,7 +248,7 @@ TEST_CASE("domain-level retire works from a thread with no record") {
     for (int i = 0; i < 10; ++i) CHECK(d->retire(new Obj{}, &free_obj) == RetireResult::accepted);
   });
   t.join();
-  CHECK(d->report().unreclaimed == 10);
+  CHECK(d->counters().unreclaimed == 10);
   CHECK(d->synchronize() == std::error_code{});
   CHECK(g_freed.load() == 10);
 }
@@ -262,7 +262,7 @@ TEST_CASE("retire<T> frees with delete") {
   CHECK(me.retire(new Plain{}) == RetireResult::accepted);
   CHECK(d->retire(new Plain{}) == RetireResult::accepted);
   CHECK(me.synchronize() == std::error_code{});
-  CHECK(d->report().unreclaimed == 0);
+  CHECK(d->counters().unreclaimed == 0);
 }
 
 TEST_CASE("teardown with garbage pending: every deleter runs, nothing leaks") {
@@ -294,7 +294,7 @@ TEST_CASE("barrier at teardown frees everything once no thread is registered") {
   } // a's batch is published on destruction
   CHECK(d->barrier() == std::error_code{});
   CHECK(g_freed.load() == 50);
-  CHECK(d->report().unreclaimed == 0);
+  CHECK(d->counters().unreclaimed == 0);
 }
 
 TEST_CASE("reader fence: asymmetric on Linux with membarrier, symmetric on request") {

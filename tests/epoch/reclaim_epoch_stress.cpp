@@ -82,7 +82,7 @@ void run(ReaderFence fence, std::size_t bound, OnGarbageBound action) {
         writers_done.fetch_add(1, std::memory_order_release);
       });
     for (auto& t : threads) t.join();
-    auto r = d.report();
+    auto r = d.counters();
     CHECK(r.reserved <= bound);
     MESSAGE("reads=" << reads.load() << " advances=" << r.advances << " reclaimed=" << r.reclaimed
                      << " refused=" << r.refused);

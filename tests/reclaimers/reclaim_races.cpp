@@ -29,7 +29,7 @@ void free_obj(EpochHook* h) noexcept {
 
 // seal() pushed the batch, then counted it as retired and stamped the
 // bucket's age. Two advances on another thread in between freed the batch
-// first: report() said reclaimed > retired, and the age of the emptied bucket
+// first: counters() said reclaimed > retired, and the age of the emptied bucket
 // stayed set on an idle domain.
 TEST_CASE("epoch races: a batch freed right after its seal is never reclaimed before it is retired, nor aged after") {
   auto created = EpochDomain::create({.batch_size = 4});
@@ -44,13 +44,13 @@ TEST_CASE("epoch races: a batch freed right after its seal is never reclaimed be
   });
   pause.wait_until_paused();
   for (int i = 0; i < 3; ++i) domain.try_reclaim(); // no reader: each advances
-  const EpochReport during = domain.report();
+  const EpochCounters during = domain.counters();
   CHECK(during.reclaimed <= during.retired);
   CHECK(during.unreclaimed <= during.reserved);
   pause.resume();
   sealer.join();
   for (int i = 0; i < 4; ++i) domain.try_reclaim(); // now the batch is old enough
-  const EpochReport after = domain.report();
+  const EpochCounters after = domain.counters();
   CHECK(g_freed.load() == 3);
   CHECK(after.retired == 3);
   CHECK(after.reclaimed == 3);

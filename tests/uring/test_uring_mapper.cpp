@@ -270,6 +270,16 @@ TEST_CASE("a mapper larger than its table is refused with a clear error") {
   forged.entries = uring_max_table_entries * 2;
   CHECK(UringFixedBufferMapper(forged).error() == uring_errc::bad_table_size);
   CHECK(UringFixedBufferMapper().error() == uring_errc::no_table);
+  // create() says the same thing before an arena is built on it.
+  auto refused = UringFixedBufferMapper::create(*t, 8, 1);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == uring_errc::mapper_larger_than_table);
+  auto made = UringFixedBufferMapper::create(*t, 4, 4);
+  REQUIRE(made);
+  CHECK_FALSE(made->error());
+  UringArena arena(cfg(4096, 8, 1), MmapSource{}, std::move(*made));
+  CHECK(arena);
+  CHECK(arena.counters().mappings == 1);
 }
 
 TEST_CASE("two mappers share one table through disjoint ranges") {

@@ -81,6 +81,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <system_error>
@@ -138,6 +139,23 @@ public:
       std::lock_guard lock(growth_mutex_);
       if (std::error_code ec = add_shard_locked(); ec) error_ = ec;
     }
+  }
+
+  /**
+   * create - an arena on the heap, or why set-up failed: the library's
+   * fallible-construction idiom (docs/vocabulary.md). Same arguments as the
+   * constructor, which stays for placing an arena in place (a member, a
+   * static) and reports through error().
+   * Return: errc::out_of_memory if the object cannot be allocated, else the
+   * constructor's error(); on failure nothing is left allocated or mapped.
+   */
+  template <class... Policies>
+    requires std::is_constructible_v<Arena, const ArenaConfig&, Policies&&...>
+  static Result<std::unique_ptr<Arena>> create(const ArenaConfig& config, Policies&&... policies) noexcept {
+    std::unique_ptr<Arena> arena(new (std::nothrow) Arena(config, std::forward<Policies>(policies)...));
+    if (!arena) return errc::out_of_memory;
+    if (arena->error()) return arena->error();
+    return arena;
   }
 
   Arena(const Arena&) = delete;

@@ -113,7 +113,10 @@ public:
   inline std::error_code barrier() noexcept;
 
   /// Who holds the epoch back, how much is unreclaimed, how old (locks the registry).
-  inline EpochReport report() const noexcept;
+  inline EpochCounters counters() const noexcept;
+  [[deprecated("arenakit: EpochDomain::report() is now counters()")]] EpochCounters report() const noexcept {
+    return counters();
+  }
 
   [[nodiscard]] std::uint64_t epoch() const noexcept {
     return epoch_.load(std::memory_order_acquire); // (ep-A4) pairs with (ep-A3)

@@ -41,7 +41,7 @@
  * inside a guard of this domain, which would wait forever), or callback (the
  * user's function sees the report and admits or refuses).
  *
- * Observability: report() gives the global epoch, unreclaimed count, the
+ * Observability: counters() gives the global epoch, unreclaimed count, the
  * oldest garbage's age in epochs and in nanoseconds, and the registered
  * thread (label and OS tid) whose announcement holds the epoch back.
  *

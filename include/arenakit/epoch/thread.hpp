@@ -124,7 +124,7 @@ public:
     hook->next = batch_first_;
     if (batch_first_ == nullptr) batch_last_ = hook;
     batch_first_ = hook;
-    const std::size_t n = detail::owner_add(batch_n_, 1); // owner-written; report() reads it (relaxed)
+    const std::size_t n = detail::owner_add(batch_n_, 1); // owner-written; counters() reads it (relaxed)
     if (ARENAKIT_UNLIKELY(n >= domain_->config_.batch_size)) {
       flush();
       domain_->try_reclaim();
@@ -146,7 +146,7 @@ public:
     auto* last = static_cast<EpochHook*>(batch_last_);
     batch_first_ = batch_last_ = nullptr;
     // Off the unsealed count before seal() adds it to a bucket's, so a
-    // concurrent report() never counts the batch twice.
+    // concurrent counters() never counts the batch twice.
     batch_n_.store(0, std::memory_order_relaxed);
     domain_->seal(first, last, n);
   }
@@ -334,7 +334,7 @@ inline std::size_t EpochDomain::on_bound(std::size_t want, bool caller_in_guard)
       detail::backoff_sleep(attempt);
     }
   case OnGarbageBound::callback: {
-    EpochReport r = report();
+    EpochCounters r = counters();
     if (config_.bound_callback(config_.callback_context, r) == BoundDecision::admit) {
       admits_.fetch_add(1, std::memory_order_relaxed); // statistic
       force_reserve(1);
@@ -347,8 +347,8 @@ inline std::size_t EpochDomain::on_bound(std::size_t want, bool caller_in_guard)
   return 0;
 }
 
-inline EpochReport EpochDomain::report() const noexcept {
-  EpochReport r;
+inline EpochCounters EpochDomain::counters() const noexcept {
+  EpochCounters r;
   detail::SpinLockGuard hold(lock_);
   r.epoch = epoch_.load(std::memory_order_relaxed);
   r.bound = config_.garbage_bound;

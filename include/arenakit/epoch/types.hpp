@@ -52,7 +52,7 @@ struct EpochHook : LlistNode {
   void (*deleter)(EpochHook*) noexcept = nullptr;
 };
 
-struct EpochReport {
+struct EpochCounters {
   std::uint64_t epoch = 0;             ///< the global epoch
   std::size_t unreclaimed = 0;         ///< retired, not yet freed (sealed + unsealed)
   std::size_t reserved = 0;            ///< room held against the bound (>= unreclaimed)
@@ -73,7 +73,10 @@ struct EpochReport {
   std::uint64_t over_bound_admits = 0; ///< admitted over the bound by the callback
 };
 
-using BoundCallback = BoundDecision (*)(void* context, const EpochReport& report) noexcept;
+/// 0.1's name for EpochCounters.
+using EpochReport [[deprecated("arenakit: EpochReport is now EpochCounters")]] = EpochCounters;
+
+using BoundCallback = BoundDecision (*)(void* context, const EpochCounters& report) noexcept;
 
 struct EpochConfig {
   /// Retires collected per thread before the batch is stamped and published.

@@ -240,6 +240,16 @@ public:
     top_ = count;
   }
 
+  /// create - the mapper, or why it would refuse every map() (the
+  /// constructor's error(): no_table, bad_table_size, mapper_larger_than_table,
+  /// out_of_memory). The library's fallible-construction idiom.
+  static Result<UringFixedBufferMapper> create(const UringBufferTable& table, unsigned first = 0,
+                                               unsigned count = 0) noexcept {
+    UringFixedBufferMapper mapper(table, first, count);
+    if (mapper.error_) return mapper.error_;
+    return mapper;
+  }
+
   UringFixedBufferMapper(UringFixedBufferMapper&& o) noexcept
       : ring_(std::exchange(o.ring_, nullptr)), ops_(o.ops_), free_(std::move(o.free_)),
         first_(o.first_), count_(std::exchange(o.count_, 0u)), top_(std::exchange(o.top_, 0u)),
