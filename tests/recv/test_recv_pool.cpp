@@ -120,6 +120,17 @@ TEST_CASE("set-up errors are refused and take nothing from the arena") {
     CHECK_FALSE(beyond_arena);
   }
   CHECK(arena.counters().slots_in_use == 0);
+  // create() refuses the same way and hands out no pool.
+  auto refused = Pool::create(arena, RecvPoolConfig{.buffers = 33});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == errc::limit_reached);
+  CHECK(Pool::create(arena, RecvPoolConfig{.buffers = 0}).error() == errc::invalid_config);
+  CHECK(arena.counters().slots_in_use == 0);
+  {
+    auto made = Pool::create(arena, RecvPoolConfig{.buffers = 32});
+    REQUIRE(made);
+    CHECK((*made)->free_count() == 32);
+  }
   Pool fits(arena, RecvPoolConfig{.buffers = 32});
   CHECK(fits);
 }

@@ -199,6 +199,15 @@ TEST_CASE("the ring refuses bad geometry and a taken group id, readably, and los
     CHECK(pool.free_count() == 4); // the refused ring took nothing
   }
   CHECK(first.provide() == 0); // full
+  // create() says the same: a taken group id is the kernel's EEXIST, nothing taken.
+  auto dup = Ring::create(u.ring, pool, BufRingConfig{.entries = 4, .group_id = 7});
+  REQUIRE_FALSE(dup);
+  CHECK(dup.error() == std::error_code(EEXIST, std::system_category()));
+  CHECK(pool.free_count() == 4);
+  auto second = Ring::create(u.ring, pool, BufRingConfig{.entries = 4, .group_id = 8});
+  REQUIRE(second);
+  CHECK((*second)->in_ring() == 4);
+  CHECK(pool.free_count() == 0);
 }
 
 TEST_CASE("loopback TCP: multishot receives into pool buffers, every byte checked, every buffer back") {

@@ -123,6 +123,16 @@ public:
     error_ = setup(config);
     if (!error_) provide();
   }
+  /// create - a registered ring on the heap, or the constructor's error()
+  /// (invalid_config or the kernel's errno; nothing stays registered);
+  /// errc::out_of_memory if the object cannot be allocated.
+  static Result<std::unique_ptr<UringBufRing>> create(io_uring& ring, Pool& pool,
+                                                      const BufRingConfig& config) noexcept {
+    std::unique_ptr<UringBufRing> br(new (std::nothrow) UringBufRing(ring, pool, config));
+    if (!br) return errc::out_of_memory;
+    if (br->error_) return br->error_;
+    return br;
+  }
   UringBufRing(const UringBufRing&) = delete;
   UringBufRing& operator=(const UringBufRing&) = delete;
 
