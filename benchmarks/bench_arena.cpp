@@ -32,6 +32,8 @@ namespace {
 
 using namespace arenakit;
 using BenchArena = Arena<>;
+using RangeArena = Arena<>::with<policy::release_check<RangeOnlyCheck>>;
+using PlainArena = Arena<>::with<policy::release_check<PlainHeldFlagsCheck>>;
 constexpr std::size_t k4 = 4096;
 constexpr std::size_t k64 = 64 * 1024;
 constexpr std::uint32_t big_pool_shards = 1024;
@@ -137,8 +139,8 @@ void bulk_arenakit_direct(benchmark::State& state) {
 BENCHMARK(bulk_arenakit_direct)->Name("bulk32_4k/arenakit_direct");
 
 void bulk_arenakit_range_only(benchmark::State& state) {
-  BenchArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64, .release_check = ReleaseCheck::range_only});
-  BenchArena::Cache cache(arena);
+  RangeArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
+  RangeArena::Cache cache(arena);
   SlotId ids[32];
   for (auto _ : state) {
     cache.acquire_bulk(ids, 32);
@@ -150,8 +152,8 @@ void bulk_arenakit_range_only(benchmark::State& state) {
 BENCHMARK(bulk_arenakit_range_only)->Name("bulk32_4k/arenakit_cache_range_only");
 
 void pair_arenakit_range_only(benchmark::State& state) {
-  BenchArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64, .release_check = ReleaseCheck::range_only});
-  BenchArena::Cache cache(arena);
+  RangeArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
+  RangeArena::Cache cache(arena);
   for (auto _ : state) {
     SlotId id = cache.acquire();
     benchmark::DoNotOptimize(id);
@@ -160,6 +162,33 @@ void pair_arenakit_range_only(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(pair_arenakit_range_only)->Name("pair_4k_1t/arenakit_cache_range_only");
+
+// Held flags cleared with a plain load and store (PlainHeldFlagsCheck):
+// double releases refused unless two race, no locked instruction.
+void pair_arenakit_plain(benchmark::State& state) {
+  PlainArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
+  PlainArena::Cache cache(arena);
+  for (auto _ : state) {
+    SlotId id = cache.acquire();
+    benchmark::DoNotOptimize(id);
+    cache.release(id);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(pair_arenakit_plain)->Name("pair_4k_1t/arenakit_cache_plain_held");
+
+void bulk_arenakit_plain(benchmark::State& state) {
+  PlainArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
+  PlainArena::Cache cache(arena);
+  SlotId ids[32];
+  for (auto _ : state) {
+    cache.acquire_bulk(ids, 32);
+    benchmark::DoNotOptimize(ids);
+    cache.release_bulk(ids, 32);
+  }
+  state.SetItemsProcessed(state.iterations() * 32);
+}
+BENCHMARK(bulk_arenakit_plain)->Name("bulk32_4k/arenakit_cache_plain_held");
 
 // --- a big pool, empty or 90% full ---------------------------------------------------
 
@@ -320,6 +349,10 @@ const int targets = [] {
                 "pair, 4 KB, 1 thread: at or below rte_mempool cached get+put");
   bench::target("pair_4k_1t", "arenakit_cache", "pair_4k_1t", "rte_mempool_cache", 0.7,
                 "pair, 4 KB, 1 thread: stretch target 0.7x rte_mempool");
+  bench::target("pair_4k_1t", "arenakit_cache_plain_held", "pair_4k_1t", "boost_pool", 2.0,
+                "pair, 4 KB, 1 thread, double releases detected (plain held flags): at most 2.0x Boost.Pool");
+  bench::target("pair_4k_1t", "arenakit_cache_plain_held", "pair_4k_1t", "boost_pool", 1.5,
+                "pair, 4 KB, 1 thread, plain held flags: stretch 1.5x Boost.Pool");
   bench::target("bulk32_4k", "arenakit_cache", "bulk32_4k", "rte_mempool_cache", 1.25,
                 "bulk of 32 per object: at most 1.25x rte_mempool bulk (held flags)");
   bench::target("bulk32_4k", "arenakit_cache_range_only", "bulk32_4k", "rte_mempool_cache", 1.25,

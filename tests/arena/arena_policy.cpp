@@ -23,6 +23,14 @@ static_assert(std::is_same_v<Arena<>::with<policy::source<HeapSource>>::with<pol
 static_assert(std::is_same_v<presets::HostArena, Arena<>>);
 static_assert(std::is_same_v<presets::HeapArena, Arena<NoopMapper, BitmapSlots, ImmediateReclaimer, HeapSource>>);
 static_assert(std::is_same_v<presets::EpochArena::reclaimer_type, EpochReclaimer>);
+// The release check is the fifth role (issue 13): a type, not a config field.
+static_assert(std::is_same_v<Arena<>, Arena<NoopMapper, BitmapSlots, ImmediateReclaimer, MmapSource, HeldFlagsCheck>>);
+static_assert(std::is_same_v<presets::RangeCheckedArena,
+                             Arena<NoopMapper, BitmapSlots, ImmediateReclaimer, MmapSource, RangeOnlyCheck>>);
+static_assert(presets::RangeCheckedArena::release_check == ReleaseCheck::range_only);
+static_assert(Arena<>::release_check == ReleaseCheck::held_flags);
+static_assert(std::is_same_v<presets::RangeCheckedArena::with<policy::reclaimer<EpochReclaimer>>::check_type,
+                             RangeOnlyCheck>);
 
 namespace {
 // A source that records which instance the arena got.
@@ -73,4 +81,51 @@ TEST_CASE("presets build and serve slots") {
   const SlotId e = epoch.acquire();
   CHECK(epoch.release(e));
   CHECK(epoch.reclaim() <= 1);
+}
+
+TEST_CASE("a range-checked arena refuses foreign and out-of-range ids, and tracks no holder") {
+  presets::RangeCheckedArena arena(small);
+  presets::RangeCheckedArena other(small);
+  REQUIRE(arena);
+  REQUIRE(other);
+  presets::RangeCheckedArena::Cache cache(arena);
+  const SlotId id = cache.acquire();
+  REQUIRE(id);
+  CHECK(arena.is_held(id)); // nothing tracks holders: same as owns()
+  CHECK_FALSE(cache.release(other.acquire()));                     // foreign
+  CHECK_FALSE(cache.release(SlotId{(std::uint32_t{arena.tag()} << 24) | (1u << 4)})); // shard 1 of 2: not created
+  CHECK_FALSE(arena.release(SlotId{(std::uint32_t{arena.tag()} << 24) | (1u << 4)}));
+  const ArenaCounters c = arena.counters();
+  CHECK(c.refused_foreign == 1);
+  CHECK(c.refused_out_of_range == 2);
+  CHECK(cache.release(id));
+  // The documented cost of the skipped check: a second release of the same
+  // id through a cache is accepted (it would be handed out twice).
+  CHECK(cache.release(id));
+  CHECK(arena.counters().refused_not_held == 0);
+}
+
+TEST_CASE("plain held flags refuse every ordered double release, on every path") {
+  using Plain = Arena<>::with<policy::release_check<PlainHeldFlagsCheck>>;
+  static_assert(Plain::release_check == ReleaseCheck::held_flags_plain);
+  Plain arena(small);
+  REQUIRE(arena);
+  Plain::Cache cache(arena);
+  const SlotId a = cache.acquire();
+  const SlotId b = arena.acquire();
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(arena.is_held(a));
+  CHECK(cache.release(a));
+  CHECK_FALSE(arena.is_held(a));
+  CHECK_FALSE(cache.release(a)); // cache after cache
+  CHECK_FALSE(arena.release(a)); // direct after cache
+  CHECK(cache.release(b));       // acquired directly, released through the cache
+  CHECK_FALSE(cache.release(b));
+  SlotId bulk[3] = {a, b, SlotId{}};
+  CHECK(cache.release_bulk(bulk, 3) == 0);
+  const ArenaCounters c = arena.counters();
+  CHECK(c.refused_not_held == 5);
+  CHECK(c.refused_foreign == 1);
+  CHECK(c.slots_in_use == 0);
 }

@@ -124,6 +124,43 @@ TEST_CASE("double release through a cache is refused too") {
   cache.release(y);
 }
 
+TEST_CASE("a cache refuses each bad id by reason and knows shards added after it looked") {
+  // 21 slots of 3000 bytes per 64 KB shard: index 21..31 are holes.
+  DefaultArena arena(ArenaConfig{.slot_size = 3000, .shard_size = 64 * 1024, .max_shards = 4, .initial_shards = 1});
+  DefaultArena other(ArenaConfig{});
+  REQUIRE(arena);
+  DefaultArena::Cache cache(arena, 1); // looks at the shard count now: 1
+  const std::uint32_t base = std::uint32_t{arena.tag()} << 24;
+  const SlotId hole{base | 25u};             // shard 0, index 25: no such slot
+  const SlotId unbuilt{base | (3u << 5)};    // shard 3: not created yet
+  const SlotId never{base | 7u};             // shard 0, index 7: never acquired
+  const SlotId foreign = other.acquire();
+  CHECK_FALSE(cache.release(hole));
+  CHECK_FALSE(cache.release(unbuilt));
+  CHECK_FALSE(cache.release(never));
+  CHECK_FALSE(cache.release(foreign));
+  ArenaCounters c = arena.counters();
+  CHECK(c.refused_out_of_range == 2);
+  CHECK(c.refused_not_held == 1);
+  CHECK(c.refused_foreign == 1);
+  CHECK(c.slots_in_use == 0);
+  // Another thread's arena use adds shard 1 after the cache looked; a slot of
+  // it released through the cache is accepted (the cache looks again).
+  std::vector<SlotId> direct;
+  for (int i = 0; i < 30; ++i) direct.push_back(arena.acquire());
+  REQUIRE(arena.counters().shards == 2);
+  const SlotId newer = direct.back();
+  REQUIRE((newer.position() >> 5) == 1u);
+  CHECK(cache.release(newer));
+  CHECK_FALSE(cache.release(newer)); // and the fast path now refuses it twice
+  CHECK(arena.counters().refused_not_held == 2);
+  direct.pop_back();
+  for (SlotId id : direct) CHECK(cache.release(id));
+  cache.flush();
+  CHECK(arena.counters().slots_in_use == 0);
+  CHECK(arena.counters().slots_cached == 0);
+}
+
 TEST_CASE("bulk release skips the bad ids and keeps the good ones") {
   DefaultArena arena(ArenaConfig{.tag = 9});
   SlotId ids[4];

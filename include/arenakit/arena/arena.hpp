@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /**
  * @file arena/arena.hpp
- * @brief Arena<Mapper, SlotAllocator, Reclaimer, MemorySource>: equal-size
+ * @brief Arena<Mapper, SlotAllocator, Reclaimer, MemorySource, ReleaseCheck>: equal-size
  *        slots carved from mapped shards, one mapping per shard.
  *
  * Shape
@@ -41,7 +41,8 @@
  * handed out twice. That exchange is the one locked instruction of a cache
  * release; deciding a single winner between two unsynchronised threads needs
  * a read-modify-write (or a store-load fence, which costs the same), so
- * ReleaseCheck::range_only, which tracks no holder, is the way to skip it.
+ * RangeOnlyCheck (ReleaseCheck::range_only), which tracks no holder, is the
+ * way to skip it; the check is a policy, so the skipped one costs nothing.
  *
  * Teardown
  * Destroying an arena with slots still held never unmaps or frees memory
@@ -91,8 +92,12 @@
 namespace arenakit {
 
 template <class MapperT = NoopMapper, class SlotsT = BitmapSlots,
-          class ReclaimerT = ImmediateReclaimer, class SourceT = MmapSource>
+          class ReclaimerT = ImmediateReclaimer, class SourceT = MmapSource,
+          class CheckT = HeldFlagsCheck>
 class Arena {
+  static_assert(std::is_same_v<CheckT, HeldFlagsCheck> || std::is_same_v<CheckT, PlainHeldFlagsCheck> ||
+                    std::is_same_v<CheckT, RangeOnlyCheck>,
+                "arenakit: an Arena's release check is HeldFlagsCheck, PlainHeldFlagsCheck or RangeOnlyCheck");
   static_assert(check_mapper<MapperT>());
   static_assert(check_slot_allocator<SlotsT>());
   static_assert(check_reclaimer<ReclaimerT>());
@@ -104,6 +109,9 @@ public:
   using slots_type = SlotsT;
   using reclaimer_type = ReclaimerT;
   using source_type = SourceT;
+  using check_type = CheckT;
+  /// What a release verifies (see ReleaseCheck); fixed by the type.
+  static constexpr ReleaseCheck release_check = CheckT::value;
   using mapping_type = typename MapperT::mapping_type;
   class Cache;
 
@@ -113,7 +121,8 @@ public:
   using with = Arena<detail::pick_policy_t<policy::mapper, MapperT, Policies...>,
                      detail::pick_policy_t<policy::slots, SlotsT, Policies...>,
                      detail::pick_policy_t<policy::reclaimer, ReclaimerT, Policies...>,
-                     detail::pick_policy_t<policy::source, SourceT, Policies...>>;
+                     detail::pick_policy_t<policy::source, SourceT, Policies...>,
+                     detail::pick_policy_t<policy::release_check, CheckT, Policies...>>;
 
   /**
    * Arena - configure, and create `config.initial_shards` shards.
@@ -216,8 +225,10 @@ public:
       return_shared(out, got);
       return 0;
     }
-    const Layout layout = layout_;
-    for (std::uint32_t i = 0; i < n; ++i) layout.mark_held(out[i]);
+    if constexpr (track_held) {
+      const Layout layout = layout_;
+      for (std::uint32_t i = 0; i < n; ++i) layout.mark_held(out[i]);
+    }
     return n;
   }
 
@@ -326,10 +337,10 @@ public:
   /// True if @id names a slot of this arena that a user holds (with
   /// ReleaseCheck::range_only nothing tracks holders: same as owns()).
   bool is_held(SlotId id) const noexcept {
-    if (!layout_.track_held) return owns(id);
+    if constexpr (!track_held) return owns(id);
     // Relaxed: a snapshot for the caller's own checks; it orders nothing and
     // pairs with nothing (a concurrent release may clear it right after).
-    return owns(id) && layout_.flag(id.position()).load(std::memory_order_relaxed) != 0;
+    return owns(id) && layout_.flag(id.position()).load(std::memory_order_relaxed) != detail::HeldFlag::free;
   }
 
   // --- geometry and counters --------------------------------------------------
@@ -360,6 +371,9 @@ public:
 private:
   using Validity = detail::SlotValidity;
   using Layout = detail::SlotLayout;
+  static constexpr bool track_held = CheckT::value != ReleaseCheck::range_only;
+  /// A cache clears a held flag with a plain load and store (no RMW).
+  static constexpr bool plain_held = CheckT::value == ReleaseCheck::held_flags_plain;
 
   struct ShardView {
     std::byte* cpu;
@@ -400,7 +414,9 @@ private:
     return layout_.classify(id, hot_.shard_count.load(std::memory_order_acquire));
   }
 
-  void mark_held(SlotId id) noexcept { layout_.mark_held(id); }
+  void mark_held(SlotId id) noexcept {
+    if constexpr (track_held) layout_.mark_held(id);
+  }
 
   bool take_held(SlotId id) noexcept {
     return take_held(layout_, id, hot_.shard_count.load(std::memory_order_acquire)); // (ar-7): pairs with (ar-8)
@@ -409,6 +425,12 @@ private:
   /// Validate @id against @shards (a hot_.shard_count the caller loaded) and clear
   /// its held flag; count and refuse anything else.
   bool take_held(const Layout& layout, SlotId id, std::uint32_t shards) noexcept;
+
+  /// Count a refused release by reason (`valid` = of ours but not held);
+  /// returns false, the refusal.
+  bool count_refusal(Validity v) noexcept;
+  /// Count the refusal of @id, whose held flag was found clear.
+  void count_refusal(SlotId id) noexcept;
 
   template <class Base>
   SlotId locate(const detail::ShardIndex& index, std::uint64_t a, Base base) const noexcept;
@@ -471,7 +493,7 @@ private:
   std::uint8_t tag_ = 0;
   detail::VirtualArray<Shard*> shards_;
   detail::VirtualArray<ShardView> views_;
-  detail::VirtualArray<std::uint8_t> held_;
+  detail::VirtualArray<detail::HeldFlag> held_;
   Layout layout_;
   detail::ShardIndex cpu_index_;
   detail::ShardIndex dev_index_;

@@ -27,14 +27,24 @@ namespace arenakit {
  * Counters stay exact: the cache's count and hits are relaxed atomics written
  * only by the owner (plain stores on x86), read by Arena::counters().
  */
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-class Arena<MapperT, SlotsT, ReclaimerT, SourceT>::Cache {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+class Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::Cache {
 public:
   static constexpr std::uint32_t capacity = 64;
   static constexpr std::uint32_t default_batch = 32;
 
+  /// The parts of the owner word (ca-1): cached slots, fast-path hits.
+  static constexpr std::uint32_t count_of(std::uint64_t word) noexcept {
+    return static_cast<std::uint32_t>(word & count_mask);
+  }
+  static constexpr std::uint64_t hits_of(std::uint64_t word) noexcept { return word >> count_bits; }
+
   explicit Cache(Arena& arena, std::uint32_t batch = default_batch) noexcept
-      : arena_(&arena), batch_(std::clamp<std::uint32_t>(batch, 1, capacity / 2)) {
+      : arena_(&arena), held_(arena.layout_.held),
+        tag_base_(std::uint32_t{arena.tag_} << slot_id_position_bits), spread_(arena.layout_.spread),
+        index_mask_(arena.index_mask_), slots_per_shard_(arena.slots_per_shard_),
+        batch_(std::clamp<std::uint32_t>(batch, 1, capacity / 2)) {
+    see_shards();
     std::lock_guard lock(arena_->cache_mutex_);
     next_ = arena_->caches_;
     if (next_ != nullptr) next_->prev_ = this;
@@ -51,7 +61,7 @@ public:
     if (next_ != nullptr) next_->prev_ = prev_;
     // Relaxed both: statistics, and the arena's cache_mutex_ (held here and in
     // Arena::counters()) orders this move against every reader.
-    arena_->retired_fast_hits_.fetch_add(fast_hits_.load(std::memory_order_relaxed),
+    arena_->retired_fast_hits_.fetch_add(hits_of(word_.load(std::memory_order_relaxed)), // (ca-1)
                                          std::memory_order_relaxed);
   }
 
@@ -61,33 +71,26 @@ public:
   /// Ordering: as Arena::acquire(): the refill's bitmap claim is the acquire,
   /// and a slot released into this cache by this thread needs none.
   ARENAKIT_ALWAYS_INLINE SlotId acquire() noexcept {
-    std::uint32_t n = count_.load(std::memory_order_relaxed); // (ca-1)
-    if (ARENAKIT_UNLIKELY(n == 0)) {
-      n = refill(1);
-      if (n == 0) return {};
-    } else {
-      bump_fast_hits(1);
+    std::uint64_t word = word_.load(std::memory_order_relaxed); // (ca-1)
+    if (ARENAKIT_UNLIKELY(count_of(word) == 0)) {
+      if (refill(1) == 0) return {};
+      word = word_.load(std::memory_order_relaxed); // (ca-1)
+      word -= one_hit;                              // a refill is not a fast-path hit
     }
-    const SlotId id = ids_[--n];
-    count_.store(n, std::memory_order_relaxed); // (ca-1)
-    arena_->mark_held(id);
+    const SlotId id = ids_[count_of(word) - 1];
+    word_.store(word + one_hit - 1, std::memory_order_relaxed); // (ca-1) one slot out, one hit
+    if constexpr (track_held) Layout::mark_flag(held_ + flag_at(id.raw - tag_base_)); // (ar-h1)
     return id;
   }
 
   /// Same contract as Arena::release(), owner thread only (any slot of the
   /// arena may come back through any cache). Progress: wait-free; one
-  /// exchange on the held flag (none with ReleaseCheck::range_only), plain
-  /// stores into the cache, a batched flush when it is full.
+  /// exchange on the held flag (a plain load and store with
+  /// PlainHeldFlagsCheck, nothing with RangeOnlyCheck), plain stores into the
+  /// cache, a batched flush when it is full (see take() for the check).
   ARENAKIT_ALWAYS_INLINE bool release(SlotId id) noexcept {
-    if (!arena_->take_held(id)) return false;
-    if constexpr (!ReclaimerT::immediate) {
-      arena_->retire(id);
-    } else {
-      std::uint32_t n = count_.load(std::memory_order_relaxed); // (ca-1)
-      if (ARENAKIT_UNLIKELY(n == capacity)) n = flush_some(batch_);
-      ids_[n] = id;
-      count_.store(n + 1, std::memory_order_relaxed); // (ca-1)
-    }
+    if (!take(id)) return false;
+    keep(id);
     return true;
   }
 
@@ -95,26 +98,25 @@ public:
   /// Owner thread only; progress and ordering as acquire().
   std::uint32_t acquire_bulk(SlotId* out, std::uint32_t n) noexcept {
     if (n > capacity) return arena_->acquire_bulk(out, n);
-    std::uint32_t have = count_.load(std::memory_order_relaxed); // (ca-1)
+    std::uint32_t have = cached();
+    std::uint64_t hits = n;
     if (have < n) {
       have = refill(n - have);
       if (have < n) return 0;
-    } else {
-      bump_fast_hits(n);
+      hits = 0; // a refill is not a fast-path hit
     }
     have -= n;
-    const Layout layout = arena_->layout_;
-    if (layout.track_held) {
+    if constexpr (track_held) {
       for (std::uint32_t i = 0; i < n; ++i) {
         out[i] = ids_[have + i];
-        layout.mark_held(out[i]);
+        Layout::mark_flag(held_ + flag_at(out[i].raw - tag_base_)); // (ar-h1)
       }
     } else {
       // A plain loop, not memcpy: the compiler vectorises it inline, where
       // a call would cost more than the copy for a batch of 32.
       for (std::uint32_t i = 0; i < n; ++i) out[i] = ids_[have + i];
     }
-    count_.store(have, std::memory_order_relaxed); // (ca-1)
+    set_count(have, hits);
     return n;
   }
 
@@ -131,14 +133,14 @@ public:
       const std::uint32_t shards = arena_->hot_.shard_count.load(std::memory_order_acquire); // (ar-7): pairs with (ar-8)
       const Layout layout = arena_->layout_;
       std::uint32_t accepted = 0;
-      if (!layout.track_held && all_in_range(layout, ids, n, shards)) {
+      if (!track_held && all_in_range(layout, ids, n, shards)) {
         // Every id is ours and in range: a copy (the common case).
         while (n != 0) {
           const std::uint32_t chunk = std::min(n, capacity);
-          std::uint32_t have = count_.load(std::memory_order_relaxed); // (ca-1)
+          std::uint32_t have = cached();
           if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
           for (std::uint32_t i = 0; i < chunk; ++i) ids_[have + i] = ids[i];
-          count_.store(have + chunk, std::memory_order_relaxed); // (ca-1)
+          set_count(have + chunk);
           accepted += chunk;
           ids += chunk;
           n -= chunk;
@@ -147,14 +149,14 @@ public:
       }
       while (n != 0) {
         const std::uint32_t chunk = std::min(n, capacity);
-        std::uint32_t have = count_.load(std::memory_order_relaxed); // (ca-1)
+        std::uint32_t have = cached();
         if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
         std::uint32_t kept = have;
         for (std::uint32_t i = 0; i < chunk; ++i) {
           ids_[kept] = ids[i];
-          kept += arena_->take_held(layout, ids[i], shards) ? 1u : 0u;
+          kept += take(ids[i]) ? 1u : 0u;
         }
-        count_.store(kept, std::memory_order_relaxed); // (ca-1)
+        set_count(kept);
         accepted += kept - have;
         ids += chunk;
         n -= chunk;
@@ -165,9 +167,9 @@ public:
 
   /// Give every cached slot back to the shards (owner thread; lock-free,
   /// release ordering per slot as Arena::release()).
-  void flush() noexcept { flush_some(count_.load(std::memory_order_relaxed)); } // (ca-1)
+  void flush() noexcept { flush_some(cached()); }
 
-  std::uint32_t cached() const noexcept { return count_.load(std::memory_order_relaxed); } // (ca-1)
+  std::uint32_t cached() const noexcept { return count_of(word_.load(std::memory_order_relaxed)); } // (ca-1)
   Arena& arena() const noexcept { return *arena_; }
 
 private:
@@ -185,37 +187,118 @@ private:
     return bad == 0 && dense; // sparse index spaces take the per-id path
   }
 
-  void bump_fast_hits(std::uint32_t n) noexcept {
-    detail::owner_add(fast_hits_, n); // owner-written, read by Arena::counters()
+  using HeldFlag = detail::HeldFlag;
+  static constexpr unsigned count_bits = 8;
+  static constexpr std::uint64_t count_mask = (std::uint64_t{1} << count_bits) - 1;
+  static constexpr std::uint64_t one_hit = std::uint64_t{1} << count_bits;
+  static_assert(capacity <= count_mask, "arenakit: the cache's count must fit its bits of the owner word");
+
+  /// Where a position's held flag is (SlotLayout::flag(), from the raw id).
+  std::size_t flag_at(std::uint32_t pos) const noexcept { return std::size_t{pos} << spread_; }
+
+  /// True if @pos (raw id - tag base) is a slot of a shard this cache has
+  /// seen counted: its held flag may be looked up without further checks.
+  /// With RangeOnlyCheck there is no flag to refuse a hole in a sparse
+  /// shard, so the index is checked too.
+  bool known(std::uint32_t pos) const noexcept {
+    if constexpr (track_held) {
+      return pos < known_limit_;
+    } else {
+      return pos < known_limit_ && (pos & index_mask_) < slots_per_shard_;
+    }
+  }
+
+  /// (ca-2) acquire pairs with (ar-8) in add_shard_locked(), as (ar-7): a
+  /// shard counted here is fully built, its flags and bitmap included.
+  void see_shards() noexcept {
+    known_limit_ = arena_->hot_.shard_count.load(std::memory_order_acquire) << arena_->index_bits_;
+  }
+
+  /// Into the cache (or the reclaimer): the id is valid and no longer held.
+  ARENAKIT_ALWAYS_INLINE void keep(SlotId id) noexcept {
+    if constexpr (!ReclaimerT::immediate) {
+      arena_->retire(id);
+    } else {
+      std::uint64_t word = word_.load(std::memory_order_relaxed); // (ca-1)
+      if (ARENAKIT_UNLIKELY(count_of(word) == capacity)) {
+        flush_some(batch_);
+        word = word_.load(std::memory_order_relaxed); // (ca-1)
+      }
+      ids_[count_of(word)] = id;
+      word_.store(word + 1, std::memory_order_relaxed); // (ca-1) one slot in
+    }
+  }
+
+  /// Validate @id and clear its held flag; false (counted by reason) if it
+  /// is not a held slot of this arena. The id is checked against what this
+  /// cache knows (its arena's tag, the shards counted when it last looked,
+  /// the held flag): one subtraction, one compare and the flag. Anything
+  /// else goes to the arena's full check.
+  ARENAKIT_ALWAYS_INLINE bool take(SlotId id) noexcept {
+    const std::uint32_t pos = id.raw - tag_base_; // another arena's tag wraps past known_limit_
+    if (ARENAKIT_UNLIKELY(!known(pos))) return take_unknown(id);
+    if constexpr (track_held) {
+      HeldFlag* const flag = held_ + flag_at(pos);
+      if (ARENAKIT_UNLIKELY(!(plain_held ? Layout::clear_flag_plain(flag) : Layout::clear_flag(flag)))) {
+        arena_->count_refusal(id);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// take() of an id the cache does not know: a shard added since it last
+  /// looked, or bad input. The arena's full check decides and counts.
+  ARENAKIT_NOINLINE bool take_unknown(SlotId id) noexcept {
+    see_shards();
+    return arena_->take_held(id);
+  }
+
+  /// Set the cached count to @n and add @hits fast-path hits.
+  void set_count(std::uint32_t n, std::uint64_t hits = 0) noexcept {
+    const std::uint64_t word = word_.load(std::memory_order_relaxed); // (ca-1)
+    word_.store((word & ~count_mask) + hits * one_hit + n, std::memory_order_relaxed); // (ca-1)
   }
 
   /// Top up to at least @need (and up to batch beyond what is held); grows
   /// the arena only if the shards have fewer than @need free.
   ARENAKIT_NOINLINE std::uint32_t refill(std::uint32_t need) noexcept {
-    const std::uint32_t have = count_.load(std::memory_order_relaxed); // (ca-1)
+    const std::uint32_t have = cached();
     const std::uint32_t room = capacity - have;
     const std::uint32_t want = std::min(room, std::max(need, batch_));
     const std::uint32_t got = arena_->claim_shared(ids_ + have, need, want);
+    see_shards();
     arena_->hot_.slow_hits.fetch_add(1, std::memory_order_relaxed); // statistics only
-    count_.store(have + got, std::memory_order_relaxed); // (ca-1)
+    set_count(have + got);
     return have + got;
   }
 
   ARENAKIT_NOINLINE std::uint32_t flush_some(std::uint32_t k) noexcept {
-    const std::uint32_t n = count_.load(std::memory_order_relaxed); // (ca-1)
+    const std::uint32_t n = cached();
     k = std::min(k, n);
     arena_->return_shared(ids_ + (n - k), k);
-    count_.store(n - k, std::memory_order_relaxed); // (ca-1)
+    set_count(n - k);
     return n - k;
   }
 
+  // Copies of the arena's read-mostly geometry, so the fast paths read them
+  // from this (owner-local, hot) object instead of through arena_.
   Arena* arena_;
+  HeldFlag* held_;            ///< the arena's held flags (null with RangeOnlyCheck)
+  std::uint32_t tag_base_;    ///< tag << 24: raw id - tag_base_ is the position
+  unsigned spread_;           ///< SlotLayout::spread
+  std::uint32_t index_mask_;
+  std::uint32_t slots_per_shard_;
+  std::uint32_t known_limit_ = 0; ///< shards counted at the last look << index bits (ca-2)
   std::uint32_t batch_;
-  // (ca-1) Written only by the owner thread, so every access is relaxed and
-  // pairs with nothing: the owner reads its own stores, and Arena::counters()
-  // reads a snapshot (an atomic only so that the read is not a data race).
-  std::atomic<std::uint32_t> count_{0};
-  std::atomic<std::uint64_t> fast_hits_{0};
+  // (ca-1) The cached count (low 8 bits) and the fast-path hits (the rest),
+  // in one word so that a pair updates both with one add: an acquire adds
+  // one_hit - 1, a release 1. Written only by the owner thread, so every
+  // access is relaxed and pairs with nothing: the owner reads its own
+  // stores, and Arena::counters() reads a snapshot, exact at each store (an
+  // atomic only so that the read is not a data race). 56 bits of hits last
+  // 2 years at one hit per nanosecond.
+  std::atomic<std::uint64_t> word_{0};
   Cache* next_ = nullptr;
   Cache* prev_ = nullptr;
   SlotId ids_[capacity];

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /**
  * @file arena/config.hpp
- * @brief What an Arena is configured with and reports: ArenaConfig, ReleaseCheck,
- *        ArenaCounters, TeardownReport, SlotBuffer.
+ * @brief What an Arena is configured with and reports: ArenaConfig, the
+ *        release-check policies, ArenaCounters, TeardownReport, SlotBuffer.
  */
 #pragma once
 
@@ -26,6 +26,14 @@ enum class ReleaseCheck : std::uint8_t {
   /// Tag, range, and a per-slot "held" flag: a double release or a release of
   /// a slot never acquired is refused. The default.
   held_flags,
+  /// Held flags as held_flags, read and cleared by a cache with a plain load
+  /// and store instead of an exchange: no locked instruction on the cache
+  /// path. Every double release is refused when the two releases are
+  /// ordered (the same thread, or threads that synchronise: the usual bug
+  /// of a completion handled twice); two releases of one id racing at the
+  /// same instant, at least one of them through a cache, may both be
+  /// accepted, as with range_only. Arena::release() still uses the exchange.
+  held_flags_plain,
   /// Tag and range only, as rte_mempool (which checks nothing) but safer: a
   /// wild or foreign id is still refused, yet a double release is NOT caught
   /// at the call (it returns true) and, through a cache, would hand the slot
@@ -35,6 +43,22 @@ enum class ReleaseCheck : std::uint8_t {
   /// locked instruction. For callers whose ids come back from their own
   /// device completions, never from users.
   range_only,
+};
+
+/// The release-check role, chosen at compile time so that a check an arena
+/// skips costs nothing (`Arena<>::with<policy::release_check<RangeOnlyCheck>>`,
+/// or the `presets::RangeCheckedArena`). The default is HeldFlagsCheck.
+struct HeldFlagsCheck {
+  static constexpr ReleaseCheck value = ReleaseCheck::held_flags;
+};
+/// See ReleaseCheck::held_flags_plain: detection without a locked instruction
+/// on the cache path, exact unless two releases of one id race.
+struct PlainHeldFlagsCheck {
+  static constexpr ReleaseCheck value = ReleaseCheck::held_flags_plain;
+};
+/// See ReleaseCheck::range_only: no holder tracking, no double-release detection.
+struct RangeOnlyCheck {
+  static constexpr ReleaseCheck value = ReleaseCheck::range_only;
 };
 
 struct ArenaConfig {
@@ -52,7 +76,9 @@ struct ArenaConfig {
   std::uint8_t tag = 0;
   /// Filled by the destructor; optional, must outlive the arena.
   TeardownReport* teardown_report = nullptr;
-  ReleaseCheck release_check = ReleaseCheck::held_flags;
+  // The release check is the arena's fifth policy (HeldFlagsCheck /
+  // RangeOnlyCheck), no longer a field here: 0.1's `release_check` was a
+  // run-time branch on every release.
 };
 
 struct ArenaCounters {

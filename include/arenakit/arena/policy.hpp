@@ -5,10 +5,10 @@
  *        composition names only what it changes.
  *
  *     using A = arenakit::Arena<>::with<arenakit::policy::reclaimer<arenakit::EpochReclaimer>>;
- *     // = Arena<NoopMapper, BitmapSlots, EpochReclaimer, MmapSource>
+ *     // = Arena<NoopMapper, BitmapSlots, EpochReclaimer, MmapSource, HeldFlagsCheck>
  *
- * `with<...>` takes any subset of the four roles, in any order; a role named
- * twice takes the last one; anything that is not one of the four tags is
+ * `with<...>` takes any subset of the five roles, in any order; a role named
+ * twice takes the last one; anything that is not one of the five tags is
  * refused with a message. Policy instances go to the constructor the same
  * way, matched by type, in any order (see Arena's constructor).
  */
@@ -40,6 +40,12 @@ template <class T>
 struct source {
   using type = T;
 };
+/// The release-check role: what a release verifies (HeldFlagsCheck or
+/// RangeOnlyCheck, arena/config.hpp). Stateless: never a constructor argument.
+template <class T>
+struct release_check {
+  using type = T;
+};
 
 } // namespace arenakit::policy
 
@@ -55,6 +61,8 @@ template <class T>
 inline constexpr bool is_arena_policy<policy::reclaimer<T>> = true;
 template <class T>
 inline constexpr bool is_arena_policy<policy::source<T>> = true;
+template <class T>
+inline constexpr bool is_arena_policy<policy::release_check<T>> = true;
 
 /// The type the last `Role<T>` among @Ps names, or @Current if none does.
 template <template <class> class Role, class Current, class... Ps>
@@ -65,7 +73,7 @@ template <template <class> class Role, class Current, class P, class... Ps>
 struct pick_policy<Role, Current, P, Ps...> {
   static_assert(is_arena_policy<P>,
                 "arenakit: Arena<>::with<...> takes arenakit::policy::mapper<M>, policy::slots<S>, "
-                "policy::reclaimer<R> or policy::source<S>");
+                "policy::reclaimer<R>, policy::source<S> or policy::release_check<C>");
   using type = typename pick_policy<Role, Current, Ps...>::type;
 };
 template <template <class> class Role, class Current, class T, class... Ps>

@@ -28,6 +28,11 @@ using DeferredArena = Arena<>::with<policy::reclaimer<DeferredReclaimer<List>>>;
 /// lock-free readers of slot contents. Construct with `EpochReclaimer{domain}`.
 using EpochArena = Arena<>::with<policy::reclaimer<EpochReclaimer>>;
 
+/// Releases check tag and range only (RangeOnlyCheck): no held flags, no
+/// locked instruction on a cache release, no double-release detection. For
+/// ids that come back from the caller's own device completions.
+using RangeCheckedArena = Arena<>::with<policy::release_check<RangeOnlyCheck>>;
+
 /// Shards from the C++ heap (no huge pages, no NUMA binding): small pools,
 /// tests, platforms without mmap.
 using HeapArena = Arena<>::with<policy::source<HeapSource>>;

@@ -6,17 +6,17 @@
 // on what the code does (built with -O2 in every preset: at -O0 GCC makes
 // every relaxed store a seq_cst xchg).
 //   arena_locked_per_pair held   -> exactly 1 locked instruction per pair
-//   arena_locked_per_pair range  -> 0
+//   arena_locked_per_pair plain  -> 0 (PlainHeldFlagsCheck)
+//   arena_locked_per_pair range  -> 0 (RangeOnlyCheck)
 #include <arenakit/arena/arena.hpp>
 
 #include <cstdio>
 #include <cstring>
 
 namespace {
-using A = arenakit::Arena<>;
-
 // noinline: the toggle needs a function of its own.
-[[gnu::noinline]] std::uint64_t run_pairs(A::Cache& cache, int n) {
+template <class Cache>
+[[gnu::noinline]] std::uint64_t run_pairs(Cache& cache, int n) {
   std::uint64_t sum = 0;
   for (int i = 0; i < n; ++i) {
     const arenakit::SlotId id = cache.acquire();
@@ -25,20 +25,27 @@ using A = arenakit::Arena<>;
   }
   return sum;
 }
-} // namespace
 
-int main(int argc, char** argv) {
-  const bool range_only = argc > 1 && std::strcmp(argv[1], "range") == 0;
+template <class A>
+int run() {
   arenakit::ArenaConfig cfg;
   cfg.initial_shards = 1;
-  cfg.release_check = range_only ? arenakit::ReleaseCheck::range_only : arenakit::ReleaseCheck::held_flags;
   A arena(cfg);
   if (!arena) return 2;
-  A::Cache cache(arena);
+  typename A::Cache cache(arena);
   // Warm: the first acquire refills the cache (locked, outside the count).
   const arenakit::SlotId first = cache.acquire();
   if (!first || !cache.release(first)) return 2;
   const std::uint64_t sum = run_pairs(cache, 10000);
   std::printf("%llu\n", static_cast<unsigned long long>(sum));
   return sum == 0 ? 1 : 0;
+}
+} // namespace
+
+int main(int argc, char** argv) {
+  using arenakit::policy::release_check;
+  const char* mode = argc > 1 ? argv[1] : "held";
+  if (std::strcmp(mode, "range") == 0) return run<arenakit::Arena<>::with<release_check<arenakit::RangeOnlyCheck>>>();
+  if (std::strcmp(mode, "plain") == 0) return run<arenakit::Arena<>::with<release_check<arenakit::PlainHeldFlagsCheck>>>();
+  return run<arenakit::Arena<>>();
 }

@@ -19,8 +19,8 @@
 
 namespace arenakit {
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT>::counters() const noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::counters() const noexcept {
   ArenaCounters c;
   const std::uint32_t shards = hot_.shard_count.load(std::memory_order_acquire); // (ar-7): pairs with (ar-8)
   c.shards = shards;
@@ -34,8 +34,9 @@ inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT>::counters() con
     // each cache's hits are counted once, live or retired.
     fast = retired_fast_hits_.load(std::memory_order_relaxed);
     for (const Cache* cache = caches_; cache != nullptr; cache = cache->next_) {
-      cached += cache->count_.load(std::memory_order_relaxed);
-      fast += cache->fast_hits_.load(std::memory_order_relaxed);
+      const std::uint64_t word = cache->word_.load(std::memory_order_relaxed); // (ca-1)
+      cached += Cache::count_of(word);
+      fast += Cache::hits_of(word);
     }
   }
   // Never report the impossible: a double release that range_only lets
@@ -62,8 +63,8 @@ inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT>::counters() con
   return c;
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::configure(const ArenaConfig& c) noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::configure(const ArenaConfig& c) noexcept {
   teardown_report_ = c.teardown_report;
   if (c.shard_size < 64 || !std::has_single_bit(c.shard_size) || c.slot_size < 8 ||
       c.slot_size > c.shard_size)
@@ -86,7 +87,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::configure(co
   slots_per_shard_ = static_cast<std::uint32_t>(per_shard);
   index_bits_ = index_bits;
   index_mask_ = (std::uint32_t{1} << index_bits_) - 1u;
-  held_shift_ = std::max(index_bits_, 6u); // at least one 64-byte line per shard
+  held_shift_ = std::max(index_bits_, 5u); // at least one 64-byte line (32 two-byte flags) per shard
   const std::uint64_t id_limit = std::uint64_t{1} << (slot_id_position_bits - index_bits_);
   std::uint64_t limit = id_limit;
   if (c.max_shards != 0) {
@@ -105,19 +106,18 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::configure(co
   if (c.initial_shards > limit) return errc::limit_reached;
   max_shards_ = static_cast<std::uint32_t>(limit);
   tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
-  layout_ = Layout{nullptr, index_bits_, held_shift_, index_mask_, slots_per_shard_, tag_,
-                   c.release_check == ReleaseCheck::held_flags};
+  layout_ = Layout{nullptr, index_bits_, held_shift_ - index_bits_, index_mask_, slots_per_shard_, tag_};
   if (!shards_.allocate(limit) || !views_.allocate(limit) ||
-      !held_.allocate(static_cast<std::size_t>(limit) << held_shift_) ||
+      (track_held && !held_.allocate(static_cast<std::size_t>(limit) << held_shift_)) ||
       !cpu_index_.allocate(limit, shard_shift_) || !dev_index_.allocate(limit, shard_shift_))
     return errc::out_of_memory;
   layout_.held = held_.data();
   return {};
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 template <class Base>
-inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::locate(const detail::ShardIndex& index, std::uint64_t a, Base base) const noexcept {
+inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::locate(const detail::ShardIndex& index, std::uint64_t a, Base base) const noexcept {
   const std::uint32_t shard = index.find(a, [&](std::uint32_t s) {
     const std::uint64_t b = base(s);
     return a >= b && a - b < slots_per_shard_ * slot_size_;
@@ -126,8 +126,8 @@ inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::locate(const detail::
   return make_id(shard, static_cast<std::uint32_t>((a - base(shard)) / slot_size_));
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::grow() noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::grow() noexcept {
   std::lock_guard lock(growth_mutex_);
   // Another thread may have added (or a release re-listed) a shard while
   // we waited: go back and claim from it.
@@ -138,8 +138,8 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::grow() noexcept {
   return !ec;
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::add_shard_locked() noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_shard_locked() noexcept {
   const std::uint32_t shard = hot_.shard_count.load(std::memory_order_relaxed);
   if (shard >= max_shards_) {
     limit_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
@@ -183,8 +183,8 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::add_shard_lo
   return {};
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_memory_impl(TeardownReport& report) noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_memory_impl(TeardownReport& report) noexcept {
   reclaim();
   const std::uint32_t shards = hot_.shard_count.load(std::memory_order_acquire); // (ar-7): pairs with (ar-8)
   bool caches_alive;
@@ -224,8 +224,8 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_memo
 
 // --- reverse lookups: offset, CPU and device address to id ---
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::from_offset(std::uint64_t off) const noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::from_offset(std::uint64_t off) const noexcept {
   const std::uint64_t shard = off >> shard_shift_;
   if (shard >= hot_.shard_count.load(std::memory_order_acquire)) return {}; // (ar-7): pairs with (ar-8)
   const std::uint64_t index = (off & (shard_size_ - 1)) / slot_size_;
@@ -233,56 +233,66 @@ inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::from_offset(std::uint
   return make_id(static_cast<std::uint32_t>(shard), static_cast<std::uint32_t>(index));
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::from_pointer(const void* p) const noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::from_pointer(const void* p) const noexcept {
   const auto a = reinterpret_cast<std::uint64_t>(p);
   return locate(cpu_index_, a, [this](std::uint32_t s) {
     return reinterpret_cast<std::uint64_t>(views_[s].cpu);
   });
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT>::from_device_address(std::uint64_t a) const noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::from_device_address(std::uint64_t a) const noexcept {
   return locate(dev_index_, a, [this](std::uint32_t s) { return views_[s].dev; });
 }
 
 // --- the shared path: validation, the partial stack, claims and returns ---
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::take_held(const Layout& layout, SlotId id, std::uint32_t shards) noexcept {
-  switch (layout.classify(id, shards)) {
-  case Validity::foreign:
-    refused_foreign_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    return false;
-  case Validity::out_of_range:
-    refused_range_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    return false;
-  case Validity::valid: break;
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::count_refusal(Validity v) noexcept {
+  // Statistics only: relaxed.
+  switch (v) {
+  case Validity::foreign: refused_foreign_.fetch_add(1, std::memory_order_relaxed); break;
+  case Validity::out_of_range: refused_range_.fetch_add(1, std::memory_order_relaxed); break;
+  case Validity::valid: refused_not_held_.fetch_add(1, std::memory_order_relaxed); break;
   }
-  if (ARENAKIT_UNLIKELY(!layout.clear_held(id))) {
-    refused_not_held_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    return false;
+  return false;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::count_refusal(SlotId id) noexcept {
+  // A cache found the flag clear: a hole of a sparse shard is out of range,
+  // anything else of ours was not held.
+  (void)count_refusal(classify(id));
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::take_held(const Layout& layout, SlotId id, std::uint32_t shards) noexcept {
+  const Validity v = layout.classify(id, shards);
+  if (ARENAKIT_UNLIKELY(v != Validity::valid)) return count_refusal(v);
+  if constexpr (track_held) {
+    if (ARENAKIT_UNLIKELY(!layout.clear_held(id))) return count_refusal(Validity::valid);
   }
   return true;
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::push_partial(std::uint32_t shard) noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::push_partial(std::uint32_t shard) noexcept {
   // (ar-9) the push releases (TaggedIndexStack (ts-1)), pairing with
   // (ar-10): a claimer that sees this head sees the shard's link and
   // everything add_shard_locked() built.
   hot_.head.push(shard, link_of());
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::list_shard(std::uint32_t shard) noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::list_shard(std::uint32_t shard) noexcept {
   // (ar-6) seq_cst: with (ar-5) in pop_full(), either this exchange sees the
   // popper's `false` or the popper sees our free-count increment.
   if (!shards_[shard]->listed.exchange(true, std::memory_order_seq_cst)) push_partial(shard);
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::pop_full(std::uint64_t head, std::uint32_t shard) noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::pop_full(std::uint64_t head, std::uint32_t shard) noexcept {
   Shard* s = shards_[shard];
   // acq_rel (TaggedIndexStack (ts-3)): acquire the pushes we pass over,
   // release for the next popper.
@@ -293,8 +303,8 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::pop_full(std::uint64_t 
   if (s->slots.free_count() != 0) list_shard(shard);
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT>::claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept {
   std::uint32_t got = 0;
   std::uint32_t index[claim_chunk];
   while (got < max) {
@@ -319,8 +329,8 @@ inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT>::claim_shared(S
   return got;
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::note_claimed(std::uint32_t n) noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::note_claimed(std::uint32_t n) noexcept {
   // (ar-c2) After the bitmap claim (acquire, BitmapSlots (bm-2)), so it is
   // ordered after the decrement (ar-c1) of whoever freed the slots.
   // Relaxed: a count; the peak below is a max over these values.
@@ -328,8 +338,8 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::note_claimed(std::uint3
   detail::fetch_max(hot_.high_water, now);
 }
 
-template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT>::return_shared(const SlotId* ids, std::uint32_t n) noexcept {
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::return_shared(const SlotId* ids, std::uint32_t n) noexcept {
   if (n == 0) return;
   // (ar-c1) Off the count first, then into the bitmaps. The bitmap release
   // below is a release RMW (BitmapSlots (bm-3)/(bm-3')), so this decrement
