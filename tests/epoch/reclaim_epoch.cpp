@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -339,4 +340,70 @@ TEST_CASE("EpochReclaimer: a slot is not returned while a guard that could see i
 
 TEST_CASE("layout: a thread's announcement owns its cache line") {
   CHECK(alignof(EpochThread) == cache_line_size);
+}
+
+// Issue 13: an advance costs a membarrier, so a retiring thread tries one
+// only when enough garbage is sealed or enough time has passed.
+TEST_CASE("a retiring thread advances at the sealed-garbage threshold, not at every batch") {
+  g_freed = 0;
+  auto d = make_domain({.batch_size = 4, .reclaim_threshold = 16, .reclaim_interval_us = 0});
+  EpochThread me(*d, "retirer");
+  for (int i = 0; i < 12; ++i) CHECK(me.retire(new Obj{}, &free_obj) == RetireResult::accepted);
+  // Three batches sealed, 12 < 16: no advance tried.
+  CHECK(d->counters().advances == 0);
+  CHECK(d->counters().unreclaimed == 12);
+  for (int i = 0; i < 4; ++i) CHECK(me.retire(new Obj{}, &free_obj) == RetireResult::accepted);
+  // The fourth batch reaches 16: one advance per batch from here on.
+  CHECK(d->counters().advances == 1);
+  // Batch 5 (20 sealed) advances again, which frees the 16 stamped two
+  // epochs back; batch 6 leaves 8 sealed, under the threshold: no advance.
+  for (int i = 0; i < 8; ++i) CHECK(me.retire(new Obj{}, &free_obj) == RetireResult::accepted);
+  CHECK(d->counters().advances == 2);
+  CHECK(g_freed.load() == 16);
+  CHECK(d->counters().unreclaimed == 8);
+  CHECK(d->barrier() == std::error_code{});
+}
+
+TEST_CASE("reclaim_threshold 0 tries after every batch; the interval alone triggers too") {
+  g_freed = 0;
+  auto every = make_domain({.batch_size = 4, .reclaim_threshold = 0, .reclaim_interval_us = 0});
+  {
+    EpochThread me(*every, "retirer");
+    for (int i = 0; i < 12; ++i) (void)me.retire(new Obj{}, &free_obj);
+    CHECK(every->counters().advances == 3);
+  }
+  auto timed = make_domain({.batch_size = 4, .reclaim_threshold = 1u << 20, .reclaim_interval_us = 1000});
+  EpochThread me(*timed, "retirer");
+  timed->try_reclaim(); // the interval counts from the last attempt
+  const std::uint64_t before = timed->counters().advances;
+  for (int i = 0; i < 4; ++i) (void)me.retire(new Obj{}, &free_obj);
+  // Time moves one way: after 2 ms the interval has certainly passed, whatever the scheduler did.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  for (int i = 0; i < 4; ++i) (void)me.retire(new Obj{}, &free_obj);
+  CHECK(timed->counters().advances >= before + 1);
+  CHECK(timed->barrier() == std::error_code{});
+}
+
+TEST_CASE("the heavy fence is skipped exactly when the caller's record is the only one") {
+  g_freed = 0;
+  auto d = make_domain({.batch_size = 2, .reclaim_threshold = 0, .reclaim_interval_us = 0});
+  {
+    EpochThread me(*d, "alone");
+    for (int i = 0; i < 4; ++i) (void)me.retire(new Obj{}, &free_obj);
+    const EpochCounters alone = d->counters();
+    CHECK(alone.advances == 2);
+    CHECK(alone.fences_skipped == 2);
+    // A second record, even idle, is a reader the fence must order.
+    EpochThread other(*d, "other");
+    for (int i = 0; i < 4; ++i) (void)me.retire(new Obj{}, &free_obj);
+    const EpochCounters two = d->counters();
+    CHECK(two.advances == 4);
+    CHECK(two.fences_skipped == 2);
+    // try_reclaim() from no record: skipped only when no record exists.
+    d->try_reclaim();
+    CHECK(d->counters().fences_skipped == 2);
+  }
+  d->try_reclaim();
+  CHECK(d->counters().fences_skipped == 3);
+  CHECK(d->barrier() == std::error_code{});
 }

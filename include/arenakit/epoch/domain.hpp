@@ -199,7 +199,26 @@ private:
    *
    * Returns false when an active reader announced an older epoch.
    */
-  inline bool advance_locked(LlistNode*& freed, std::size_t& freed_count) noexcept;
+  inline bool advance_locked(LlistNode*& freed, std::size_t& freed_count,
+                             const EpochThread* caller = nullptr) noexcept;
+
+  /// try_reclaim() by @caller's thread (a registered record).
+  inline std::size_t try_reclaim_by(const EpochThread* caller) noexcept;
+
+  /// Sealed objects not yet freed (relaxed sums: a trigger, not a count).
+  std::size_t sealed() const noexcept {
+    return buckets_[0].count.load(std::memory_order_relaxed) + buckets_[1].count.load(std::memory_order_relaxed) +
+           buckets_[2].count.load(std::memory_order_relaxed);
+  }
+
+  /// True when an EpochThread that just sealed a batch should try an
+  /// advance (EpochConfig::reclaim_threshold / reclaim_interval_us).
+  bool advance_due() const noexcept {
+    if (sealed() >= config_.reclaim_threshold) return true;
+    if (config_.reclaim_interval_us == 0) return false;
+    const std::int64_t since = detail::epoch_now_ns() - last_try_ns_.load(std::memory_order_relaxed); // a time
+    return since >= std::int64_t{config_.reclaim_interval_us} * 1000;
+  }
 
   std::size_t free_chain(LlistNode* chain, std::size_t count) noexcept {
     if (chain == nullptr) return 0;
@@ -235,6 +254,8 @@ private:
   std::atomic<std::uint64_t> retired_{0};
   std::atomic<std::uint64_t> reclaimed_{0};
   std::atomic<std::uint64_t> advances_{0};
+  std::atomic<std::uint64_t> fences_skipped_{0};
+  std::atomic<std::int64_t> last_try_ns_{0}; ///< when an advance was last tried (a trigger: relaxed)
   std::atomic<std::uint64_t> bound_hits_{0};
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<std::uint64_t> admits_{0};

@@ -127,7 +127,7 @@ public:
     const std::size_t n = detail::owner_add(batch_n_, 1); // owner-written; counters() reads it (relaxed)
     if (ARENAKIT_UNLIKELY(n >= domain_->config_.batch_size)) {
       flush();
-      domain_->try_reclaim();
+      if (domain_->advance_due()) domain_->try_reclaim_by(this);
     }
     return RetireResult::accepted;
   }
@@ -171,7 +171,7 @@ private:
     if (credit_ != 0) return true;
     // At the bound: make our own garbage reclaimable, try once, then the policy.
     flush();
-    domain_->try_reclaim();
+    domain_->try_reclaim_by(this);
     credit_ = domain_->reserve(want);
     if (credit_ != 0) return true;
     credit_ = domain_->on_bound(want, nest_ != 0);
@@ -200,9 +200,21 @@ static_assert(alignof(EpochThread) == cache_line_size && sizeof(EpochThread) >= 
 
 // --- EpochDomain out-of-line members -------------------------------------
 
-inline bool EpochDomain::advance_locked(LlistNode*& freed, std::size_t& freed_count) noexcept {
+inline bool EpochDomain::advance_locked(LlistNode*& freed, std::size_t& freed_count,
+                                        const EpochThread* caller) noexcept {
   const std::uint64_t g = epoch_.load(std::memory_order_relaxed); // written only under lock_
-  heavy_fence(); // (ep-A1) pairs with (ep-E1) (membarrier) or (ep-E1') (fence)
+  // (ep-A1) pairs with (ep-E1) (membarrier) or (ep-E1') (fence): it orders
+  // other threads' announcements before their reads. When the registry
+  // (stable under lock_, which we hold) has no record but the caller's,
+  // there is no other reader to order: the caller's own announcement is
+  // program-ordered before its reads, and a thread that registers later
+  // takes lock_ after us, so its reads come after this advance and can
+  // reach only objects still linked. Exact, not a heuristic.
+  if (threads_ == nullptr || (threads_ == caller && caller->next_ == nullptr)) {
+    fences_skipped_.fetch_add(1, std::memory_order_relaxed); // statistic
+  } else {
+    heavy_fence();
+  }
   for (const EpochThread* t = threads_; t != nullptr; t = t->next_) {
     // (ep-A2) acquire: pairs with the reader's exit store (ep-E2), so everything
     // a reader did in its guard happens-before we free what it could see.
@@ -271,11 +283,14 @@ inline RetireResult EpochDomain::retire(EpochHook* hook, void (*deleter)(EpochHo
   return RetireResult::accepted;
 }
 
-inline std::size_t EpochDomain::try_reclaim() noexcept {
+inline std::size_t EpochDomain::try_reclaim() noexcept { return try_reclaim_by(nullptr); }
+
+inline std::size_t EpochDomain::try_reclaim_by(const EpochThread* caller) noexcept {
+  last_try_ns_.store(detail::epoch_now_ns(), std::memory_order_relaxed); // a trigger time
   if (!lock_.try_lock()) return 0;
   LlistNode* chain = nullptr;
   std::size_t count = 0;
-  advance_locked(chain, count);
+  advance_locked(chain, count, caller);
   lock_.unlock();
   return free_chain(chain, count); // outside the lock: deleters may retire
 }
@@ -356,6 +371,7 @@ inline EpochCounters EpochDomain::counters() const noexcept {
   r.retired = retired_.load(std::memory_order_relaxed);
   r.reclaimed = reclaimed_.load(std::memory_order_relaxed);
   r.advances = advances_.load(std::memory_order_relaxed);
+  r.fences_skipped = fences_skipped_.load(std::memory_order_relaxed);
   r.bound_hits = bound_hits_.load(std::memory_order_relaxed);
   r.refused = refused_.load(std::memory_order_relaxed);
   r.over_bound_admits = admits_.load(std::memory_order_relaxed);
