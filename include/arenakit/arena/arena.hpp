@@ -207,9 +207,8 @@ public:
    * happen-before ours (the bitmap claim pairs with the release that freed it).
    */
   SlotId acquire() noexcept {
-    SlotId id;
-    if (claim_shared(&id, 1, 1) == 0) return {};
-    mark_held(id);
+    const SlotId id = claim_one();
+    if (id) mark_held(id);
     return id;
   }
 
@@ -458,7 +457,23 @@ private:
    */
   std::uint32_t claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept;
 
-  void note_claimed(std::uint32_t n) noexcept;
+  /// claim_shared() of one slot, without the batch machinery: one claim on
+  /// the top shard. Empty at the limit or when growth failed.
+  SlotId claim_one() noexcept;
+
+  /// Slots taken from the first @shards shards (users + caches), summed
+  /// from their allocators (see counters()).
+  std::uint64_t claimed_slots(std::uint32_t shards) const noexcept {
+    std::uint64_t claimed = 0;
+    for (std::uint32_t i = 0; i < shards; ++i) claimed += slots_per_shard_ - shards_[i]->slots.free_count();
+    return claimed;
+  }
+
+  /// Raise the sampled high-water mark to @claimed; returns the mark.
+  std::uint64_t note_high_water(std::uint64_t claimed) const noexcept {
+    detail::fetch_max(high_water_, claimed); // statistics only (relaxed)
+    return high_water_.load(std::memory_order_relaxed);
+  }
 
   /// Give slots (not held by users) back to their shards.
   void return_shared(const SlotId* ids, std::uint32_t n) noexcept;
@@ -500,21 +515,18 @@ private:
 
   // Written on the shared path, one line per writer population: the partial
   // stack's head (claimers that find a shard full, releases that refill one),
-  // the shard count (growth only; read by every validation), the claim
-  // counters (every claim and return). Layout asserted below the class.
+  // the shard count (growth only; read by every validation), the refill
+  // count (cache refills only). No count is written per direct acquire or
+  // release: counters() sums the shards. Layout asserted below the class.
   struct Hot {
     alignas(cache_line_size) detail::TaggedIndexStack head; ///< the partial stack
     alignas(cache_line_size) std::atomic<std::uint32_t> shard_count{0};
-    alignas(cache_line_size) std::atomic<std::uint64_t> claimed{0};
-    std::atomic<std::uint64_t> high_water{0};
-    std::atomic<std::uint64_t> slow_hits{0};
+    alignas(cache_line_size) std::atomic<std::uint64_t> slow_hits{0};
   };
   static_assert(std::is_standard_layout_v<Hot>);
   static_assert(offsetof(Hot, shard_count) - offsetof(Hot, head) >= cache_line_size &&
-                    offsetof(Hot, claimed) - offsetof(Hot, shard_count) >= cache_line_size,
-                "arenakit: Arena's head, shard count and claim counters must sit on lines of their own");
-  static_assert(offsetof(Hot, slow_hits) + sizeof(std::atomic<std::uint64_t>) - offsetof(Hot, claimed) <= cache_line_size,
-                "arenakit: the claim counters must share one line");
+                    offsetof(Hot, slow_hits) - offsetof(Hot, shard_count) >= cache_line_size,
+                "arenakit: Arena's head, shard count and refill count must sit on lines of their own");
   Hot hot_;
 
   // Statistics written off the fast path.
@@ -526,6 +538,7 @@ private:
   std::atomic<std::uint64_t> fallbacks_{0};
   std::atomic<std::uint64_t> growth_failures_{0};
   std::atomic<std::uint64_t> limit_hits_{0};
+  mutable std::atomic<std::uint64_t> high_water_{0}; ///< sampled (see ArenaCounters::high_water)
   std::atomic<std::uint64_t> retired_fast_hits_{0};
 
   mutable std::mutex growth_mutex_;

@@ -87,7 +87,11 @@ struct ArenaCounters {
   std::uint64_t slots_per_shard = 0;
   std::uint64_t slots_in_use = 0;        ///< held by users (not counting caches)
   std::uint64_t slots_cached = 0;        ///< taken from shards, parked in owner caches
-  std::uint64_t high_water = 0;          ///< peak slots taken from shards (users + caches)
+  /// Peak slots taken from shards (users + caches), sampled: the most seen
+  /// by a counters() call or a growth. Exact peak tracking would put a shared
+  /// RMW on every acquire; an arena grows only when full, so the growth
+  /// samples catch every peak that made it grow.
+  std::uint64_t high_water = 0;
   std::uint64_t fast_path_hits = 0;      ///< acquires served by an owner cache
   std::uint64_t slow_path_hits = 0;      ///< cache refills that went to the shards (direct
                                          ///< acquires are not counted one by one: that would

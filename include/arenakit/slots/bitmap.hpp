@@ -110,6 +110,25 @@ public:
     return got;
   }
 
+  /**
+   * claim_one - take one free slot (the arena's single acquire).
+   * @index: receives it.
+   * Return: false if the shard is full.
+   * Ordering: acquire on success, as claim() ((bm-2') / (bm-2)).
+   */
+  ARENAKIT_ALWAYS_INLINE bool claim_one(std::uint32_t& index) noexcept {
+    if (words_ != 1) return claim(&index, 1) == 1;
+    std::uint64_t old = bits_[0].load(std::memory_order_relaxed);
+    do {
+      if (ARENAKIT_UNLIKELY(~old == 0)) return false;
+      // (bm-2'') acquire pairs with (bm-3') in release(), as (bm-2');
+      // `old | (old + 1)` sets the lowest clear bit.
+    } while (!bits_[0].compare_exchange_weak(old, old | (old + 1), std::memory_order_acquire,
+                                             std::memory_order_relaxed));
+    index = static_cast<std::uint32_t>(std::countr_one(old));
+    return true;
+  }
+
   /// release - return slot @index. Refused (nothing changes) if already free.
   SlotRelease release(std::uint32_t index) noexcept {
     if (index >= capacity_) return SlotRelease::refused;

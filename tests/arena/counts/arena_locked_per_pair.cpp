@@ -8,6 +8,7 @@
 //   arena_locked_per_pair held   -> exactly 1 locked instruction per pair
 //   arena_locked_per_pair plain  -> 0 (PlainHeldFlagsCheck)
 //   arena_locked_per_pair range  -> 0 (RangeOnlyCheck)
+//   arena_locked_per_pair direct -> Arena::acquire + Arena::release
 #include <arenakit/arena/arena.hpp>
 
 #include <cstdio>
@@ -24,6 +25,31 @@ template <class Cache>
     if (!cache.release(id)) return 0;
   }
   return sum;
+}
+
+// The any-thread path: Arena::acquire / Arena::release.
+template <class A>
+[[gnu::noinline]] std::uint64_t run_pairs_direct(A& arena, int n) {
+  std::uint64_t sum = 0;
+  for (int i = 0; i < n; ++i) {
+    const arenakit::SlotId id = arena.acquire();
+    sum += id.raw;
+    if (!arena.release(id)) return 0;
+  }
+  return sum;
+}
+
+template <class A>
+int run_direct() {
+  arenakit::ArenaConfig cfg;
+  cfg.initial_shards = 1;
+  A arena(cfg);
+  if (!arena) return 2;
+  const arenakit::SlotId first = arena.acquire();
+  if (!first || !arena.release(first)) return 2;
+  const std::uint64_t sum = run_pairs_direct(arena, 10000);
+  std::printf("%llu\n", static_cast<unsigned long long>(sum));
+  return sum == 0 ? 1 : 0;
 }
 
 template <class A>
@@ -47,5 +73,6 @@ int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "held";
   if (std::strcmp(mode, "range") == 0) return run<arenakit::Arena<>::with<release_check<arenakit::RangeOnlyCheck>>>();
   if (std::strcmp(mode, "plain") == 0) return run<arenakit::Arena<>::with<release_check<arenakit::PlainHeldFlagsCheck>>>();
+  if (std::strcmp(mode, "direct") == 0) return run_direct<arenakit::Arena<>>();
   return run<arenakit::Arena<>>();
 }

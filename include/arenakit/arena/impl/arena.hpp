@@ -39,16 +39,14 @@ inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::counte
       fast += Cache::hits_of(word);
     }
   }
-  // Never report the impossible: a double release that range_only lets
-  // reach a bitmap takes the count below zero for the moment between
-  // (ar-c1) and its correction, and caches are read one by one.
-  const auto claimed_now = static_cast<std::int64_t>(hot_.claimed.load(std::memory_order_relaxed));
-  const std::uint64_t capacity = std::uint64_t{shards} * slots_per_shard_;
-  const std::uint64_t claimed =
-      claimed_now < 0 ? 0 : std::min(static_cast<std::uint64_t>(claimed_now), capacity);
+  // Slots taken from the shards, summed from their allocators: the direct
+  // path keeps no shared count (it would be an RMW on one line per acquire
+  // and per release). Each shard is read once, so a sum taken while others
+  // claim and release is a mix of moments, never more than exists.
+  const std::uint64_t claimed = claimed_slots(shards);
   c.slots_cached = std::min(cached, claimed);
   c.slots_in_use = claimed - c.slots_cached;
-  c.high_water = hot_.high_water.load(std::memory_order_relaxed);
+  c.high_water = note_high_water(claimed);
   c.fast_path_hits = fast;
   c.slow_path_hits = hot_.slow_hits.load(std::memory_order_relaxed);
   c.growths = growths_.load(std::memory_order_relaxed);
@@ -141,6 +139,8 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::grow() noexcept
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_shard_locked() noexcept {
   const std::uint32_t shard = hot_.shard_count.load(std::memory_order_relaxed);
+  // The arena grows when its shards are (nearly) full: a peak worth sampling.
+  note_high_water(claimed_slots(shard));
   if (shard >= max_shards_) {
     limit_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
     return errc::limit_reached;
@@ -325,28 +325,34 @@ inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_
     for (std::uint32_t i = 0; i < k; ++i) out[got + i] = make_id(top, index[i]);
     got += k;
   }
-  if (got != 0) note_claimed(got);
   return got;
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
-inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::note_claimed(std::uint32_t n) noexcept {
-  // (ar-c2) After the bitmap claim (acquire, BitmapSlots (bm-2)), so it is
-  // ordered after the decrement (ar-c1) of whoever freed the slots.
-  // Relaxed: a count; the peak below is a max over these values.
-  const std::uint64_t now = hot_.claimed.fetch_add(n, std::memory_order_relaxed) + n;
-  detail::fetch_max(hot_.high_water, now);
+inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one() noexcept {
+  for (;;) {
+    // (ar-10') acquire (TaggedIndexStack (ts-4)) pairs with (ar-9), as (ar-10).
+    const std::uint64_t head = hot_.head.peek();
+    const std::uint32_t top = detail::TaggedIndexStack::top_of(head);
+    if (ARENAKIT_UNLIKELY(top == none)) {
+      if (!grow()) return {};
+      continue;
+    }
+    std::uint32_t index;
+    bool claimed;
+    if constexpr (requires(SlotsT& slots) { slots.claim_one(index); }) {
+      claimed = shards_[top]->slots.claim_one(index); // an allocator's own single-slot path
+    } else {
+      claimed = shards_[top]->slots.claim(&index, 1) != 0;
+    }
+    if (ARENAKIT_LIKELY(claimed)) return make_id(top, index);
+    pop_full(head, top);
+  }
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::return_shared(const SlotId* ids, std::uint32_t n) noexcept {
   if (n == 0) return;
-  // (ar-c1) Off the count first, then into the bitmaps. The bitmap release
-  // below is a release RMW (BitmapSlots (bm-3)/(bm-3')), so this decrement
-  // happens-before the claim that takes the slot again and its increment
-  // (ar-c2): hot_.claimed never counts a slot twice, and the high-water mark
-  // built from it never passes the slots that exist. Relaxed: a count.
-  hot_.claimed.fetch_sub(n, std::memory_order_relaxed);
   std::uint32_t refused = 0;
   for (std::uint32_t i = 0; i < n; ++i) {
     const std::uint32_t pos = ids[i].position();
@@ -357,10 +363,8 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::return_shared(c
   }
   ARENAKIT_TEST_PAUSE(arena_return_bitmap_done);
   if (ARENAKIT_UNLIKELY(refused != 0)) {
-    // Only ReleaseCheck::range_only lets a double release reach a bitmap
-    // (held flags refuse it first): the bitmap refuses it and changes
-    // nothing, so the count goes back up by what it did not take.
-    hot_.claimed.fetch_add(refused, std::memory_order_relaxed);         // a count, as (ar-c1)
+    // Only RangeOnlyCheck (or a racing PlainHeldFlagsCheck cache) lets a
+    // double release reach a bitmap: the bitmap refuses it and changes nothing.
     refused_not_held_.fetch_add(refused, std::memory_order_relaxed); // statistics only
   }
 }
