@@ -7,7 +7,7 @@ set -euo pipefail
 
 base=(g++ cmake ninja-build pkgconf make)
 test_pkgs=(doctest-dev clang-14 libclang-rt-14-dev libbenchmark-dev valgrind)
-bench_pkgs=(libbenchmark-dev libdpdk-dev liburcu-dev libxenium-dev libjudy-dev
+bench_pkgs=(libbenchmark-dev valgrind libdpdk-dev liburcu-dev libxenium-dev libjudy-dev
             libboost-dev libmimalloc-dev)
 # The main job's report: scripts/report.py (standard library only) and its
 # chart (gnuplot without X; a report without gnuplot says the chart is skipped).

@@ -2,8 +2,9 @@
 # The main job: build in Release, run every example, run every benchmark
 # binary (each prints its side-by-side comparison table), then write the
 # report: report/README.md (machine, arenakit's median next to each peer's
-# from the same run and the ratio, targets met/MISS, peers not measured and
-# why) and report/chart.svg. Console output of each program is kept in
+# from the same run and the ratio, instructions and locked instructions per
+# item from callgrind for the arena rows, targets met/MISS, peers not
+# measured and why) and report/chart.svg. Console output of each program is kept in
 # report/logs/, the rows behind the report in report/raw/.
 #
 # Usage: scripts/main.sh [--quick] [google-benchmark flags...]
@@ -92,6 +93,24 @@ for prog in "${programs[@]}"; do
   printf '{"type":"status","name":"%s","kind":"%s","rc":%d,"seconds":%s,"log":"logs/%s.log"}\n' \
     "$name" "$kind" "$rc" "$secs" "$name" >> "$status_file"
 done
+
+echo
+echo "== instruction counts (callgrind) =="
+# Instructions and locked instructions per item next to the arena rows'
+# times: they do not move with the machine (scripts/counts.sh).
+if [ -x build/release/benchmarks/count_arena ]; then
+  if bash scripts/counts.sh build/release/benchmarks/count_arena "$raw/count_arena.jsonl" \
+       > "$logs/count_arena.log" 2>&1; then
+    [ -s "$raw/count_arena.jsonl" ] && ok_rows+=("$raw/count_arena.jsonl")
+    echo "counts: $(wc -l < "$raw/count_arena.jsonl" 2>/dev/null || echo 0) operations (log: $logs/count_arena.log)"
+  else
+    failed+=("count_arena")
+    echo "counts: FAILED (log: $logs/count_arena.log)"
+  fi
+  [ -s "$raw/count_arena.jsonl" ] || rm -f "$raw/count_arena.jsonl"
+else
+  echo "counts: build/release/benchmarks/count_arena not built; no instruction counts"
+fi
 
 echo
 echo "== report =="

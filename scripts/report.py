@@ -48,12 +48,16 @@ SCHEMA = {
     "target": {"binary": str, "text": str, "status": str, "max_ratio": OPT_NUM, "ours_ns": OPT_NUM,
                "ref_ns": OPT_NUM, "ratio": OPT_NUM},
     "status": {"name": str, "kind": str, "rc": int},
+    # Instructions and locked instructions per item of a row, counted by
+    # callgrind (scripts/counts.sh): they do not move with the machine.
+    "counts": {"binary": str, "scenario": str, "impl": str, "ir_per_item": NUM, "locked_per_item": NUM},
 }
 OPTIONAL = {
     "row": {"peer": OPT_STR, "package": OPT_STR, "items_per_second": OPT_NUM, "bytes_per_second": OPT_NUM,
             "threads": int, "cv_pct": OPT_NUM, "counters": dict},
     "target": {"reason": OPT_STR},
     "status": {"seconds": OPT_NUM, "log": OPT_STR},
+    "counts": {"iterations": int},
 }
 TARGET_STATUS = {"met", "MISS", "not measured"}
 
@@ -160,7 +164,7 @@ def build_model(records):
 
     def binary(name):
         if name not in binaries:
-            binaries[name] = {"context": None, "scenarios": {}, "targets": [], "unplaced": []}
+            binaries[name] = {"context": None, "scenarios": {}, "targets": [], "unplaced": [], "counts": {}}
         return binaries[name]
 
     def scenario(b, name):
@@ -182,6 +186,8 @@ def build_model(records):
             scenario(rec["binary"], rec["scenario"]).errors.append(rec)
         elif kind == "target":
             binary(rec["binary"])["targets"].append(rec)
+        elif kind == "counts":
+            binary(rec["binary"])["counts"][(rec["scenario"], rec["impl"])] = rec
     # Missing peers go to their scenario when it ran; a scenario with no row
     # at all (filtered out) still lists them, so nothing is dropped.
     for rec in records:
@@ -285,6 +291,16 @@ def render(binaries, statuses, mode, commit, chart_note):
       f"taken from the same run of the same binary. **{RATIO_TEXT}.** The arenakit row a scenario's ratios use "
       "is its first arenakit row (as in the console table).")
     w("")
+    counted = sum(len(b["counts"]) for b in binaries.values())
+    if counted:
+        w("The **instructions / locked per item** column is counted by callgrind (`valgrind --tool=callgrind "
+          "--collect-bus=yes`, `scripts/counts.sh` over `benchmarks/count_arena.cpp`): instructions and locked "
+          "instructions per item of the same operation, built the same way. Unlike the times, they do not move "
+          "with the machine or its load.")
+    else:
+        w("Instruction counts: none in this run (valgrind is not installed, or `count_arena` was not built); "
+          "`scripts/deps.sh bench` installs valgrind.")
+    w("")
     contexts = [b["context"] for b in binaries.values() if b["context"]]
     w("## Machine")
     w("")
@@ -349,8 +365,9 @@ def render(binaries, statuses, mode, commit, chart_note):
             w("")
             if s.rows:
                 head = f"ratio (this / {ref['impl']})" if ref else "ratio"
-                w(f"| implementation | kind | median / item | {md(head)} | rate | reps | spread (cv) | counters |")
-                w("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+                w(f"| implementation | kind | median / item | {md(head)} | rate | reps | spread (cv) | counters | "
+                  "instructions / locked per item |")
+                w("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
                 for r in s.rows:
                     kind = "arenakit" if r["is_arenakit"] else (
                         f"peer: {r['peer']} ({r['package']})" if r.get("peer") else "peer (always built)")
@@ -360,8 +377,10 @@ def render(binaries, statuses, mode, commit, chart_note):
                     counters = ", ".join(f"{k}={v:.4g}" for k, v in (r.get("counters") or {}).items()
                                          if isinstance(v, NUM))
                     threads = f" ×{r['threads']} threads" if r.get("threads", 1) > 1 else ""
+                    cnt = b["counts"].get((s.name, r["impl"]))
+                    instr = f"{cnt['ir_per_item']:.3g} / {cnt['locked_per_item']:.3g}" if cnt else "—"
                     w(f"| {name}{threads} | {md(kind)} | {fmt_ns(r['median_ns'])} | {fmt_ratio(s.ratio(r))} | "
-                      f"{rate or '—'} | {r['repetitions']} | {cv} | {md(counters) or '—'} |")
+                      f"{rate or '—'} | {r['repetitions']} | {cv} | {md(counters) or '—'} | {instr} |")
                 w("")
             else:
                 w("No row of this scenario ran.")

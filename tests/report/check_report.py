@@ -80,6 +80,11 @@ def main():
           "scenario table: the reference arenakit row is marked")
     check(has_line(text, r"^\| arenakit_direct \| arenakit \| 30 ns \| 7\.5× \|"),
           "scenario table: another arenakit variant against the reference")
+    check(has_line(text, r"^\| \*\*arenakit_cache\*\* \| arenakit \| 4 ns \| 1× \| .* \| 35\.3 / 1 \|$")
+          and has_line(text, r"^\| glibc_malloc \| .* \| 120 / 0 \|$")
+          and has_line(text, r"^\| arenakit_direct \| .* \| — \|$"),
+          "scenario table: instructions / locked per item from callgrind counts, — where none")
+    check("counted by callgrind" in text, "the report says where the instruction counts come from")
     check(has_line(text, r"^- \*\*boost_pool: not measured\*\* — built without peer boost_pool: "
                          r"not found when configured \(Debian package libboost-dev\)\.$"),
           "scenario: 'not measured' line with the package")

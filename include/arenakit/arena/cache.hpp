@@ -113,8 +113,11 @@ public:
       }
     } else {
       // A plain loop, not memcpy: the compiler vectorises it inline, where
-      // a call would cost more than the copy for a batch of 32.
-      for (std::uint32_t i = 0; i < n; ++i) out[i] = ids_[have + i];
+      // a call would cost more than the copy for a batch of 32. Through a
+      // pointer, not ids_[have + i]: a 32-bit index may wrap, and that
+      // possibility alone kept the loop scalar.
+      const SlotId* src = ids_ + have;
+      for (std::uint32_t i = 0; i < n; ++i) out[i] = src[i];
     }
     set_count(have, hits);
     return n;
@@ -139,7 +142,8 @@ public:
           const std::uint32_t chunk = std::min(n, capacity);
           std::uint32_t have = cached();
           if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
-          for (std::uint32_t i = 0; i < chunk; ++i) ids_[have + i] = ids[i];
+          SlotId* dst = ids_ + have; // a pointer, not a 32-bit index: see acquire_bulk()
+          for (std::uint32_t i = 0; i < chunk; ++i) dst[i] = ids[i];
           set_count(have + chunk);
           accepted += chunk;
           ids += chunk;
