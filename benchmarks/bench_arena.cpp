@@ -331,13 +331,14 @@ BENCHMARK(pair_2t_direct)->Name("pair_4k_2t/arenakit_direct")->Threads(2)->UseRe
 // One thread on the same kind of arena, for the ratio (registered after the
 // 2-thread runs so both see a warm arena).
 BENCHMARK(pair_arenakit_cache)->Name("pair_4k_1t_again/arenakit_cache");
+BENCHMARK(pair_arenakit_direct)->Name("pair_4k_1t_again/arenakit_direct");
 
 // --- the figures ---------------------------------------------------------------
 
 // Optional peers: a missing one is reported as "not measured", with its package.
 const int declared_peers = [] {
   bench::declare_peer("dpdk", ARENAKIT_BENCH_FOUND(ARENAKIT_HAVE_DPDK), "libdpdk-dev",
-                      {"pair_4k_1t/rte_mempool_cache", "bulk32_4k/rte_mempool_cache",
+                      {"pair_4k_1t/rte_mempool_cache", "pair_4k_1t/rte_mempool_ring", "bulk32_4k/rte_mempool_cache",
                        "pair_4k_2t/rte_mempool_user_cache"});
   bench::declare_peer("boost_pool", ARENAKIT_BENCH_FOUND(ARENAKIT_HAVE_BOOST_POOL), "libboost-dev",
                       {"pair_4k_1t/boost_pool"});
@@ -357,6 +358,12 @@ const int targets = [] {
                 "bulk of 32 per object: at most 1.25x rte_mempool bulk (held flags)");
   bench::target("bulk32_4k", "arenakit_cache_range_only", "bulk32_4k", "rte_mempool_cache", 1.25,
                 "bulk of 32 per object: at most 1.25x rte_mempool bulk (range_only)");
+  bench::target("pair_4k_1t", "arenakit_direct", "pair_4k_1t", "seed000_linear_scan", 1.0,
+                "direct pair (any thread, no cache): at or below the seed-000 scan");
+  bench::target("pair_4k_1t", "arenakit_direct", "pair_4k_1t", "rte_mempool_ring", 1.0,
+                "direct pair: at or below rte_mempool without a cache (its MP/MC ring)");
+  bench::target("pair_4k_2t", "arenakit_direct", "pair_4k_1t_again", "arenakit_direct", 1.5,
+                "2 threads, direct path: per-thread pair within 1.5x of 1 thread");
   bench::target("pair_90pct_inorder", "arenakit_direct", "pair_empty_1024sh", "arenakit_direct", 1.5,
                 "90% full (in order) over 1024 shards within 1.5x of empty (direct)");
   bench::target("pair_90pct_random", "arenakit_direct", "pair_empty_1024sh", "arenakit_direct", 1.5,

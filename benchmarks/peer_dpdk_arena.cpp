@@ -56,6 +56,25 @@ void pair_cached(benchmark::State& state) {
 }
 BENCHMARK(pair_cached)->Name("pair_4k_1t/rte_mempool_cache");
 
+// No cache (a null cache pointer): every get and put goes to the pool's
+// multi-producer / multi-consumer ring, as any thread may. The peer of the
+// arena's direct path, which also serves any thread without a cache.
+void pair_ring(benchmark::State& state) {
+  rte_mempool* mp = pool();
+  if (mp == nullptr) {
+    state.SkipWithError("DPDK EAL or mempool unavailable");
+    return;
+  }
+  for (auto _ : state) {
+    void* obj;
+    rte_mempool_generic_get(mp, &obj, 1, nullptr);
+    benchmark::DoNotOptimize(obj);
+    rte_mempool_generic_put(mp, &obj, 1, nullptr);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(pair_ring)->Name("pair_4k_1t/rte_mempool_ring");
+
 void bulk_cached(benchmark::State& state) {
   rte_mempool* mp = pool();
   if (mp == nullptr) {

@@ -58,6 +58,7 @@
 #include <arenakit/detail/bounded_count.hpp>
 #include <arenakit/detail/owner_counter.hpp>
 #include <arenakit/detail/tagged_index_stack.hpp>
+#include <arenakit/detail/thread_number.hpp>
 #include <arenakit/slots/bitmap.hpp>
 #include <arenakit/config.hpp>
 #include <arenakit/detail/sanitizer.hpp>
@@ -144,9 +145,12 @@ public:
                       detail::count_of<SourceT, Policies...> <= 1,
                   "arenakit: Arena given two instances of the same policy");
     error_ = configure(config);
+    // Initial shards go on the constructing thread's partial list (the
+    // thread that builds an arena is usually the one that uses it); threads
+    // of other lists grow their own, or take these once the limit is reached.
     for (std::uint32_t i = 0; !error_ && i < config.initial_shards; ++i) {
       std::lock_guard lock(growth_mutex_);
-      if (std::error_code ec = add_shard_locked(); ec) error_ = ec;
+      if (std::error_code ec = add_shard_locked(my_list()); ec) error_ = ec;
     }
   }
 
@@ -386,6 +390,7 @@ private:
     // Partial-stack link and membership; written by claimers and releasers.
     alignas(cache_line_size) std::atomic<std::uint32_t> next_partial{none};
     std::atomic<bool> listed{false};
+    std::uint32_t home = 0; ///< the partial list it goes back to (the list of the thread that grew it)
     SlotsT slots;
   };
 
@@ -396,6 +401,9 @@ private:
 
   static constexpr std::uint32_t none = detail::TaggedIndexStack::none;
   static constexpr std::uint32_t claim_chunk = 64;
+  /// Partial lists (a power of two): threads take their list round-robin at
+  /// their first claim (detail::thread_number()).
+  static constexpr std::uint32_t partial_lists = 4;
 
   // --- configuration ----------------------------------------------------------
 
@@ -446,8 +454,19 @@ private:
   /// Make @shard findable unless it already is.
   void list_shard(std::uint32_t shard) noexcept;
 
-  /// The top shard @shard was found full: take it off the stack.
-  void pop_full(std::uint64_t head, std::uint32_t shard) noexcept;
+  /// The top shard @shard of @list was found full: take it off the list.
+  void pop_full(detail::TaggedIndexStack& list, std::uint64_t head, std::uint32_t shard) noexcept;
+
+  /// Claim from the top shard of @list until @take says stop or the list is
+  /// empty; @take(shard) returns true when it got all it wanted.
+  template <class Take>
+  bool claim_from(detail::TaggedIndexStack& list, Take&& take) noexcept;
+
+  /// Claim through the calling thread's list first, then grow a shard for
+  /// it (if @may_grow), then steal from the other lists (as per-CPU slabs
+  /// do); false when nothing more can be had (limit or growth failure).
+  template <class Take>
+  bool claim_any(Take&& take, bool may_grow) noexcept;
 
   /**
    * claim_shared - take between @min and @max slots from the shards.
@@ -458,8 +477,14 @@ private:
   std::uint32_t claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept;
 
   /// claim_shared() of one slot, without the batch machinery: one claim on
-  /// the top shard. Empty at the limit or when growth failed.
+  /// a top shard. Empty at the limit or when growth failed.
   SlotId claim_one() noexcept;
+  SlotId claim_one_slow() noexcept;
+  /// One slot of @shard into @id; false if the shard is full.
+  bool claim_one_from(std::uint32_t shard, SlotId& id) noexcept;
+
+  /// The calling thread's partial list.
+  static std::uint32_t my_list() noexcept { return detail::thread_number() & (partial_lists - 1); }
 
   /// Slots taken from the first @shards shards (users + caches), summed
   /// from their allocators (see counters()).
@@ -485,9 +510,10 @@ private:
 
   // --- growth (slow path, under growth_mutex_) -----------------------------------
 
-  bool grow() noexcept;
+  /// Add a shard for @list unless one appeared on it; false at the limit or on failure.
+  bool grow(std::uint32_t list) noexcept;
 
-  std::error_code add_shard_locked() noexcept;
+  std::error_code add_shard_locked(std::uint32_t list) noexcept;
 
   std::error_code release_memory_impl(TeardownReport& report) noexcept;
 
@@ -514,19 +540,23 @@ private:
   detail::ShardIndex dev_index_;
 
   // Written on the shared path, one line per writer population: the partial
-  // stack's head (claimers that find a shard full, releases that refill one),
-  // the shard count (growth only; read by every validation), the refill
-  // count (cache refills only). No count is written per direct acquire or
-  // release: counters() sums the shards. Layout asserted below the class.
+  // lists' heads (claimers that find a shard full, releases that refill one;
+  // a list per group of threads, so two threads do not claim from one top
+  // shard), the shard count (growth only; read by every validation), the
+  // refill count (cache refills only). No count is written per direct
+  // acquire or release: counters() sums the shards. Layout asserted below.
+  struct alignas(cache_line_size) PartialList {
+    detail::TaggedIndexStack head;
+  };
   struct Hot {
-    alignas(cache_line_size) detail::TaggedIndexStack head; ///< the partial stack
+    PartialList lists[partial_lists];
     alignas(cache_line_size) std::atomic<std::uint32_t> shard_count{0};
     alignas(cache_line_size) std::atomic<std::uint64_t> slow_hits{0};
   };
-  static_assert(std::is_standard_layout_v<Hot>);
-  static_assert(offsetof(Hot, shard_count) - offsetof(Hot, head) >= cache_line_size &&
+  static_assert(std::is_standard_layout_v<Hot> && sizeof(PartialList) == cache_line_size);
+  static_assert(offsetof(Hot, shard_count) - offsetof(Hot, lists) >= partial_lists * cache_line_size &&
                     offsetof(Hot, slow_hits) - offsetof(Hot, shard_count) >= cache_line_size,
-                "arenakit: Arena's head, shard count and refill count must sit on lines of their own");
+                "arenakit: Arena's list heads, shard count and refill count must sit on lines of their own");
   Hot hot_;
 
   // Statistics written off the fast path.

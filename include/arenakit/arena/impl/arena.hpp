@@ -125,19 +125,19 @@ inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::locate(const 
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
-inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::grow() noexcept {
+inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::grow(std::uint32_t list) noexcept {
   std::lock_guard lock(growth_mutex_);
-  // Another thread may have added (or a release re-listed) a shard while
-  // we waited: go back and claim from it.
-  if (detail::TaggedIndexStack::top_of(hot_.head.peek()) != none) return true; // acquire, pairs with (ar-9): a pushed shard is built
-  const std::error_code ec = add_shard_locked();
+  // Another thread may have added (or a release re-listed) a shard on our
+  // list while we waited: go back and claim from it.
+  if (detail::TaggedIndexStack::top_of(hot_.lists[list].head.peek()) != none) return true; // acquire, pairs with (ar-9): a pushed shard is built
+  const std::error_code ec = add_shard_locked(list);
   // The limit is not a failure: limit_hits counts it and acquire's empty id says it.
   if (ec && ec != make_error_code(errc::limit_reached)) last_growth_error_ = ec;
   return !ec;
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
-inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_shard_locked() noexcept {
+inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_shard_locked(std::uint32_t list) noexcept {
   const std::uint32_t shard = hot_.shard_count.load(std::memory_order_relaxed);
   // The arena grows when its shards are (nearly) full: a peak worth sampling.
   note_high_water(claimed_slots(shard));
@@ -166,6 +166,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_
   }
   s->region = *region;
   s->mapping = *mapping;
+  s->home = list;
   const std::uint64_t dev = mapper_.device_address(s->mapping);
   views_[shard] = ShardView{region->data, dev};
   shards_[shard] = s;
@@ -195,8 +196,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::rele
   // Decided from the bitmaps, the state every hand-out goes through, not
   // from a counter: a slot held by a user, parked in a cache or waiting in
   // the reclaimer is not free in its shard's allocator.
-  std::uint64_t out = 0;
-  for (std::uint32_t i = 0; i < shards; ++i) out += slots_per_shard_ - shards_[i]->slots.free_count();
+  const std::uint64_t out = claimed_slots(shards);
   report.slots_outstanding = out;
   report.caches_alive = caches_alive;
   if (out != 0 || caches_alive) {
@@ -215,7 +215,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::rele
   }
   // Start over with empty tables: ids of the old shards are now out of range.
   hot_.shard_count.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (ar-7) for later growth
-  hot_.head.reset(); // teardown, no concurrent callers; the tag still advances (ts-5), pairs with (ar-10)
+  for (PartialList& l : hot_.lists) l.head.reset(); // teardown, no concurrent callers; the tag still advances (ts-5), pairs with (ar-10)
   cpu_index_.clear();
   dev_index_.clear();
   report.clean = true;
@@ -281,7 +281,7 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::push_partial(st
   // (ar-9) the push releases (TaggedIndexStack (ts-1)), pairing with
   // (ar-10): a claimer that sees this head sees the shard's link and
   // everything add_shard_locked() built.
-  hot_.head.push(shard, link_of());
+  hot_.lists[shards_[shard]->home].head.push(shard, link_of());
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
@@ -292,11 +292,11 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::list_shard(std:
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
-inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::pop_full(std::uint64_t head, std::uint32_t shard) noexcept {
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::pop_full(detail::TaggedIndexStack& list, std::uint64_t head, std::uint32_t shard) noexcept {
   Shard* s = shards_[shard];
   // acq_rel (TaggedIndexStack (ts-3)): acquire the pushes we pass over,
   // release for the next popper.
-  if (!hot_.head.pop_if(head, link_of())) return; // someone else moved the head: the caller retries
+  if (!list.pop_if(head, link_of())) return; // someone else moved the head: the caller retries
   // (ar-5) seq_cst store, then the seq_cst load inside free_count(): pairs
   // with (ar-6) and with the seq_cst increment in SlotAllocator::release().
   s->listed.store(false, std::memory_order_seq_cst);
@@ -304,50 +304,80 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::pop_full(std::u
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+template <class Take>
+inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_from(detail::TaggedIndexStack& list, Take&& take) noexcept {
+  for (;;) {
+    // (ar-10) acquire (TaggedIndexStack (ts-4)) pairs with (ar-9): the top
+    // shard is fully built.
+    const std::uint64_t head = list.peek();
+    const std::uint32_t top = detail::TaggedIndexStack::top_of(head);
+    if (top == none) return false;
+    if (take(top)) return true;
+    pop_full(list, head, top); // it had less than wanted: full now, or soon refilled and re-listed
+  }
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+template <class Take>
+inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_any(Take&& take, bool may_grow) noexcept {
+  const std::uint32_t mine = my_list();
+  for (;;) {
+    if (claim_from(hot_.lists[mine].head, take)) return true;
+    // Our list is dry: a shard of our own if the limit allows (no other
+    // thread then shares its lines), else what the other lists have.
+    if (may_grow && grow(mine)) continue;
+    for (std::uint32_t k = 1; k < partial_lists; ++k)
+      if (claim_from(hot_.lists[(mine + k) & (partial_lists - 1)].head, take)) return true;
+    return false;
+  }
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept {
   std::uint32_t got = 0;
   std::uint32_t index[claim_chunk];
-  while (got < max) {
-    // (ar-10) acquire (TaggedIndexStack (ts-4)) pairs with (ar-9).
-    const std::uint64_t head = hot_.head.peek();
-    const std::uint32_t top = detail::TaggedIndexStack::top_of(head);
-    if (top == none) {
-      if (got >= min || !grow()) break;
-      continue;
-    }
-    Shard* s = shards_[top];
+  // True when the shard gave something; a shard that gave nothing is full.
+  auto take = [&](std::uint32_t shard) noexcept {
     const std::uint32_t want = std::min(max - got, claim_chunk);
-    const std::uint32_t k = s->slots.claim(index, want);
-    if (k == 0) {
-      pop_full(head, top);
-      continue;
-    }
-    for (std::uint32_t i = 0; i < k; ++i) out[got + i] = make_id(top, index[i]);
+    const std::uint32_t k = shards_[shard]->slots.claim(index, want);
+    for (std::uint32_t i = 0; i < k; ++i) out[got + i] = make_id(shard, index[i]);
     got += k;
+    return k != 0;
+  };
+  // Grows only while fewer than @min were found.
+  while (got < max && claim_any(take, got < min)) {
   }
   return got;
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
-inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one() noexcept {
-  for (;;) {
-    // (ar-10') acquire (TaggedIndexStack (ts-4)) pairs with (ar-9), as (ar-10).
-    const std::uint64_t head = hot_.head.peek();
-    const std::uint32_t top = detail::TaggedIndexStack::top_of(head);
-    if (ARENAKIT_UNLIKELY(top == none)) {
-      if (!grow()) return {};
-      continue;
-    }
-    std::uint32_t index;
-    bool claimed;
-    if constexpr (requires(SlotsT& slots) { slots.claim_one(index); }) {
-      claimed = shards_[top]->slots.claim_one(index); // an allocator's own single-slot path
-    } else {
-      claimed = shards_[top]->slots.claim(&index, 1) != 0;
-    }
-    if (ARENAKIT_LIKELY(claimed)) return make_id(top, index);
-    pop_full(head, top);
+inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one_from(std::uint32_t shard, SlotId& id) noexcept {
+  std::uint32_t index;
+  bool claimed;
+  if constexpr (requires(SlotsT& slots) { slots.claim_one(index); }) {
+    claimed = shards_[shard]->slots.claim_one(index); // an allocator's own single-slot path
+  } else {
+    claimed = shards_[shard]->slots.claim(&index, 1) != 0;
   }
+  if (ARENAKIT_LIKELY(claimed)) id = make_id(shard, index);
+  return claimed;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one() noexcept {
+  // The common case inline: the top shard of our list has room.
+  // (ar-10') acquire (TaggedIndexStack (ts-4)) pairs with (ar-9), as (ar-10).
+  const std::uint32_t top = detail::TaggedIndexStack::top_of(hot_.lists[my_list()].head.peek());
+  SlotId id;
+  if (ARENAKIT_LIKELY(top != none) && claim_one_from(top, id)) return id;
+  return claim_one_slow();
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+ARENAKIT_NOINLINE inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one_slow() noexcept {
+  SlotId id;
+  claim_any([&](std::uint32_t shard) noexcept { return claim_one_from(shard, id); }, true);
+  return id;
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
