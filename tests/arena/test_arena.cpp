@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "hugetlb.hpp"
@@ -305,4 +306,30 @@ TEST_CASE("address lookup stays exact when frames collide in the index") {
   CHECK_FALSE(arena.from_device_address(5u * 4096u));    // between shards: nobody's
   CHECK_FALSE(arena.from_device_address(4095u * 4096u)); // a colliding frame nobody holds
   for (SlotId id : ids) CHECK(arena.release(id));
+}
+
+// Issue 13: a partial list per group of threads. A thread whose list is dry
+// grows a shard of its own (no other thread then claims from its top shard),
+// and at the limit takes what the other lists have.
+TEST_CASE("a thread grows its own shard before stealing, and steals at the limit") {
+  Arena<> arena(ArenaConfig{.slot_size = 4096, .shard_size = 64 * 1024, .max_shards = 2});
+  REQUIRE(arena);
+  SlotId a, b, c;
+  // Threads started one after another take consecutive thread numbers:
+  // different partial lists.
+  std::thread([&] { a = arena.acquire(); }).join();
+  std::thread([&] { b = arena.acquire(); }).join();
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(arena.counters().shards == 2);
+  CHECK((a.position() >> 4) != (b.position() >> 4)); // one shard each
+  // A third thread finds the limit reached: it claims from the others' shards.
+  std::thread([&] { c = arena.acquire(); }).join();
+  REQUIRE(c);
+  CHECK(arena.counters().shards == 2);
+  CHECK(arena.counters().slots_in_use == 3);
+  // Released from any thread, each slot goes back to its shard's own list.
+  std::thread([&] { CHECK(arena.release(a)); CHECK(arena.release(b)); CHECK(arena.release(c)); }).join();
+  CHECK(arena.counters().slots_in_use == 0);
+  CHECK(arena.release_memory() == std::error_code{});
 }
