@@ -13,10 +13,13 @@
  *   from pointer, arena offset and device address in O(1).
  *
  * Finding a free slot in O(1)
- * Shards with free slots sit on a lock-free LIFO ("partial stack"; head tagged
- * against ABA). Claims go to the top shard. A claimer that finds the top shard
- * full pops it; a release that takes a shard from full to non-full pushes it
- * back. A per-shard `listed` flag keeps a shard on the stack at most once, and
+ * Shards with free slots sit on lock-free LIFOs ("partial lists"; heads tagged
+ * against ABA), one per group of threads, each shard on the list of the thread
+ * that grew it. Claims go to the top shard of the caller's list; a thread
+ * whose list is dry grows a shard of its own before it takes from the other
+ * lists (as per-CPU slabs do), so two threads do not claim from one top
+ * shard. A claimer that finds a top shard full pops it; a release that takes
+ * a shard from full to non-full pushes it back on its list. A per-shard `listed` flag keeps a shard on the stack at most once, and
  * the popper re-checks the free count after clearing the flag so that a
  * release racing with the pop is never stranded (the Dekker pair (ar-5)/(ar-6)).
  * Every push is paid for by a full->non-full release, so the amortised cost
@@ -27,7 +30,8 @@
  *   and release are a few plain loads and stores; the cache refills and
  *   flushes in batches against the shards. The fast path.
  * - `Arena::acquire()` / `release()` and the bulk forms work from any thread
- *   directly against the shards: lock-free, a few atomic RMWs each.
+ *   directly against the shards: lock-free, one CAS to acquire, the held
+ *   flag's exchange and one bitmap RMW to release, no shared count.
  * - Growth (new region + mapping) takes a mutex: it is the slow path and it
  *   calls the source and the mapper, which may sleep anyway.
  *
