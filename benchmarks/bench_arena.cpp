@@ -41,9 +41,11 @@ constexpr std::uint32_t slots_per_shard = 16;
 
 // --- pair_4k_1t ---------------------------------------------------------------
 
-void pair_arenakit_cache(benchmark::State& state) {
-  BenchArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
-  BenchArena::Cache cache(arena);
+// The owner-cache pair, for each release check (the arena's fifth policy).
+template <class A>
+void pair_cache(benchmark::State& state) {
+  A arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
+  typename A::Cache cache(arena);
   for (auto _ : state) {
     SlotId id = cache.acquire();
     benchmark::DoNotOptimize(id);
@@ -51,6 +53,7 @@ void pair_arenakit_cache(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+void pair_arenakit_cache(benchmark::State& state) { pair_cache<BenchArena>(state); }
 BENCHMARK(pair_arenakit_cache)->Name("pair_4k_1t/arenakit_cache");
 
 void pair_arenakit_direct(benchmark::State& state) {
@@ -113,9 +116,10 @@ BENCHMARK(pair_boost_pool)->Name("pair_4k_1t/boost_pool");
 
 // --- bulk32_4k ------------------------------------------------------------------
 
-void bulk_arenakit_cache(benchmark::State& state) {
-  BenchArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
-  BenchArena::Cache cache(arena);
+template <class A>
+void bulk_cache(benchmark::State& state) {
+  A arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
+  typename A::Cache cache(arena);
   SlotId ids[32];
   for (auto _ : state) {
     cache.acquire_bulk(ids, 32);
@@ -124,6 +128,7 @@ void bulk_arenakit_cache(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * 32);
 }
+void bulk_arenakit_cache(benchmark::State& state) { bulk_cache<BenchArena>(state); }
 BENCHMARK(bulk_arenakit_cache)->Name("bulk32_4k/arenakit_cache");
 
 void bulk_arenakit_direct(benchmark::State& state) {
@@ -138,57 +143,12 @@ void bulk_arenakit_direct(benchmark::State& state) {
 }
 BENCHMARK(bulk_arenakit_direct)->Name("bulk32_4k/arenakit_direct");
 
-void bulk_arenakit_range_only(benchmark::State& state) {
-  RangeArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
-  RangeArena::Cache cache(arena);
-  SlotId ids[32];
-  for (auto _ : state) {
-    cache.acquire_bulk(ids, 32);
-    benchmark::DoNotOptimize(ids);
-    cache.release_bulk(ids, 32);
-  }
-  state.SetItemsProcessed(state.iterations() * 32);
-}
-BENCHMARK(bulk_arenakit_range_only)->Name("bulk32_4k/arenakit_cache_range_only");
-
-void pair_arenakit_range_only(benchmark::State& state) {
-  RangeArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
-  RangeArena::Cache cache(arena);
-  for (auto _ : state) {
-    SlotId id = cache.acquire();
-    benchmark::DoNotOptimize(id);
-    cache.release(id);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(pair_arenakit_range_only)->Name("pair_4k_1t/arenakit_cache_range_only");
-
+BENCHMARK(bulk_cache<RangeArena>)->Name("bulk32_4k/arenakit_cache_range_only");
+BENCHMARK(pair_cache<RangeArena>)->Name("pair_4k_1t/arenakit_cache_range_only");
 // Held flags cleared with a plain load and store (PlainHeldFlagsCheck):
 // double releases refused unless two race, no locked instruction.
-void pair_arenakit_plain(benchmark::State& state) {
-  PlainArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
-  PlainArena::Cache cache(arena);
-  for (auto _ : state) {
-    SlotId id = cache.acquire();
-    benchmark::DoNotOptimize(id);
-    cache.release(id);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(pair_arenakit_plain)->Name("pair_4k_1t/arenakit_cache_plain_held");
-
-void bulk_arenakit_plain(benchmark::State& state) {
-  PlainArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
-  PlainArena::Cache cache(arena);
-  SlotId ids[32];
-  for (auto _ : state) {
-    cache.acquire_bulk(ids, 32);
-    benchmark::DoNotOptimize(ids);
-    cache.release_bulk(ids, 32);
-  }
-  state.SetItemsProcessed(state.iterations() * 32);
-}
-BENCHMARK(bulk_arenakit_plain)->Name("bulk32_4k/arenakit_cache_plain_held");
+BENCHMARK(pair_cache<PlainArena>)->Name("pair_4k_1t/arenakit_cache_plain_held");
+BENCHMARK(bulk_cache<PlainArena>)->Name("bulk32_4k/arenakit_cache_plain_held");
 
 // --- a big pool, empty or 90% full ---------------------------------------------------
 

@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -293,14 +294,18 @@ struct BenchObj : EpochHook {
   std::uint64_t payload[4] = {};
 };
 
-// Like for like with xenium's row, whose guard_ptr enters a critical region
-// per object: a guard per object, then new + retire (the delete is paid at
-// reclamation, inside the loop, on both sides).
+// @guarded: like for like with xenium's row, whose guard_ptr enters a
+// critical region per object: a guard per object, then new + retire (the
+// delete is paid at reclamation, inside the loop, on both sides). Without
+// it: what a writer that retires outside any read section pays (not
+// comparable with xenium's row).
+template <bool guarded>
 void retire_arenakit_epoch(benchmark::State& state) {
   auto domain = EpochDomain::create();
   EpochThread me(**domain, "bench");
   for (auto _ : state) {
-    EpochGuard g(me);
+    std::optional<EpochGuard> g;
+    if constexpr (guarded) g.emplace(me);
     auto* o = new BenchObj{};
     benchmark::DoNotOptimize(o);
     (void)me.retire(o);
@@ -311,23 +316,8 @@ void retire_arenakit_epoch(benchmark::State& state) {
   state.counters["advances/kobj"] =
       1000.0 * static_cast<double>((*domain)->counters().advances) / static_cast<double>(state.iterations());
 }
-BENCHMARK(retire_arenakit_epoch)->Name("retire/arenakit_epoch");
-
-// The same without the guard: what a writer that retires outside any read
-// section pays (not comparable with xenium's row).
-void retire_arenakit_epoch_unguarded(benchmark::State& state) {
-  auto domain = EpochDomain::create();
-  EpochThread me(**domain, "bench");
-  for (auto _ : state) {
-    auto* o = new BenchObj{};
-    benchmark::DoNotOptimize(o);
-    (void)me.retire(o);
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
-  me.flush();
-  (void)(*domain)->synchronize();
-}
-BENCHMARK(retire_arenakit_epoch_unguarded)->Name("retire/arenakit_epoch_unguarded");
+BENCHMARK(retire_arenakit_epoch<true>)->Name("retire/arenakit_epoch");
+BENCHMARK(retire_arenakit_epoch<false>)->Name("retire/arenakit_epoch_unguarded");
 
 // --- page pool -----------------------------------------------------------------
 

@@ -40,40 +40,28 @@ rte_mempool* pool() {
   return mp;
 }
 
-void pair_cached(benchmark::State& state) {
-  rte_mempool* mp = pool();
-  if (mp == nullptr) {
-    state.SkipWithError("DPDK EAL or mempool unavailable");
-    return;
-  }
-  for (auto _ : state) {
-    void* obj;
-    rte_mempool_get(mp, &obj);
-    benchmark::DoNotOptimize(obj);
-    rte_mempool_put(mp, obj);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(pair_cached)->Name("pair_4k_1t/rte_mempool_cache");
-
-// No cache (a null cache pointer): every get and put goes to the pool's
-// multi-producer / multi-consumer ring, as any thread may. The peer of the
+// @cached: through the lcore's cache (the main thread is EAL lcore 0), or
+// with a null cache pointer, so that every get and put goes to the pool's
+// multi-producer / multi-consumer ring, as any thread may: the peer of the
 // arena's direct path, which also serves any thread without a cache.
-void pair_ring(benchmark::State& state) {
+template <bool cached>
+void pair(benchmark::State& state) {
   rte_mempool* mp = pool();
   if (mp == nullptr) {
     state.SkipWithError("DPDK EAL or mempool unavailable");
     return;
   }
+  rte_mempool_cache* cache = cached ? rte_mempool_default_cache(mp, rte_lcore_id()) : nullptr;
   for (auto _ : state) {
     void* obj;
-    rte_mempool_generic_get(mp, &obj, 1, nullptr);
+    rte_mempool_generic_get(mp, &obj, 1, cache);
     benchmark::DoNotOptimize(obj);
-    rte_mempool_generic_put(mp, &obj, 1, nullptr);
+    rte_mempool_generic_put(mp, &obj, 1, cache);
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(pair_ring)->Name("pair_4k_1t/rte_mempool_ring");
+BENCHMARK(pair<true>)->Name("pair_4k_1t/rte_mempool_cache");
+BENCHMARK(pair<false>)->Name("pair_4k_1t/rte_mempool_ring");
 
 void bulk_cached(benchmark::State& state) {
   rte_mempool* mp = pool();
