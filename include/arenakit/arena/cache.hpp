@@ -35,6 +35,10 @@ public:
 
   explicit Cache(Arena& arena, std::uint32_t batch = default_batch) noexcept
       : arena_(&arena), batch_(std::clamp<std::uint32_t>(batch, 1, capacity / 2)) {
+    // A cached slot is parked without its count: a counted arena's release
+    // must drop one reference (Arena::release()), which a cache cannot do.
+    static_assert(!CountedSlotAllocator<SlotsT>,
+                  "arenakit: Arena::Cache needs an uncounted slot allocator; use Arena::acquire/release with CountedSlots");
     std::lock_guard lock(arena_->cache_mutex_);
     next_ = arena_->caches_;
     if (next_ != nullptr) next_->prev_ = this;
