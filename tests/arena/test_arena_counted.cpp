@@ -81,7 +81,7 @@ TEST_CASE("counted arena: a drop or a retain with no reference is refused, count
 
 TEST_CASE("counted arena: release_bulk drops one reference per id and frees at the last") {
   Counted arena(one_shard);
-  SlotId ids[4];
+  SlotId ids[4] = {};
   REQUIRE(arena.acquire_bulk(ids, 4) == 4);
   REQUIRE(arena.retain(ids[0]));
   CHECK(arena.release_bulk(ids, 4) == 4);

@@ -24,7 +24,7 @@ using Counted = Arena<>::with<policy::slots<CountedSlots>>;
 // Every slot of the arena comes back, each exactly once.
 void check_all_free_once(Counted& arena) {
   std::set<std::uint32_t> seen;
-  SlotId ids[16];
+  SlotId ids[16] = {};
   std::uint32_t n = 0;
   for (SlotId s; (s = arena.acquire());) {
     CHECK(seen.insert(s.raw).second);
@@ -86,7 +86,7 @@ TEST_CASE("counted races: a release that read 1 sees the retain that landed and 
 // zero, and the slot is freed once. A fetch_sub takes the count below zero.
 TEST_CASE("counted races: two drops of the last reference, one stopped after reading 1") {
   CountedSlots slots(4);
-  std::uint32_t s;
+  std::uint32_t s = 0;
   REQUIRE(slots.claim(&s, 1) == 1);
   pause_test::PausePoint pause(TestPoint::counted_drop_read);
   SlotRelease first = SlotRelease::kept;
@@ -99,7 +99,7 @@ TEST_CASE("counted races: two drops of the last reference, one stopped after rea
   CHECK(first == SlotRelease::refused);
   CHECK(slots.counters().refused_drops == 1);
   CHECK(slots.free_count() == 4);
-  std::uint32_t out[8];
+  std::uint32_t out[8] = {};
   std::set<std::uint32_t> seen;
   const std::uint32_t k = slots.claim(out, 8);
   CHECK(k == 4); // freed once: four slots, not five

@@ -40,10 +40,10 @@ void race(Fn fn) {
 // other `threads` are refused at zero, whoever runs first.
 TEST_CASE("counted stress: twice as many releases as references: half refused, one free, no underflow") {
   CountedSlots slots(8);
-  constexpr int rounds = 2000;
+  constexpr int rounds = 1000;
   std::uint64_t refused_expected = 0;
   for (int round = 0; round < rounds; ++round) {
-    std::uint32_t s;
+    std::uint32_t s = 0;
     REQUIRE(slots.claim(&s, 1) == 1);
     for (int i = 1; i < threads; ++i) REQUIRE(slots.retain(s));
     std::atomic<int> kept{0}, freed{0}, refused{0};
@@ -73,10 +73,10 @@ TEST_CASE("counted stress: twice as many releases as references: half refused, o
 // after the free is refused.
 TEST_CASE("counted stress: retains racing the last release: one free, refused retains counted") {
   CountedSlots slots(8);
-  constexpr int rounds = 2000;
+  constexpr int rounds = 1000;
   std::uint64_t refusals = 0;
   for (int round = 0; round < rounds; ++round) {
-    std::uint32_t s;
+    std::uint32_t s = 0;
     REQUIRE(slots.claim(&s, 1) == 1);
     std::atomic<int> freed{0}, retained{0}, refused{0};
     race([&](int t) {
@@ -120,7 +120,7 @@ TEST_CASE("counted stress: an arena's slots shared by three holders are never re
     std::vector<Item> items;
   };
   Box boxes[threads];
-  constexpr int per_thread = 20000;
+  constexpr int per_thread = 10000;
   std::atomic<std::uint64_t> next_stamp{1};
   std::atomic<int> bad{0};
   std::atomic<int> producers{threads};

@@ -22,7 +22,7 @@ TEST_CASE("CountedSlots hands out every slot exactly once with one reference, th
     CHECK(c.capacity() == slots);
     CHECK(c.free_count() == slots);
     std::set<std::uint32_t> seen;
-    std::uint32_t out[64];
+    std::uint32_t out[64] = {};
     for (;;) {
       const std::uint32_t k = c.claim(out, 7);
       if (k == 0) break;
@@ -40,7 +40,7 @@ TEST_CASE("CountedSlots hands out every slot exactly once with one reference, th
 
 TEST_CASE("CountedSlots: a fresh allocator hands out 0, 1, 2, ... and reuses the slot released last") {
   CountedSlots c(8);
-  std::uint32_t out[8];
+  std::uint32_t out[8] = {};
   REQUIRE(c.claim(out, 3) == 3);
   CHECK(out[0] == 0);
   CHECK(out[1] == 1);
@@ -52,7 +52,7 @@ TEST_CASE("CountedSlots: a fresh allocator hands out 0, 1, 2, ... and reuses the
 
 TEST_CASE("CountedSlots retain and release: the slot is freed by the last reference only") {
   CountedSlots c(4);
-  std::uint32_t s;
+  std::uint32_t s = 0;
   REQUIRE(c.claim(&s, 1) == 1);
   CHECK(c.retain(s));
   CHECK(c.retain(s));
@@ -71,7 +71,7 @@ TEST_CASE("CountedSlots retain and release: the slot is freed by the last refere
 
 TEST_CASE("CountedSlots release reports was_full when the allocator had no free slot") {
   CountedSlots c(2);
-  std::uint32_t out[2];
+  std::uint32_t out[2] = {};
   REQUIRE(c.claim(out, 2) == 2);
   CHECK(c.claim(out, 1) == 0);
   CHECK(c.release(out[0]) == SlotRelease::was_full);
@@ -80,7 +80,7 @@ TEST_CASE("CountedSlots release reports was_full when the allocator had no free 
 
 TEST_CASE("CountedSlots: a drop at zero is refused, counted, and never underflows") {
   CountedSlots c(4);
-  std::uint32_t s;
+  std::uint32_t s = 0;
   REQUIRE(c.claim(&s, 1) == 1);
   CHECK(c.drop(s) == SlotDrop::last); // draining: zero references, not free
   CHECK(c.refs(s) == 0);
@@ -131,7 +131,7 @@ TEST_CASE("CountedSlots claim takes no more than asked and no more than free") {
 TEST_CASE("CountedSlots: an empty allocator is not ready and hands out nothing") {
   CountedSlots c(0);
   CHECK_FALSE(c.ready());
-  std::uint32_t s;
+  std::uint32_t s = 0;
   CHECK(c.claim(&s, 1) == 0);
   CHECK_FALSE(c.retain(0));
 }
