@@ -20,10 +20,11 @@
  *
  * Finding a free slot is O(1) at any fullness: free slots sit on a tagged
  * lock-free LIFO (detail/tagged_index_stack.hpp) whose links live beside the
- * counts, and a free counter is the admission ticket, as in BitmapSlots:
- * claim() reserves k by decrementing `free_` before it pops, release() pushes
- * before it increments, so the list always holds at least `free_` entries
- * and a reserved pop never finds it empty. LIFO order also hands out the
+ * counts, and a count of claimed slots bounded by the capacity
+ * (detail/bounded_count.hpp) is the admission ticket, as BitmapSlots' free
+ * counter is: claim() reserves k before it pops, release() pushes before it
+ * gives its unit back, so the list always holds at least `capacity -
+ * claimed` entries and a reserved pop never finds it empty. LIFO order also hands out the
  * slot released last, the one most likely still in cache.
  *
  * Progress: every operation is lock-free (a CAS fails only because another
@@ -34,6 +35,7 @@
 #include <arenakit/config.hpp>
 #include <arenakit/concepts/counted_slot_allocator.hpp>
 #include <arenakit/concepts/slot_allocator.hpp>
+#include <arenakit/detail/bounded_count.hpp>
 #include <arenakit/detail/tagged_index_stack.hpp>
 #include <arenakit/detail/test_hook.hpp>
 
@@ -63,8 +65,6 @@ public:
     }
     // Lowest index on top, so a fresh allocator hands out 0, 1, 2, ...
     for (std::uint32_t i = slots; i-- > 0;) free_list_.push(i, link_of());
-    // Published to other threads by the arena's release of the shard pointer.
-    free_.store(slots, std::memory_order_relaxed);
   }
   CountedSlots(const CountedSlots&) = delete;
   CountedSlots& operator=(const CountedSlots&) = delete;
@@ -73,7 +73,7 @@ public:
   std::uint32_t capacity() const noexcept { return capacity_; }
   /// seq_cst: the arena pairs it with its shard-listing flag (see the
   /// SlotAllocator concept); release() updates it with a seq_cst RMW (cs-4).
-  std::uint32_t free_count() const noexcept { return free_.load(std::memory_order_seq_cst); }
+  std::uint32_t free_count() const noexcept { return capacity_ - claimed_.load(std::memory_order_seq_cst); }
 
   bool is_free(std::uint32_t index) const noexcept {
     // Relaxed: a snapshot for the caller's checks; it orders nothing.
@@ -96,15 +96,9 @@ public:
    * before ours ((cs-1) and the free list's pop (ts-2)).
    */
   std::uint32_t claim(std::uint32_t* out, std::uint32_t max) noexcept {
-    std::uint32_t avail = free_.load(std::memory_order_relaxed);
-    std::uint32_t want;
-    do {
-      if (avail == 0 || max == 0) return 0;
-      want = avail < max ? avail : max;
-      // (cs-1) acquire pairs with (cs-4) in release(): the slots we reserve
-      // were pushed on the free list before (cs-4) counted them.
-    } while (!free_.compare_exchange_weak(avail, avail - want, std::memory_order_acquire,
-                                          std::memory_order_relaxed));
+    // (cs-1) acquire pairs with (cs-4) in release(): the slots we reserve
+    // were pushed on the free list before (cs-4) gave their units back.
+    const std::uint32_t want = claimed_.reserve<std::memory_order_acquire>(max, capacity_).taken;
     for (std::uint32_t i = 0; i < want; ++i) {
       // (ts-2) acquire, pairs with the push's (ts-1) in release(): the slot's
       // last holder's writes happen-before ours. Never `none`: the list holds
@@ -184,8 +178,8 @@ public:
     // (cs-4) seq_cst: pairs with (cs-1), and is the count update the arena's
     // listing protocol reads after clearing its flag (Dekker style, as
     // BitmapSlots (bm-4)).
-    const std::uint32_t before = free_.fetch_add(1, std::memory_order_seq_cst);
-    return before == 0 ? SlotRelease::was_full : SlotRelease::released;
+    const std::uint32_t before = claimed_.release<std::memory_order_seq_cst>(1);
+    return before == capacity_ ? SlotRelease::was_full : SlotRelease::released;
   }
 
   /// Refusals so far. Relaxed snapshots: statistics only.
@@ -219,7 +213,7 @@ private:
   }
 
   // What every claim and release touches, on one line.
-  alignas(cache_line_size) std::atomic<std::uint32_t> free_{0};
+  alignas(cache_line_size) detail::BoundedCount<std::uint32_t> claimed_;
   std::uint32_t capacity_;
   detail::TaggedIndexStack free_list_;
   std::unique_ptr<Entry[]> entries_;
