@@ -1465,18 +1465,35 @@ private:
     return false;
   }
 
-  template <class Range>
-  static ReturnOutcome sw_return_impl(State& s, ConsumerHandle h, std::span<const Range> ranges) noexcept {
+  /**
+   * walk_ranges() - the work-capped walk both return paths share: checks
+   * each range (tokens/format.hpp), charges its cost to the call's budget
+   * (a valid range its count, any other range 1; a range that does not fit
+   * stops the call), and hands each page of a valid range to @per_page,
+   * which returns `released` or the refusal (a Step: one register, so the
+   * hot path keeps no refusal in memory). Refusals are counted on @c by
+   * reason, as is a capped call.
+   * Always inlined: @per_page is the hot loop's body.
+   */
+  /// What one page of a return did: a TokenRefusal, or released_step.
+  using Step = std::uint8_t;
+  static constexpr Step released_step = 0xFF;
+  static_assert(token_refusal_count < released_step);
+  static constexpr Step retry_step = 0xFE; ///< return_slow_step(): the page went back to the fast path
+  static constexpr Step refused_step(TokenRefusal why) noexcept { return static_cast<Step>(why); }
+
+  /// return_slow() as a Step. Not inlined: the refusal it writes through a
+  /// reference would otherwise live in memory on the walk's hot path.
+  ARENAKIT_NOINLINE static Step return_slow_step(State& s, Slot& c, std::uint32_t index, std::uint32_t p) noexcept {
+    TokenRefusal why = TokenRefusal::not_held;
+    const Slow res = return_slow(s, c, index, p, why);
+    return res == Slow::done ? released_step : res == Slow::refused ? refused_step(why) : retry_step;
+  }
+
+  template <class Range, class PerPage>
+  ARENAKIT_ALWAYS_INLINE static ReturnOutcome walk_ranges(State& s, Slot& c, std::span<const Range> ranges,
+                                                          PerPage&& per_page) noexcept {
     ReturnOutcome out;
-    Slot* c = s.slot(h.index);
-    TokenRefusal why = TokenRefusal::consumer_closed;
-    if (ARENAKIT_UNLIKELY(c == nullptr || !begin_sw_return(*c, h.generation, why))) {
-      out.refused = 1;
-      out.ranges_done = ranges.size();
-      note_refusal(s, c, h, why, 1);
-      return out;
-    }
-    const std::uint32_t me = h.index + 1;
     std::array<std::uint64_t, token_refusal_count> refused_by{};
     std::uint64_t budget = s.max_tokens_per_call;
     std::uint64_t released = 0;
@@ -1495,42 +1512,65 @@ private:
       }
       const std::uint32_t end = r.first + r.count;
       for (std::uint32_t p = r.first; p != end; ++p) {
-        detail::token_word::SwPage& e = s.sw[p];
-        const SwView v = sw_view(e, me);
-        if (ARENAKIT_LIKELY(v.share != 0)) {
-          // No RMW: only we write this page's `returned` while we hold a
-          // share of it (the producer cannot give it away before
-          // delivered == returned, and a close waits for our call to end).
-          // release: pairs with the producer's acquire load of `returned`
-          // (our use of the page happens-before its reuse), with the next
-          // owner's acquire in sw_view() and with page_refs()' acquire.
-          // (tt-r8) pairs with (tt-r3), (tt-r6), (tt-r1).
-          std::atomic_ref<std::uint32_t>(e.returned).store(v.returned + 1, std::memory_order_release);
-          ++released;
-          continue;
-        }
-        TokenRefusal w = TokenRefusal::not_held;
-        if (return_shared_sw(s, *c, h.index, p, v.other, w)) {
+        const Step step = per_page(p);
+        if (ARENAKIT_LIKELY(step == released_step)) {
           ++released;
         } else {
-          ++refused_by[static_cast<std::size_t>(w)];
+          ++refused_by[static_cast<std::size_t>(step)];
         }
       }
     }
     out.ranges_done = i;
     out.released = released;
-    // relaxed, no RMW: a statistic that only this consumer's Returner writes
-    // (earlier calls, and earlier consumers of the slot, happen-before us
-    // through the state word).
-    if (released != 0) detail::owner_add<std::memory_order_release>(c->now.returned, released); // (tt-s3)
     std::uint64_t refused = 0;
     for (std::size_t k = 0; k < token_refusal_count; ++k) {
       if (refused_by[k] == 0) continue;
       refused += refused_by[k];
-      count(*c, static_cast<TokenRefusal>(k), refused_by[k]);
+      count(c, static_cast<TokenRefusal>(k), refused_by[k]);
     }
     out.refused = refused;
-    if (out.capped) c->now.calls_capped.fetch_add(1, std::memory_order_release); // statistic; (tt-s3)
+    if (out.capped) c.now.calls_capped.fetch_add(1, std::memory_order_release); // statistic; (tt-s3)
+    return out;
+  }
+
+  /// refuse_call() - the outcome of a call refused whole (stale or closed
+  /// handle, or a concurrent call through a Returner), counted once.
+  static ReturnOutcome refuse_call(State& s, Slot* c, ConsumerHandle h, TokenRefusal why, std::size_t ranges) noexcept {
+    ReturnOutcome out;
+    out.refused = 1;
+    out.ranges_done = ranges;
+    note_refusal(s, c, h, why, 1);
+    return out;
+  }
+
+  template <class Range>
+  static ReturnOutcome sw_return_impl(State& s, ConsumerHandle h, std::span<const Range> ranges) noexcept {
+    Slot* c = s.slot(h.index);
+    TokenRefusal why = TokenRefusal::consumer_closed;
+    if (ARENAKIT_UNLIKELY(c == nullptr || !begin_sw_return(*c, h.generation, why)))
+      return refuse_call(s, c, h, why, ranges.size());
+    const std::uint32_t me = h.index + 1;
+    const ReturnOutcome out = walk_ranges(s, *c, ranges, [&](std::uint32_t p) noexcept -> Step {
+      detail::token_word::SwPage& e = s.sw[p];
+      const SwView v = sw_view(e, me);
+      if (ARENAKIT_LIKELY(v.share != 0)) {
+        // No RMW: only we write this page's `returned` while we hold a
+        // share of it (the producer cannot give it away before
+        // delivered == returned, and a close waits for our call to end).
+        // release: pairs with the producer's acquire load of `returned`
+        // (our use of the page happens-before its reuse), with the next
+        // owner's acquire in sw_view() and with page_refs()' acquire.
+        // (tt-r8) pairs with (tt-r3), (tt-r6), (tt-r1).
+        std::atomic_ref<std::uint32_t>(e.returned).store(v.returned + 1, std::memory_order_release);
+        return released_step;
+      }
+      TokenRefusal refusal = TokenRefusal::not_held;
+      return return_shared_sw(s, *c, h.index, p, v.other, refusal) ? released_step : refused_step(refusal);
+    });
+    // relaxed, no RMW: a statistic that only this consumer's Returner writes
+    // (earlier calls, and earlier consumers of the slot, happen-before us
+    // through the state word).
+    if (out.released != 0) detail::owner_add<std::memory_order_release>(c->now.returned, out.released); // (tt-s3)
     end_sw_return(s, *c, h.index);
     return out;
   }
@@ -1539,82 +1579,33 @@ private:
   ReturnOutcome return_impl(ConsumerHandle h, std::span<const Range> ranges) noexcept {
     namespace tw = detail::token_word;
     State& s = *state_;
-    ReturnOutcome out;
     Slot* c = s.slot(h.index);
-    if (ARENAKIT_UNLIKELY(c == nullptr || !begin_return(*c, h.generation))) {
-      out.refused = 1;
-      out.ranges_done = ranges.size();
-      note_refusal(s, c, h, TokenRefusal::consumer_closed, 1);
-      return out;
-    }
+    if (ARENAKIT_UNLIKELY(c == nullptr || !begin_return(*c, h.generation)))
+      return refuse_call(s, c, h, TokenRefusal::consumer_closed, ranges.size());
     const std::uint64_t me = tw::owner_field(h.index);
-    std::array<std::uint64_t, token_refusal_count> refused_by{};
-    std::uint64_t budget = s.max_tokens_per_call;
-    std::uint64_t released = 0;
-    std::size_t i = 0;
-    for (; i < ranges.size(); ++i) {
-      const CheckedRange r = s.format.check(ranges[i].start, ranges[i].count, s.max_tokens_per_call);
-      const std::uint64_t cost = r.ok && r.count != 0 ? r.count : 1;
-      if (cost > budget) {
-        out.capped = true;
-        break;
-      }
-      budget -= cost;
-      if (ARENAKIT_UNLIKELY(!r.ok)) {
-        ++refused_by[static_cast<std::size_t>(r.refusal)];
-        continue;
-      }
-      const std::uint32_t end = r.first + r.count;
-      for (std::uint32_t p = r.first; p != end; ++p) {
-        std::atomic_ref<std::uint64_t> w(s.words[p]);
-        std::uint64_t v = w.load(std::memory_order_relaxed);
-        for (;;) {
-          if (tw::sole_of(v, me)) {
-            const std::uint64_t nv = tw::count(v) == 1 ? 0 : v - 1;
-            // release: pairs with the acquire of the page's next delivery
-            // and of page_refs(): our use of the page happens-before reuse.
-            // (tt-w4) pairs with (tt-w1), (tt-w2), (tt-w3), (tt-w6), (tt-w11).
-            if (w.compare_exchange_weak(v, nv, std::memory_order_release, std::memory_order_relaxed)) {
-              ++released;
-              if (nv == 0) s.hook(p);
-              break;
-            }
-            continue;
+    const ReturnOutcome out = walk_ranges(s, *c, ranges, [&](std::uint32_t p) noexcept -> Step {
+      std::atomic_ref<std::uint64_t> w(s.words[p]);
+      std::uint64_t v = w.load(std::memory_order_relaxed);
+      for (;;) {
+        if (tw::sole_of(v, me)) {
+          const std::uint64_t nv = tw::count(v) == 1 ? 0 : v - 1;
+          // release: pairs with the acquire of the page's next delivery
+          // and of page_refs(): our use of the page happens-before reuse.
+          // (tt-w4) pairs with (tt-w1), (tt-w2), (tt-w3), (tt-w6), (tt-w11).
+          if (w.compare_exchange_weak(v, nv, std::memory_order_release, std::memory_order_relaxed)) {
+            if (nv == 0) s.hook(p);
+            return released_step;
           }
-          if (v == 0) {
-            ++refused_by[static_cast<std::size_t>(TokenRefusal::underflow)];
-            break;
-          }
-          if ((v & (tw::busy_bit | tw::shared_bit)) == 0) {
-            ++refused_by[static_cast<std::size_t>(TokenRefusal::not_held)];
-            break;
-          }
-          TokenRefusal why = TokenRefusal::not_held;
-          const Slow res = return_slow(s, *c, h.index, p, why);
-          if (res == Slow::retry) {
-            v = w.load(std::memory_order_relaxed);
-            continue;
-          }
-          if (res == Slow::done) {
-            ++released;
-          } else {
-            ++refused_by[static_cast<std::size_t>(why)];
-          }
-          break;
+          continue;
         }
+        if (v == 0) return refused_step(TokenRefusal::underflow);
+        if ((v & (tw::busy_bit | tw::shared_bit)) == 0) return refused_step(TokenRefusal::not_held);
+        const Step step = return_slow_step(s, *c, h.index, p);
+        if (step != retry_step) return step;
+        v = w.load(std::memory_order_relaxed);
       }
-    }
-    out.ranges_done = i;
-    out.released = released;
-    if (released != 0) c->now.returned.fetch_add(released, std::memory_order_release); // statistic (several returners); (tt-s3)
-    std::uint64_t refused = 0;
-    for (std::size_t k = 0; k < token_refusal_count; ++k) {
-      if (refused_by[k] == 0) continue;
-      refused += refused_by[k];
-      count(*c, static_cast<TokenRefusal>(k), refused_by[k]);
-    }
-    out.refused = refused;
-    if (out.capped) c->now.calls_capped.fetch_add(1, std::memory_order_release); // statistic; (tt-s3)
+    });
+    if (out.released != 0) c->now.returned.fetch_add(out.released, std::memory_order_release); // statistic (several returners); (tt-s3)
     end_return(s, *c, h.index);
     return out;
   }
