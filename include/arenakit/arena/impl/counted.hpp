@@ -80,7 +80,8 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release(SlotId id) noex
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT>
-inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_bulk(const SlotId* ids, std::uint32_t n) noexcept
+inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT>::release_bulk(const SlotId* ids,
+                                                                               std::uint32_t n) noexcept
   requires CountedSlotAllocator<SlotsT>
 {
   std::uint32_t accepted = 0;
