@@ -37,6 +37,7 @@
 #include <arenakit/sources/heap.hpp>
 #include <arenakit/sources/mmap.hpp>
 #include <arenakit/sources/mmap_page.hpp>
+#include <arenakit/sources/source_pages.hpp>
 #include <arenakit/sync/doorbell.hpp>
 #include <arenakit/sync/host_memory.hpp>
 
