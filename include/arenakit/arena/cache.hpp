@@ -38,7 +38,8 @@ public:
     // A cached slot is parked without its count: a counted arena's release
     // must drop one reference (Arena::release()), which a cache cannot do.
     static_assert(!CountedSlotAllocator<SlotsT>,
-                  "arenakit: Arena::Cache needs an uncounted slot allocator; use Arena::acquire/release with CountedSlots");
+                  "arenakit: Arena::Cache needs an uncounted slot allocator; "
+                  "use Arena::acquire/release with CountedSlots");
     std::lock_guard lock(arena_->cache_mutex_);
     next_ = arena_->caches_;
     if (next_ != nullptr) next_->prev_ = this;
