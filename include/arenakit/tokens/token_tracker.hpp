@@ -287,6 +287,8 @@ public:
   [[nodiscard]] const TokenFormat& format() const noexcept { return state_->format; }
   [[nodiscard]] std::uint64_t page_count() const noexcept { return state_->page_count; }
   [[nodiscard]] std::size_t page_size() const noexcept { return state_->page_size; }
+  /// The work cap of one return_tokens() call (TokenTrackerConfig).
+  [[nodiscard]] std::uint32_t max_tokens_per_call() const noexcept { return state_->max_tokens_per_call; }
   [[nodiscard]] const Region& region() const noexcept { return state_->region; }
   /// page_offset() - byte offset of @page in the binding (device address = base + this).
   [[nodiscard]] std::size_t page_offset(std::uint32_t page) const noexcept {
