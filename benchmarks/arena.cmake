@@ -9,3 +9,6 @@ if(ARENAKIT_BUILD_TESTS)
   add_test(NAME bench_arena_smoke COMMAND bench_arena --benchmark_min_time=0.001 --benchmark_repetitions=1)
   set_tests_properties(bench_arena_smoke PROPERTIES LABELS "bench-smoke" TIMEOUT 300)
 endif()
+
+# Counted slots (issue 12): a reference count per slot against a flat array of counts.
+arenakit_add_benchmark(NAME bench_counted SOURCES bench_counted.cpp)

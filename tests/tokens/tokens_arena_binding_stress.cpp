@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The arena binding under contention (TSan, label "stress"): one receive
 // thread (the arena's reclaim owner) fills and delivers pages; consumer
-// threads return their tokens; the receive thread kills and reopens a
-// consumer mid-stream. Every page comes back to the arena exactly once, and
-// no page is refilled while a consumer still reads it (the stamp check, and
-// TSan on the plain page accesses, would see it).
+// threads read and return their tokens, and now and then die mid-stream
+// (their consumer is closed with tokens unread, and a new one opened).
+// Every page comes back to the arena exactly once, and no page is refilled
+// while a consumer still reads it (the stamp check, and TSan on the plain
+// page accesses, would see it).
 #include "tokens_support.hpp"
 
 #include <arenakit/arena/arena.hpp>
@@ -51,15 +52,15 @@ TEST_CASE("arena binding stress: deliver, return, close and re-open; every page 
     std::uint64_t stamp;
   };
   struct Mailbox {
-    std::mutex m;
+    std::mutex m; // guards items and handle
     std::vector<Item> items;
+    ConsumerHandle handle;
   };
   Mailbox boxes[consumers];
-  ConsumerHandle handles[consumers];
-  for (auto& h : handles) h = tokens_test::open(tracker);
+  for (auto& box : boxes) box.handle = tokens_test::open(tracker);
   std::atomic<bool> done{false};
   std::atomic<int> bad{0};
-  std::uint64_t kills = 0;
+  std::atomic<std::uint64_t> kills{0};
 
   auto stamp_of = [&](std::uint32_t page) {
     std::uint64_t v;
@@ -77,22 +78,22 @@ TEST_CASE("arena binding stress: deliver, return, close and re-open; every page 
       const std::uint32_t p = binding.page_of(id);
       std::memcpy(arena.pointer(id) + stamp_at, &n, sizeof n); // the "DMA"
       if (!arena.retain(id)) bad.fetch_add(1);
-      const int k = static_cast<int>(n % consumers);
+      Mailbox& box = boxes[n % consumers];
+      ConsumerHandle h;
+      {
+        std::lock_guard lock(box.m);
+        h = box.handle;
+      }
       const std::uint32_t frags = 1 + static_cast<std::uint32_t>(n % 3);
       const std::vector<std::uint32_t> batch(frags, p);
-      const DeliverOutcome out = tracker.deliver(handles[k], std::span<const std::uint32_t>(batch));
-      binding.release_undelivered(out, id);
+      const DeliverOutcome out = tracker.deliver(h, std::span<const std::uint32_t>(batch));
+      binding.release_undelivered(out, id); // the consumer died meanwhile: nobody took it
       {
-        std::lock_guard lock(boxes[k].m);
-        for (std::size_t i = 0; i < out.delivered; ++i) boxes[k].items.push_back({handles[k], p, n});
+        std::lock_guard lock(box.m);
+        for (std::size_t i = 0; i < out.delivered; ++i) box.items.push_back({h, p, n});
       }
       if (stamp_of(p) != n) bad.fetch_add(1); // still ours to read
       if (!arena.release(id)) bad.fetch_add(1);
-      if (n % 997 == 0) { // the consumer's application died: close it and open a new one
-        (void)tracker.close(handles[k]);
-        handles[k] = tokens_test::open(tracker);
-        ++kills;
-      }
     }
     done.store(true);
   });
@@ -100,6 +101,7 @@ TEST_CASE("arena binding stress: deliver, return, close and re-open; every page 
   for (int k = 0; k < consumers; ++k)
     apps.emplace_back([&, k] {
       std::vector<Item> mine;
+      std::uint64_t seen = 0;
       for (;;) {
         const bool last = done.load();
         {
@@ -107,11 +109,18 @@ TEST_CASE("arena binding stress: deliver, return, close and re-open; every page 
           mine.swap(boxes[k].items);
         }
         for (const Item& it : mine) {
-          // A token of a closed consumer may point to a page already refilled: only a
-          // consumer still open may read its pages.
+          if (++seen % 1500 == 0 && !last) { // the application dies holding the rest of `mine`
+            std::lock_guard lock(boxes[k].m);
+            (void)tracker.close(boxes[k].handle);
+            boxes[k].handle = tokens_test::open(tracker);
+            kills.fetch_add(1);
+            break;
+          }
+          // Only this thread closes its consumer: a page it still holds a
+          // reference on cannot be refilled under the read. A token of a
+          // consumer closed earlier may name a page already refilled: not read.
           const TokenRange32 r{tracker.token32(it.page), 1};
-          const bool open_now = tracker.held_by(it.h, it.page) != 0;
-          if (open_now && stamp_of(it.page) != it.stamp) bad.fetch_add(1);
+          if (tracker.held_by(it.h, it.page) != 0 && stamp_of(it.page) != it.stamp) bad.fetch_add(1);
           (void)tracker.return_tokens(it.h, std::span<const TokenRange32>(&r, 1));
         }
         mine.clear();
@@ -121,10 +130,10 @@ TEST_CASE("arena binding stress: deliver, return, close and re-open; every page 
     });
   rx.join();
   for (auto& a : apps) a.join();
-  for (auto& h : handles) (void)tracker.close(h);
+  for (auto& box : boxes) (void)tracker.close(box.handle);
   arena.reclaim();
   CHECK(bad.load() == 0);
-  CHECK(kills > 0);
+  CHECK(kills.load() > 0);
   const ArenaCounters c = arena.counters();
   CHECK(c.slots_in_use == 0);
   CHECK(c.refused_releases == 0);
