@@ -124,9 +124,9 @@ TEST_CASE("arena binding: a consumer killed mid-stream gives every page back to 
   const ConsumerHandle dead = open(rig.tracker);
   const ConsumerHandle live = open(rig.tracker);
   std::vector<std::uint32_t> held;
-  for (int i = 0; i < 40; ++i) held.push_back(rig.receive(i % 5 == 0 ? live : dead, 1 + i % 3));
+  for (std::uint32_t i = 0; i < 40; ++i) held.push_back(rig.receive(i % 5 == 0 ? live : dead, 1 + i % 3));
   // The dead consumer returned some before it died.
-  for (int i = 1; i < 10; ++i)
+  for (std::size_t i = 1; i < 10; ++i)
     if (i % 5 != 0) CHECK(give_back(rig.tracker, dead, {{rig.tracker.token32(held[i]), 1}}).released == 1);
   CHECK(rig.arena.counters().slots_in_use == 40);
   const CloseOutcome closed = rig.tracker.close(dead);
