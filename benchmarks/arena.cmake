@@ -10,6 +10,9 @@ if(ARENAKIT_BUILD_TESTS)
   set_tests_properties(bench_arena_smoke PROPERTIES LABELS "bench-smoke" TIMEOUT 300)
 endif()
 
+# Counted slots (issue 12): a reference count per slot against a flat array of counts.
+arenakit_add_benchmark(NAME bench_counted SOURCES bench_counted.cpp)
+
 # Instruction and locked-instruction counts per operation (callgrind), for
 # the report's instructions column: scripts/main.sh runs it under valgrind.
 add_executable(count_arena count_arena.cpp)

@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: MIT
-// Composition 4, the token tracker, after devmem TCP's "use niov array for
-// token management" series (seed 004). A 64 MiB dma-buf (no CPU address) is
-// cut into 4 KiB pages; a token is a page index, so a lookup is an array
-// index. One receive thread (Producers::one) cuts each free page into 1-4
-// fragments for one of 6 flows (sockets): one reference and one token each,
-// as recvmsg() hands out cmsgs. Applications return ranges of tokens, 128 at
-// a time (SO_DEVMEM_DONTNEED); a page's last return puts it back on the free
-// ring (the hook). One application crashes holding tokens: closing its
+// Composition 4, the token tracker (seed 004), composed from the arena: the
+// binding is one 16 MiB shard of 4 KiB counted slots; a token is a page index.
+// One receive thread (Producers::one, the arena's reclaim owner) takes a free
+// page, cuts it into 1-4 fragments for one of 6 flows (sockets), one tracker
+// reference and one token each. Applications return ranges of tokens, 128 at
+// a time (SO_DEVMEM_DONTNEED); a page's last return drops the consumers' arena
+// reference and the deferred reclaimer brings the page back to the receive
+// thread in a batch. One application crashes holding tokens: closing its
 // consumer brings back exactly what it held, at a cost in what it held.
+#include <arenakit/arena/arena.hpp>
+#include <arenakit/lists/release_list.hpp>
+#include <arenakit/reclaimers/deferred.hpp>
+#include <arenakit/slots/counted.hpp>
+#include <arenakit/tokens/arena_binding.hpp>
 #include <arenakit/tokens/token_tracker.hpp>
 #include <atomic>
 #include <chrono>
@@ -21,24 +26,13 @@
 
 namespace {
 namespace ak = arenakit;
-constexpr std::size_t kBindingBytes = std::size_t{64} << 20, kFlows = 6, kCrashed = 3;
+constexpr std::size_t kBindingBytes = std::size_t{16} << 20, kPage = 4096, kFlows = 6, kCrashed = 3;
 constexpr std::uint64_t kFragments = 200'000;
 
-/// Free pages of the binding: the receive thread pops, the page-free hook pushes.
-struct FreeRing {
-  std::mutex mu;
-  std::vector<std::uint32_t> pages; // filled with every page first: a push never allocates
-  void push(std::uint32_t p) noexcept { std::lock_guard<std::mutex> g(mu); pages.push_back(p); }
-  bool pop(std::uint32_t& p) {
-    std::lock_guard<std::mutex> g(mu);
-    return !pages.empty() && (p = pages.back(), pages.pop_back(), true);
-  }
-};
-struct RecyclePage { // the ak::PageFreeHook: a page's last reference came back
-  FreeRing* ring;
-  void operator()(std::uint32_t page) const noexcept { ring->push(page); }
-};
-using Tracker = ak::TokenTracker<RecyclePage, ak::Producers::one>;
+// Host memory: the deferred link lives in a page's first bytes (a dma-buf would use ImmediateReclaimer).
+using Recycled = ak::ReleaseList<ak::WakeNever, ak::NoWaker, ak::Counting::exact>;
+using PageArena = ak::Arena<ak::NoopMapper, ak::CountedSlots, ak::DeferredReclaimer<Recycled>, ak::MmapSource>;
+using Tracker = ak::TokenTracker<ak::ReleaseToArena<PageArena>, ak::Producers::one>;
 struct Flow { // a socket, and its application's view of it
   ak::ConsumerHandle consumer;
   std::mutex mu;
@@ -47,19 +41,21 @@ struct Flow { // a socket, and its application's view of it
 };
 
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
-int fail(const char* what) {
-  std::fprintf(stderr, "devmem_rx: FAILED: %s\n", what);
-  return 1;
-}
+int fail(const char* what) { return std::fprintf(stderr, "devmem_rx: FAILED: %s\n", what), 1; }
 } // namespace
 
 int main() {
-  FreeRing ring;
-  auto created = Tracker::create(ak::Region{nullptr, kBindingBytes}, ak::TokenTrackerConfig{}, RecyclePage{&ring});
+  Recycled recycled;
+  PageArena arena(ak::ArenaConfig{.slot_size = kPage, .shard_size = kBindingBytes, .max_shards = 1, .initial_shards = 1},
+                  ak::DeferredReclaimer<Recycled>{recycled});
+  if (!arena) return fail(arena.error().message().c_str());
+  auto bound = ak::ArenaBinding<PageArena>::create(arena);
+  if (!bound) return fail(bound.error().message().c_str());
+  const ak::ArenaBinding<PageArena>& binding = *bound;
+  auto created = Tracker::create(binding.region(), ak::TokenTrackerConfig{.page_size = kPage}, binding.hook());
   if (!created) return fail(created.error().message().c_str());
   Tracker& tracker = created.value();
   const auto pages = static_cast<std::uint32_t>(tracker.page_count());
-  for (std::uint32_t p = 0; p < pages; ++p) ring.pages.push_back(p);
   std::vector<Flow> flows(kFlows);
   for (auto& f : flows)
     if (auto h = tracker.open_consumer()) f.consumer = *h; else return fail("open_consumer");
@@ -69,23 +65,24 @@ int main() {
     std::mt19937 rng(2024);
     std::vector<std::uint32_t> frags;
     for (std::uint64_t n = 0; n < kFragments;) {
-      std::uint32_t page;
-      if (!ring.pop(page)) { std::this_thread::yield(); continue; } // all out: let applications catch up
+      ak::SlotId id = arena.acquire(); // the receive path's reference
+      if (!id) { if (arena.reclaim() == 0) std::this_thread::yield(); continue; } // take back what came home
+      const std::uint32_t page = binding.page_of(id);
       Flow& f = flows[rng() % kFlows];
       frags.assign(1 + rng() % 4, page); // one reference per fragment
       n += frags.size();
+      (void)arena.retain(id); // the consumers' reference: the tracker's hook drops it
       // A page's fragments go in one batch before any of its tokens is published: none comes back early.
       const auto out = tracker.deliver(f.consumer, std::span<const std::uint32_t>(frags));
       rx_bad += out.refused != 0 && out.last_refusal != ak::TokenRefusal::consumer_closed;
-      if (out.delivered == 0) { ring.push(page), closed_refs += out.refused; continue; } // closed: reuse page
+      if (binding.release_undelivered(out, id)) closed_refs += out.refused; // closed: nobody took it
       frags.resize(out.delivered);
       f.delivered += out.delivered;
-      std::lock_guard<std::mutex> g(f.mu);
-      for (std::uint32_t p : frags) f.tokens.push_back(tracker.token32(p));
+      { std::lock_guard<std::mutex> g(f.mu); for (std::uint32_t p : frags) f.tokens.push_back(tracker.token32(p)); }
+      (void)arena.release(id); // done with the page here: the consumers may still hold it
     }
     rx_done.store(true, std::memory_order_release); // pairs with the applications' acquire load
   });
-
   auto app = [&](std::size_t k) {
     Flow& f = flows[k];
     std::vector<std::uint32_t> mine;
@@ -122,7 +119,6 @@ int main() {
   const std::uint64_t held_at_crash = dead.delivered - dead.returned;
   const ak::TokenRange32 stale{tracker.token32(0), 1}; // a late return through the closed handle
   const auto late = tracker.return_tokens(dead.consumer, std::span<const ak::TokenRange32>(&stale, 1));
-
   const auto s = tracker.counters();
   std::printf("flow %zu crashed holding %llu references; close gave back %llu (%s), walking %llu entries\n",
               kCrashed, ull(held_at_crash), ull(s.close_released),
@@ -143,8 +139,11 @@ int main() {
     return fail("refusals other than the closed consumer's");
   for (auto& f : flows) tracker.close(f.consumer); // live flows hold nothing; the crashed one is refused
   const auto end = tracker.counters();
-  if (end.outstanding() != 0 || end.close_released != held_at_crash || ring.pages.size() != pages)
-    return fail("references outstanding, or pages missing from the free ring, after closing every flow");
-  std::printf("all %u pages back on the free ring\ndevmem_rx: OK\n", pages);
+  arena.reclaim(); // the last pages home
+  const auto a = arena.counters(); // no page out, none of its arena references dropped twice
+  if (end.outstanding() != 0 || end.close_released != held_at_crash || a.slots_in_use != 0 || a.refused_releases != 0)
+    return fail("references outstanding, or pages missing from the arena, after closing every flow");
+  std::printf("all %u pages back in the arena (%llu recycled through its reclaimer)\ndevmem_rx: OK\n", pages,
+              ull(recycled.counters().items_drained));
   return 0;
 }

@@ -87,3 +87,17 @@ arenakit_add_compile_fail_test(NAME cf_arena_with_unknown_policy
 arenakit_add_compile_fail_test(NAME cf_arena_unknown_release_check
   SOURCE concepts/compile_fail/arena_unknown_release_check.cpp
   REGEX "arenakit: an Arena.s release check is HeldFlagsCheck, PlainHeldFlagsCheck or RangeOnlyCheck")
+
+# Counted slots and the counted arena (issue 12): retain / refs / release as
+# "drop one reference"; a refinement of SlotAllocator with its own check.
+arenakit_add_test(NAME test_counted_slots SOURCES slots/test_counted_slots.cpp)
+arenakit_add_test(NAME test_arena_counted SOURCES arena/test_arena_counted.cpp)
+arenakit_add_test(NAME counted_races SOURCES slots/counted_races.cpp LABELS stress)
+target_compile_definitions(counted_races PRIVATE ARENAKIT_TEST_HOOKS)
+arenakit_add_test(NAME counted_stress SOURCES slots/counted_stress.cpp LABELS stress TIMEOUT 600)
+arenakit_add_compile_fail_test(NAME cf_counted_slots_without_drop
+  SOURCE concepts/compile_fail/counted_slots_without_drop.cpp
+  REGEX "arenakit: CountedSlotAllocator is missing `drop")
+arenakit_add_compile_fail_test(NAME cf_counted_arena_cache
+  SOURCE concepts/compile_fail/counted_arena_cache.cpp
+  REGEX "arenakit: Arena::Cache needs an uncounted slot allocator")

@@ -8,3 +8,9 @@ target_compile_definitions(tokens_stress PRIVATE ARENAKIT_TEST_HOOKS) # YieldPoi
 # Races forced at pause points: the whole executable is built with the hooks.
 arenakit_add_test(NAME tokens_races SOURCES tokens/tokens_races.cpp LABELS stress)
 target_compile_definitions(tokens_races PRIVATE ARENAKIT_TEST_HOOKS)
+# A devmem binding that is an arena of counted slots (issue 12).
+arenakit_add_test(NAME tokens_arena_binding SOURCES tokens/tokens_arena_binding.cpp)
+arenakit_add_test(NAME tokens_arena_binding_stress SOURCES tokens/tokens_arena_binding_stress.cpp LABELS stress TIMEOUT 600)
+# One consumer across several bindings: 64-bit tokens carry the binding id (issue 12).
+arenakit_add_test(NAME tokens_binding_group SOURCES tokens/tokens_binding_group.cpp)
+arenakit_add_test(NAME tokens_binding_group_stress SOURCES tokens/tokens_binding_group_stress.cpp LABELS stress TIMEOUT 600)

@@ -26,15 +26,18 @@
 #include <arenakit/concepts/page_source.hpp>
 #include <arenakit/concepts/reclaimer.hpp>
 #include <arenakit/concepts/slot_allocator.hpp>
+#include <arenakit/concepts/counted_slot_allocator.hpp>
 
 #include <arenakit/mappers/noop.hpp>
 #include <arenakit/reclaimers/deferred.hpp>
 #include <arenakit/reclaimers/epoch.hpp>
 #include <arenakit/reclaimers/immediate.hpp>
 #include <arenakit/slots/bitmap.hpp>
+#include <arenakit/slots/counted.hpp>
 #include <arenakit/sources/heap.hpp>
 #include <arenakit/sources/mmap.hpp>
 #include <arenakit/sources/mmap_page.hpp>
+#include <arenakit/sources/source_pages.hpp>
 #include <arenakit/sync/doorbell.hpp>
 #include <arenakit/sync/host_memory.hpp>
 

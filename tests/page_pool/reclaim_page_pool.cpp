@@ -2,12 +2,16 @@
 // Page pool: bound, overflow to the source, the consumer's cache and debt,
 // bulk paths, several consumers, NUMA node of the source, bad input.
 #include <arenakit/page_pool/page_pool.hpp>
+#include <arenakit/sources/heap.hpp>
+#include <arenakit/sources/mmap.hpp>
+#include <arenakit/sources/source_pages.hpp>
 
 #include "counting_page_source.hpp"
 
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <set>
 #include <vector>
@@ -191,6 +195,49 @@ TEST_CASE("NUMA: the source's node is honoured and reported; a bad node is refus
   p[0] = std::byte{1};
   p[4095] = std::byte{2}; // a real, bound page
   CHECK(rx.put(p) == PutResult::pooled);
+}
+
+// Issue 12: a page pool draws from any MemorySource through SourcePages, the
+// same sources an arena uses, with the source's one NUMA path.
+TEST_CASE("SourcePages: a MemorySource as a page pool's source") {
+  auto heap = SourcePages<HeapSource>::create(HeapSource{}, 4096);
+  REQUIRE(heap);
+  CHECK(heap->page_size() == 4096);
+  CHECK(heap->numa_node() == -1);
+  auto pool = PagePool<SourcePages<HeapSource>>::create({.max_pages = 4}, *heap);
+  REQUIRE(pool);
+  auto rx = (*pool)->consumer();
+  std::vector<std::byte*> pages;
+  for (int i = 0; i < 6; ++i) {
+    std::byte* p = rx.get();
+    REQUIRE(p != nullptr);
+    CHECK(reinterpret_cast<std::uintptr_t>(p) % 4096 == 0); // aligned to its size
+    p[4095] = std::byte{1};
+    pages.push_back(p);
+  }
+  for (std::byte* p : pages) (void)rx.put(p); // past the bound: back to the source (operator delete)
+  // Pages of the arena's mmap source, bound to node 0 by its path (mbind).
+  MmapSource node0;
+  node0.numa_node = 0;
+  auto bound = SourcePages<MmapSource>::create(node0, 4096);
+  REQUIRE(bound);
+  CHECK(bound->numa_node() == 0);
+  std::byte* page = bound->allocate_page();
+  REQUIRE(page != nullptr);
+  page[0] = std::byte{1};
+  bound->free_page(page);
+}
+
+TEST_CASE("SourcePages refuses a page size it cannot serve exactly") {
+  CHECK(SourcePages<HeapSource>::create(HeapSource{}, 32).error() == errc::invalid_config); // no room for the link
+  CHECK(SourcePages<HeapSource>::create(HeapSource{}, 3000).error() == errc::invalid_config);
+  // Huge pages round a 4 KiB page up to 2 MiB (or are not there): never a 4 KiB page.
+  MmapSource huge;
+  huge.pages = PageSize::huge_2m;
+  CHECK_FALSE(SourcePages<MmapSource>::create(huge, 4096));
+  MmapSource far;
+  far.numa_node = 1000;
+  CHECK(SourcePages<MmapSource>::create(far, 4096).error() == errc::numa_bind_failed);
 }
 
 TEST_CASE("layout: shared head, bound counter and cold fields on separate lines") {

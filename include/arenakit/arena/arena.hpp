@@ -78,6 +78,7 @@
 #include <arenakit/reclaimers/immediate.hpp>
 #include <arenakit/region.hpp>
 #include <arenakit/concepts/slot_allocator.hpp>
+#include <arenakit/concepts/counted_slot_allocator.hpp>
 #include <arenakit/slot_id.hpp>
 
 #include <algorithm>
@@ -249,7 +250,8 @@ public:
    * Ordering: release: our writes to the slot happen-before its next
    * acquirer's use of it.
    */
-  bool release(SlotId id) noexcept {
+  bool release(SlotId id) noexcept
+    requires(!CountedSlotAllocator<SlotsT>) {
     if (!take_held(id)) return false;
     retire(id);
     return true;
@@ -258,7 +260,8 @@ public:
   /// Releases each id, as release(); returns how many were accepted
   /// (refusals are counted and skipped: one bad id does not lose the good
   /// ones). Progress and ordering: as release(), for each id.
-  std::uint32_t release_bulk(const SlotId* ids, std::uint32_t n) noexcept {
+  std::uint32_t release_bulk(const SlotId* ids, std::uint32_t n) noexcept
+    requires(!CountedSlotAllocator<SlotsT>) {
     std::uint32_t accepted = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
       if (!take_held(ids[i])) continue;
@@ -271,6 +274,23 @@ public:
     }
     return accepted;
   }
+
+  // --- references, when the slot allocator is counted (arena/impl/counted.hpp)
+
+  /// Drops one reference to @id; the last one retires the slot through the
+  /// reclaimer. False (counted by reason; nothing changes) for an id out of
+  /// range, of another arena, or holding no reference. Lock-free.
+  bool release(SlotId id) noexcept
+    requires CountedSlotAllocator<SlotsT>;
+  /// release() of each id; returns how many were accepted.
+  std::uint32_t release_bulk(const SlotId* ids, std::uint32_t n) noexcept
+    requires CountedSlotAllocator<SlotsT>;
+  /// Adds a reference to a slot that holds one; false (counted) otherwise.
+  bool retain(SlotId id) noexcept
+    requires CountedSlotAllocator<SlotsT>;
+  /// References @id holds now (0 when free, draining, or not of this arena).
+  std::uint32_t refs(SlotId id) const noexcept
+    requires CountedSlotAllocator<SlotsT>;
 
   /// Makes deferred releases reusable now (a no-op for ImmediateReclaimer);
   /// returns how many. The reclaimer's owner only (see its header); progress
@@ -442,6 +462,9 @@ private:
   bool count_refusal(Validity v) noexcept;
   /// Count the refusal of @id, whose held flag was found clear.
   void count_refusal(SlotId id) noexcept;
+  /// Validate @id against @shards; count and refuse a foreign or
+  /// out-of-range one (the counted paths: arena/impl/counted.hpp).
+  bool admit(SlotId id, std::uint32_t shards) noexcept;
 
   template <class Base>
   SlotId locate(const detail::ShardIndex& index, std::uint64_t a, Base base) const noexcept;
@@ -569,6 +592,7 @@ private:
   std::atomic<std::uint64_t> refused_range_{0};
   std::atomic<std::uint64_t> refused_foreign_{0};
   std::atomic<std::uint64_t> refused_not_held_{0};
+  std::atomic<std::uint64_t> refused_retains_{0};
   std::atomic<std::uint64_t> fallbacks_{0};
   std::atomic<std::uint64_t> growth_failures_{0};
   std::atomic<std::uint64_t> limit_hits_{0};
@@ -588,4 +612,5 @@ private:
 // Out-of-line slow paths and the owner-thread cache: separate headers, one
 // concept each, included here so that <arenakit/arena/arena.hpp> gives all.
 #include <arenakit/arena/impl/arena.hpp>
+#include <arenakit/arena/impl/counted.hpp>
 #include <arenakit/arena/cache.hpp>

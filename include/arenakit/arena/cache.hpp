@@ -45,6 +45,11 @@ public:
         index_mask_(arena.index_mask_), slots_per_shard_(arena.slots_per_shard_),
         batch_(std::clamp<std::uint32_t>(batch, 1, capacity / 2)) {
     see_shards();
+    // A cached slot is parked without its count: a counted arena's release
+    // must drop one reference (Arena::release()), which a cache cannot do.
+    static_assert(!CountedSlotAllocator<SlotsT>,
+                  "arenakit: Arena::Cache needs an uncounted slot allocator; "
+                  "use Arena::acquire/release with CountedSlots");
     std::lock_guard lock(arena_->cache_mutex_);
     next_ = arena_->caches_;
     if (next_ != nullptr) next_->prev_ = this;

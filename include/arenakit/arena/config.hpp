@@ -101,6 +101,7 @@ struct ArenaCounters {
   std::uint64_t refused_out_of_range = 0;
   std::uint64_t refused_foreign = 0;     ///< id minted by another arena
   std::uint64_t refused_not_held = 0;    ///< already free, or never acquired
+  std::uint64_t refused_retains = 0;     ///< counted slots: retain() of a slot with no reference
   std::uint64_t huge_page_fallbacks = 0; ///< shards on normal pages though huge were asked
   std::uint64_t growth_failures = 0;     ///< source or mapper refused a new shard
   std::uint64_t limit_hits = 0;          ///< growth refused by the configured limit

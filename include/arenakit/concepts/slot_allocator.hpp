@@ -17,6 +17,8 @@
  * - `a.release(std::uint32_t index) noexcept -> SlotRelease`: returns a
  *   slot; `SlotRelease::refused` (and no change at all) if it is already free.
  *   `SlotRelease::was_full` tells the arena the shard just stopped being full.
+ *   (A counted allocator answers `SlotRelease::kept` when it only dropped a
+ *   reference: see concepts/counted_slot_allocator.hpp.)
  * - `a.free_count() const noexcept` (a seq_cst read: the arena pairs it with
  *   its shard-listing flag, and release() must update the count with a
  *   seq_cst read-modify-write), `a.capacity() const noexcept`
@@ -34,6 +36,7 @@ enum class SlotRelease : std::uint8_t {
   refused,  ///< the slot was already free: nothing changed
   released, ///< returned; the shard had other free slots
   was_full, ///< returned; the shard had none before (it must become findable)
+  kept,     ///< a counted slot (CountedSlotAllocator) dropped one reference; others remain
 };
 
 template <class A>

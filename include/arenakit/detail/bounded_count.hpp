@@ -67,9 +67,10 @@ public:
   }
 
   /// release - give @n units back (wait-free; one fetch_sub with @Order).
+  /// Returns the count before (a caller can tell it was at its bound).
   template <std::memory_order Order = std::memory_order_relaxed>
-  void release(T n) noexcept {
-    v_.fetch_sub(n, Order);
+  T release(T n) noexcept {
+    return v_.fetch_sub(n, Order);
   }
 
   /// add_over_bound - take @n units whatever the bound (relaxed: a budget).

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /**
  * @file detail/numa.hpp
- * @brief mbind(2) through syscall(), without libnuma: the one copy that
- *        MmapSource and MmapPageSource use.
+ * @brief mbind(2) through syscall(), without libnuma: the one copy, used by
+ *        MmapSource (and through it by MmapPageSource, a SourcePages over it).
  */
 #pragma once
 

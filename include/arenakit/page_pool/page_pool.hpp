@@ -38,7 +38,8 @@
  * the pool exceed its bound.
  *
  * NUMA: the pool takes pages from, and overflows pages to, its source; the
- * source binds what it allocates to its node (MmapPageSource uses mbind), and
+ * source binds what it allocates to its node (MmapPageSource is SourcePages
+ * over MmapSource, the arena's source: one mbind path), and
  * numa_node() reports it. Producers must return pages that came from the same
  * source.
  *
@@ -56,6 +57,7 @@
 #include <arenakit/error.hpp>
 #include <arenakit/lists/llist.hpp>
 #include <arenakit/sources/mmap_page.hpp> // the usual PageSource
+#include <arenakit/sources/source_pages.hpp> // any MemorySource as a PageSource
 
 #include <algorithm>
 #include <atomic>

@@ -84,6 +84,17 @@ struct MmapSource {
       alignment = alignment < huge_page_size ? huge_page_size : alignment;
       bytes = len;
     }
+    // mmap is page-aligned already: an alignment up to the OS page needs no
+    // over-map and trim (one system call per page for SourcePages).
+    if (alignment <= os_page_size()) {
+      // Not MAP_POPULATE: the pages are bound before they are touched.
+      void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) return errc::out_of_memory;
+      r.data = static_cast<std::byte*>(p);
+      r.size = bytes;
+      r.alignment = alignment;
+      return populated(bind(r));
+    }
     const std::size_t over = bytes + alignment;
     void* raw = ::mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return errc::out_of_memory;
@@ -97,9 +108,7 @@ struct MmapSource {
     r.size = bytes;
     r.alignment = alignment;
     if (r.huge_page_fallback) ::madvise(r.data, r.size, MADV_HUGEPAGE); // a hint: failure is harmless
-    auto bound = bind(r);
-    if (bound && populate == Populate::now) ::madvise(r.data, r.size, MADV_WILLNEED);
-    return bound;
+    return populated(bind(r));
   }
 
   void deallocate(const Region& r) noexcept {
@@ -107,7 +116,17 @@ struct MmapSource {
   }
 
 private:
+  static std::size_t os_page_size() noexcept {
+    static const long page = ::sysconf(_SC_PAGESIZE);
+    return page > 0 ? static_cast<std::size_t>(page) : 4096;
+  }
   static std::size_t round_up(std::size_t n, std::size_t to) noexcept { return (n + to - 1) & ~(to - 1); }
+
+  /// Populate::now: fault the (bound) pages in now.
+  Result<Region> populated(Result<Region> bound) const noexcept {
+    if (bound && populate == Populate::now) ::madvise(bound->data, bound->size, MADV_WILLNEED);
+    return bound;
+  }
 
   Result<Region> bind(Region r) noexcept {
     if (numa_node < 0) return r;

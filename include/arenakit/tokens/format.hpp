@@ -154,6 +154,13 @@ public:
   [[nodiscard]] std::uint64_t page_count() const noexcept { return page_count_; }
   [[nodiscard]] std::uint64_t reserved_mask() const noexcept { return reserved_mask_; }
 
+  /// binding_of() - the binding-id field of @token (0 when there is none).
+  [[nodiscard]] constexpr std::uint64_t binding_of(std::uint64_t token) const noexcept {
+    if (binding_bits_ == 0) return 0;
+    const std::uint64_t field = binding_bits_ >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << binding_bits_) - 1;
+    return (token >> binding_shift_) & field;
+  }
+
   /// encode() - the token naming @page. Precondition: page < page_count().
   [[nodiscard]] constexpr std::uint64_t encode(std::uint32_t page) const noexcept {
     return binding_field_ | page;

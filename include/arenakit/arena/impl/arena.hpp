@@ -54,6 +54,7 @@ inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::counte
   c.refused_foreign = refused_foreign_.load(std::memory_order_relaxed);
   c.refused_not_held = refused_not_held_.load(std::memory_order_relaxed);
   c.refused_releases = c.refused_out_of_range + c.refused_foreign + c.refused_not_held;
+  c.refused_retains = refused_retains_.load(std::memory_order_relaxed);
   c.huge_page_fallbacks = fallbacks_.load(std::memory_order_relaxed);
   c.growth_failures = growth_failures_.load(std::memory_order_relaxed);
   c.limit_hits = limit_hits_.load(std::memory_order_relaxed);
