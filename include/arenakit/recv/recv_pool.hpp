@@ -53,11 +53,16 @@
  * thread) except queue_give_back, which is as lock-free as ReleaseList::release.
  * Nothing allocates after construction; nothing throws.
  *
- * Teardown: the destructor hands the free buffers back to the arena. A buffer
+ * Teardown: the destructor first closes an attached ring (recv/attach.hpp:
+ * unregistered from the kernel, its buffers back; the ring records that the
+ * pool went first), then hands the free buffers back to the arena. A buffer
  * still posted, held or queued stays acquired (the arena keeps its shard
  * mapped and says so in its own teardown report): memory is never handed back
  * while a device or a user may still write it. Call reclaim_posted() once the
- * device is quiesced (the ring is unregistered, receives reaped).
+ * device is quiesced (the ring is unregistered, receives reaped) and
+ * reclaim_held() for the buffers the application still holds at shutdown.
+ * The arena must outlive a pool that borrows it; OwnedRecvPool
+ * (recv/owned_pool.hpp) holds both in the only order that works.
  */
 #pragma once
 
@@ -70,6 +75,7 @@
 #include <arenakit/error.hpp>
 #include <arenakit/lists/llist.hpp>
 #include <arenakit/lists/release_list.hpp>
+#include <arenakit/recv/attach.hpp>
 #include <arenakit/recv/status.hpp>
 #include <arenakit/recv/types.hpp>
 #include <arenakit/slot_id.hpp>
@@ -114,6 +120,11 @@ public:
   RecvPool& operator=(const RecvPool&) = delete;
 
   ~RecvPool() {
+    if (attached_) { // the ring first: it hands its buffers back and forgets this pool
+      const RecvPoolAttachment a = attached_;
+      attached_ = {};
+      a.pool_closing(a.owner);
+    }
     if (!entries_) return;
     // Only free buffers go back: posted, held or queued ones may still be
     // written by a device or read by a user (see the file comment).
@@ -134,6 +145,22 @@ public:
 
   /// Removes @conn; refused (connection_busy) while it still holds buffers.
   std::error_code remove_connection(ConnId conn) noexcept;
+
+  /// Whether the pool has no connections (PoolMode::connectionless).
+  bool connectionless() const noexcept { return connectionless_; }
+
+  // --- a ring's attachment (owner; recv/attach.hpp) -------------------------------
+
+  /// Links @a (one at a time): refused with ring_attached while another is.
+  RecvStatus attach(const RecvPoolAttachment& a) noexcept {
+    if (attached_) return refuse(RecvStatus::ring_attached);
+    attached_ = a;
+    return RecvStatus::ok;
+  }
+  /// Unlinks the attachment of @owner (nothing if it is not the attached one).
+  void detach(const void* owner) noexcept {
+    if (attached_.owner == owner) attached_ = {};
+  }
 
   /// True while @conn is below its quota (its receives may be armed).
   bool may_arm(ConnId conn) const noexcept {
@@ -209,6 +236,9 @@ public:
     return v;
   }
 
+  /// Connectionless pools: deliver to the implicit connection.
+  RecvView deliver(std::uint16_t bid, std::uint32_t bytes) noexcept { return deliver(ConnId{0}, bid, bytes); }
+
   /// A posted buffer comes back without a delivery (a completion with an
   /// error that still consumed a buffer, a cancelled receive).
   RecvStatus return_unused(std::uint16_t bid) noexcept {
@@ -233,6 +263,12 @@ public:
     }
     return n;
   }
+
+  /// Shutdown: every held buffer (delivered, not given back, not queued)
+  /// back to free, ending its CPU access: the buffers the application still
+  /// holds when it stops. Returns how many (counted in reclaimed_held).
+  /// Owner only; the caller promises nobody reads those bytes any more.
+  std::uint32_t reclaim_held() noexcept;
 
   // --- giving back -----------------------------------------------------------------
 
@@ -401,6 +437,7 @@ private:
     free_stack_[free_top_++] = bid;
     detail::owner_sub(held_, 1);
     detail::owner_add(given_back_, 1);
+    if (attached_) attached_.freed(attached_.owner); // last: the ring may take it at once
     return r;
   }
 
@@ -410,6 +447,7 @@ private:
     free_stack_[free_top_++] = bid;
     detail::owner_sub(posted_, 1);
     detail::owner_add(returned_unused_, 1);
+    if (attached_) attached_.freed(attached_.owner);
   }
 
   RecvStatus refuse(RecvStatus s) noexcept {
@@ -443,11 +481,14 @@ private:
   std::uint32_t min_position_ = 0;
   std::uint32_t span_ = 0;
   std::uint8_t tag_ = 0;
+  bool connectionless_ = false;
+  RecvPoolAttachment attached_;
 
   // Owner-written statistics.
   alignas(cache_line_size) Counter connections_{0};
   Counter posts_{0}, posted_{0}, held_{0}, delivered_{0}, bytes_{0}, given_back_{0},
-      given_back_queued_{0}, returned_unused_{0}, quota_hits_{0}, over_quota_{0}, sync_failures_{0};
+      given_back_queued_{0}, returned_unused_{0}, quota_hits_{0}, over_quota_{0}, sync_failures_{0},
+      reclaimed_held_{0};
   // Written by any thread (queue_give_back): a line of their own.
   alignas(cache_line_size) Counter queued_total_{0};
   std::array<Counter, recv_status_count> refused_{};
