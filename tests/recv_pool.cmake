@@ -1,6 +1,7 @@
 # Receive pool (recv_pool.hpp) and the io_uring provided buffer ring
 # (uring_buf_ring.hpp) with a real loopback receive path.
 arenakit_add_test(NAME test_recv_pool SOURCES recv/test_recv_pool.cpp)
+arenakit_add_test(NAME test_recv_pool_sizing SOURCES recv/test_recv_pool_sizing.cpp)
 arenakit_add_test(NAME test_recv_pool_stress SOURCES recv/test_recv_pool_stress.cpp LABELS stress)
 if(TARGET arenakit_uring)
   # A real loopback receive path; exits 77 where io_uring or buffer rings are missing.

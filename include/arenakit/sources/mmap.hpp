@@ -22,6 +22,7 @@
 
 #include <arenakit/error.hpp>
 #include <arenakit/concepts/memory_source.hpp>
+#include <arenakit/detail/aligned_map.hpp>
 #include <arenakit/detail/numa.hpp>
 #include <arenakit/region.hpp>
 
@@ -84,16 +85,8 @@ struct MmapSource {
       alignment = alignment < huge_page_size ? huge_page_size : alignment;
       bytes = len;
     }
-    const std::size_t over = bytes + alignment;
-    void* raw = ::mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) return errc::out_of_memory;
-    const auto base = reinterpret_cast<std::uintptr_t>(raw);
-    const std::uintptr_t aligned = (base + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
-    // Trim the unaligned head and the tail so exactly [aligned, aligned+bytes) stays.
-    if (aligned > base) ::munmap(raw, aligned - base);
-    const std::uintptr_t end = aligned + bytes;
-    if (base + over > end) ::munmap(reinterpret_cast<void*>(end), base + over - end);
-    r.data = reinterpret_cast<std::byte*>(aligned);
+    r.data = detail::map_aligned(bytes, alignment, PROT_READ | PROT_WRITE, 0);
+    if (r.data == nullptr) return errc::out_of_memory;
     r.size = bytes;
     r.alignment = alignment;
     if (r.huge_page_fallback) ::madvise(r.data, r.size, MADV_HUGEPAGE); // a hint: failure is harmless
