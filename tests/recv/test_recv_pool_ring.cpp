@@ -460,3 +460,28 @@ TEST_CASE("teardown counters are readable after close(); reclaim_held takes back
   CHECK(k.free == 8);
   CHECK(k.held == 0);
 }
+
+TEST_CASE("single-shot recvmsg and recv through complete(): the payload is the whole delivered buffer") {
+  require_buf_rings();
+  Uring u;
+  UdpPair udp;
+  TestArena arena(ArenaConfig{.slot_size = 1024, .shard_size = 64 * 1024, .max_shards = 1});
+  Pool pool(arena, RecvPoolConfig{.buffers = 4, .mode = PoolMode::connectionless});
+  Ring br(u.ring, pool, BufRingConfig{.entries = 4, .group_id = 15});
+  REQUIRE(br);
+  udp.send(500, 3);
+  udp.send(700, 4);
+  br.prep_recvmsg(io_uring_get_sqe(&u.ring), udp.server, 1);
+  br.prep_recv(io_uring_get_sqe(&u.ring), udp.server, 2);
+  unsigned got = 0;
+  reap(u.ring, [&](const io_uring_cqe& cqe) {
+    const RecvEvent e = br.complete(cqe);
+    REQUIRE(e);
+    CHECK(e.rearm); // single-shot: never still armed
+    CHECK(e.name == nullptr);
+    CHECK(payload_ok(e.payload, e.user == 1 ? 500 : 700, e.user == 1 ? 3 : 4));
+    CHECK(pool.give_back(e.bid));
+    return ++got < 2;
+  });
+  CHECK(got == 2);
+}

@@ -208,7 +208,7 @@ public:
   /// The single-shot form: the selected buffer receives the payload only (no
   /// header, no address: the kernel lays a buffer out that way for multishot
   /// only); complete() reports it like prep_recv.
-  void prep_recvmsg(io_uring_sqe* sqe, int fd, std::uint32_t user) const noexcept {
+  void prep_recvmsg(io_uring_sqe* sqe, int fd, std::uint32_t user) noexcept {
     io_uring_prep_recvmsg(sqe, fd, &single_msg_, 0);
     select_buffer(sqe, CqeOp::recv, user);
   }
