@@ -12,6 +12,8 @@
 
 #include <doctest/doctest.h>
 
+#include "ring_fixture.hpp"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -31,65 +33,7 @@ using namespace arenakit;
 
 namespace {
 
-using TestArena = Arena<NoopMapper>;
-using Pool = RecvPool<TestArena>;
-using Ring = UringBufRing<Pool>;
-
-[[noreturn]] void skip(const char* why, int err) {
-  std::printf("SKIP: %s (%s)\n", why, std::strerror(err));
-  std::fflush(stdout);
-  std::_Exit(77);
-}
-
-struct Uring {
-  io_uring ring{};
-  bool exited = false;
-  explicit Uring(unsigned entries = 64) {
-    const int rc = io_uring_queue_init(entries, &ring, 0);
-    if (rc < 0) skip("io_uring_queue_init failed", -rc);
-  }
-  void exit() {
-    if (!exited) io_uring_queue_exit(&ring);
-    exited = true;
-  }
-  ~Uring() { exit(); }
-};
-
-/// Two UDP sockets on 127.0.0.1: `server` bound, `client` connected to it.
-struct UdpPair {
-  int server = -1, client = -1;
-  sockaddr_in client_addr{};
-  UdpPair() {
-    server = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    client = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    REQUIRE((server >= 0 && client >= 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    REQUIRE(::bind(server, reinterpret_cast<sockaddr*>(&a), len) == 0);
-    REQUIRE(::getsockname(server, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&a), len) == 0);
-    len = sizeof client_addr;
-    REQUIRE(::getsockname(client, reinterpret_cast<sockaddr*>(&client_addr), &len) == 0);
-  }
-  ~UdpPair() {
-    ::close(server);
-    ::close(client);
-  }
-  void send(std::uint32_t n, unsigned char seed) const {
-    std::vector<unsigned char> b(n);
-    for (std::uint32_t i = 0; i < n; ++i) b[i] = static_cast<unsigned char>(seed + i * 7);
-    REQUIRE(::send(client, b.data(), n, 0) == static_cast<ssize_t>(n));
-  }
-};
-
-bool payload_ok(std::span<const std::byte> p, std::uint32_t n, unsigned char seed) {
-  if (p.size() != n) return false;
-  for (std::uint32_t i = 0; i < n; ++i)
-    if (static_cast<unsigned char>(p[i]) != static_cast<unsigned char>(seed + i * 7)) return false;
-  return true;
-}
+using namespace arenakit_test;
 
 int open_fds() {
   int n = 0;
@@ -110,32 +54,6 @@ io_uring_cqe fake_recv_cqe(Ring& br, std::uint16_t bid, std::int32_t res) {
   cqe.res = res;
   cqe.flags = IORING_CQE_F_BUFFER | (std::uint32_t{bid} << IORING_CQE_BUFFER_SHIFT);
   return cqe;
-}
-
-void require_buf_rings() {
-  Uring u;
-  TestArena arena(ArenaConfig{.slot_size = 512, .shard_size = 64 * 1024, .max_shards = 1});
-  Pool pool(arena, RecvPoolConfig{.buffers = 4});
-  Ring br(u.ring, pool, BufRingConfig{.entries = 4, .group_id = 99});
-  if (br.error() && br.error().category() == std::system_category()) skip(br.describe().c_str(), br.error().value());
-  REQUIRE(br);
-}
-
-/// Reaps CQEs until @want events of @kind were seen (or a timeout).
-template <class F>
-void reap(io_uring& ring, F&& on) {
-  io_uring_cqe* cqe;
-  __kernel_timespec ts{.tv_sec = 2, .tv_nsec = 0};
-  while (io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, nullptr) >= 0) {
-    unsigned head, seen = 0;
-    bool more = true;
-    io_uring_for_each_cqe(&ring, head, cqe) {
-      ++seen;
-      more = on(*cqe) && more;
-    }
-    io_uring_cq_advance(&ring, seen);
-    if (!more) return;
-  }
 }
 
 } // namespace
@@ -277,17 +195,14 @@ TEST_CASE("Reprovide::immediate puts a given-back buffer back in the ring at onc
 
 TEST_CASE("a starving ring is visible: ENOBUFS while given-back buffers wait is counted in starved") {
   require_buf_rings();
-  Uring u;
-  UdpPair udp;
-  TestArena arena(ArenaConfig{.slot_size = 512, .shard_size = 64 * 1024, .max_shards = 1});
-  Pool pool(arena, RecvPoolConfig{.buffers = 16, .mode = PoolMode::connectionless});
   // A bound the ring can never reach (it has 2 entries): like a loop that never calls provide().
-  Ring br(u.ring, pool, BufRingConfig{.entries = 2, .group_id = 8, .batch_bound = 1000});
-  REQUIRE(br);
-  for (unsigned i = 0; i < 6; ++i) udp.send(100, static_cast<unsigned char>(i));
-  br.prep_recvmsg_multishot(io_uring_get_sqe(&u.ring), udp.server, 0);
+  UdpServer s(512, 16, BufRingConfig{.entries = 2, .group_id = 8, .batch_bound = 1000});
+  Pool& pool = s.pool;
+  Ring& br = s.br;
+  for (unsigned i = 0; i < 6; ++i) s.udp.send(100, static_cast<unsigned char>(i));
+  s.arm_recvmsg();
   unsigned data = 0, dry = 0;
-  reap(u.ring, [&](const io_uring_cqe& cqe) {
+  reap(s.u.ring, [&](const io_uring_cqe& cqe) {
     const RecvEvent e = br.complete(cqe);
     if (e) {
       ++data;
@@ -304,15 +219,15 @@ TEST_CASE("a starving ring is visible: ENOBUFS while given-back buffers wait is 
   CHECK(c.waiting == 2);
   // The cure: provide and re-arm; the rest arrives.
   CHECK(br.provide() == 2);
-  br.prep_recvmsg_multishot(io_uring_get_sqe(&u.ring), udp.server, 0);
-  reap(u.ring, [&](const io_uring_cqe& cqe) {
+  s.arm_recvmsg();
+  reap(s.u.ring, [&](const io_uring_cqe& cqe) {
     const RecvEvent e = br.complete(cqe);
     if (e) {
       ++data;
       CHECK(pool.give_back(e.bid));
       br.provide();
     }
-    if (e.rearm && data < 6) br.prep_recvmsg_multishot(io_uring_get_sqe(&u.ring), udp.server, 0);
+    if (e.rearm && data < 6) s.arm_recvmsg();
     return data < 6;
   });
   CHECK(data == 6);
@@ -322,13 +237,9 @@ TEST_CASE("a starving ring is visible: ENOBUFS while given-back buffers wait is 
 
 TEST_CASE("complete(): foreign CQEs are ignored; recvmsg gives the sender and the payload; the reply's CQE gives the buffer back") {
   require_buf_rings();
-  Uring u;
-  UdpPair udp;
-  TestArena arena(ArenaConfig{.slot_size = 2048, .shard_size = 64 * 1024, .max_shards = 1});
-  Pool pool(arena, RecvPoolConfig{.buffers = 16, .mode = PoolMode::connectionless});
-  REQUIRE(pool);
-  Ring br(u.ring, pool, BufRingConfig{.entries = 16, .group_id = 11, .reprovide = Reprovide::immediate});
-  REQUIRE(br);
+  UdpServer s(2048, 16, BufRingConfig{.entries = 16, .group_id = 11, .reprovide = Reprovide::immediate});
+  Pool& pool = s.pool;
+  Ring& br = s.br;
   {
     io_uring_cqe foreign{};
     foreign.user_data = 12345; // the application's own
@@ -341,25 +252,25 @@ TEST_CASE("complete(): foreign CQEs are ignored; recvmsg gives the sender and th
     CHECK(br.in_ring() == 16);
   }
   constexpr unsigned n = 40;
-  for (unsigned i = 0; i < n; ++i) udp.send(1 + i * 37, static_cast<unsigned char>(i));
-  br.prep_recvmsg_multishot(io_uring_get_sqe(&u.ring), udp.server, 77);
+  for (unsigned i = 0; i < n; ++i) s.udp.send(1 + i * 37, static_cast<unsigned char>(i));
+  s.arm_recvmsg(77);
   unsigned got = 0, bad = 0, sent = 0;
-  reap(u.ring, [&](const io_uring_cqe& cqe) {
+  reap(s.u.ring, [&](const io_uring_cqe& cqe) {
     const RecvEvent e = br.complete(cqe);
     if (e) {
       CHECK(e.user == 77);
       bad += payload_ok(e.payload, 1 + got * 37, static_cast<unsigned char>(got)) ? 0u : 1u;
       REQUIRE(e.name != nullptr);
       const auto* from = reinterpret_cast<const sockaddr_in*>(e.name);
-      CHECK(from->sin_port == udp.client_addr.sin_port);
+      CHECK(from->sin_port == s.udp.client_addr.sin_port);
       ++got;
-      br.prep_sendmsg_reply(io_uring_get_sqe(&u.ring), udp.server, e, 9);
+      br.prep_sendmsg_reply(io_uring_get_sqe(&s.u.ring), s.udp.server, e, 9);
     } else if (e.kind == RecvEventKind::sent) {
       CHECK(e.error == 0);
       CHECK(e.user == 9);
       ++sent;
     }
-    if (e.rearm) br.prep_recvmsg_multishot(io_uring_get_sqe(&u.ring), udp.server, 77);
+    if (e.rearm) s.arm_recvmsg(77);
     return sent < n;
   });
   CHECK(got == n);
@@ -368,7 +279,7 @@ TEST_CASE("complete(): foreign CQEs are ignored; recvmsg gives the sender and th
   // Every reply came back to the client, byte for byte.
   std::vector<unsigned char> buf(4096);
   for (unsigned i = 0; i < n; ++i) {
-    const ssize_t r = ::recv(udp.client, buf.data(), buf.size(), MSG_DONTWAIT);
+    const ssize_t r = ::recv(s.udp.client, buf.data(), buf.size(), MSG_DONTWAIT);
     REQUIRE(r == static_cast<ssize_t>(1 + i * 37));
     CHECK(payload_ok(std::as_bytes(std::span(buf.data(), static_cast<std::size_t>(r))), 1 + i * 37,
                      static_cast<unsigned char>(i)));
@@ -383,16 +294,13 @@ TEST_CASE("complete(): foreign CQEs are ignored; recvmsg gives the sender and th
 
 TEST_CASE("recvmsg: a datagram larger than the buffer is reported truncated and its buffer given back") {
   require_buf_rings();
-  Uring u;
-  UdpPair udp;
-  TestArena arena(ArenaConfig{.slot_size = 256, .shard_size = 64 * 1024, .max_shards = 1});
-  Pool pool(arena, RecvPoolConfig{.buffers = 4, .mode = PoolMode::connectionless});
-  Ring br(u.ring, pool, BufRingConfig{.entries = 4, .group_id = 12});
-  REQUIRE(br);
-  udp.send(1000, 1);
-  br.prep_recvmsg_multishot(io_uring_get_sqe(&u.ring), udp.server, 0);
+  UdpServer s(256, 4, BufRingConfig{.entries = 4, .group_id = 12});
+  Pool& pool = s.pool;
+  Ring& br = s.br;
+  s.udp.send(1000, 1);
+  s.arm_recvmsg();
   RecvEvent seen;
-  reap(u.ring, [&](const io_uring_cqe& cqe) {
+  reap(s.u.ring, [&](const io_uring_cqe& cqe) {
     seen = br.complete(cqe);
     return false;
   });
@@ -405,18 +313,15 @@ TEST_CASE("recvmsg: a datagram larger than the buffer is reported truncated and 
 
 TEST_CASE("a kernel-mapped ring (IOU_PBUF_RING_MMAP) where the kernel has it; automatic says what it chose") {
   require_buf_rings();
-  Uring u;
-  UdpPair udp;
-  TestArena arena(ArenaConfig{.slot_size = 1024, .shard_size = 64 * 1024, .max_shards = 1});
-  Pool pool(arena, RecvPoolConfig{.buffers = 8, .mode = PoolMode::connectionless});
-  Ring br(u.ring, pool, BufRingConfig{.entries = 8, .group_id = 13, .memory = RingMemory::automatic});
-  REQUIRE_MESSAGE(br, br.describe());
+  UdpServer s(1024, 8, BufRingConfig{.entries = 8, .group_id = 13, .memory = RingMemory::automatic});
+  Pool& pool = s.pool;
+  Ring& br = s.br;
   MESSAGE(br.describe());
   if (br.chosen() == RingMemory::user) return; // a kernel before 6.4: nothing more to check
-  for (unsigned i = 0; i < 3; ++i) udp.send(300, static_cast<unsigned char>(i));
-  br.prep_recvmsg_multishot(io_uring_get_sqe(&u.ring), udp.server, 0);
+  for (unsigned i = 0; i < 3; ++i) s.udp.send(300, static_cast<unsigned char>(i));
+  s.arm_recvmsg();
   unsigned got = 0;
-  reap(u.ring, [&](const io_uring_cqe& cqe) {
+  reap(s.u.ring, [&](const io_uring_cqe& cqe) {
     const RecvEvent e = br.complete(cqe);
     if (e) {
       CHECK(payload_ok(e.payload, 300, static_cast<unsigned char>(got)));
@@ -433,23 +338,20 @@ TEST_CASE("a kernel-mapped ring (IOU_PBUF_RING_MMAP) where the kernel has it; au
 
 TEST_CASE("teardown counters are readable after close(); reclaim_held takes back what the application still holds") {
   require_buf_rings();
-  Uring u;
-  UdpPair udp;
-  TestArena arena(ArenaConfig{.slot_size = 512, .shard_size = 64 * 1024, .max_shards = 1});
-  Pool pool(arena, RecvPoolConfig{.buffers = 8, .mode = PoolMode::connectionless});
-  Ring br(u.ring, pool, BufRingConfig{.entries = 8, .group_id = 14});
-  REQUIRE(br);
-  for (unsigned i = 0; i < 3; ++i) udp.send(50, 0);
-  br.prep_recvmsg_multishot(io_uring_get_sqe(&u.ring), udp.server, 0);
+  UdpServer s(512, 8, BufRingConfig{.entries = 8, .group_id = 14});
+  Pool& pool = s.pool;
+  Ring& br = s.br;
+  for (unsigned i = 0; i < 3; ++i) s.udp.send(50, 0);
+  s.arm_recvmsg();
   unsigned got = 0;
-  reap(u.ring, [&](const io_uring_cqe& cqe) {
+  reap(s.u.ring, [&](const io_uring_cqe& cqe) {
     got += br.complete(cqe) ? 1u : 0u; // held, not given back: the application stops here
     return got < 3;
   });
   REQUIRE(got == 3);
   // Shut down: cancel the receive, reap, close the ring, take back the rest.
-  io_uring_prep_cancel_fd(io_uring_get_sqe(&u.ring), udp.server, 0);
-  reap(u.ring, [&](const io_uring_cqe& cqe) { return br.complete(cqe).kind == RecvEventKind::foreign; });
+  io_uring_prep_cancel_fd(io_uring_get_sqe(&s.u.ring), s.udp.server, 0);
+  reap(s.u.ring, [&](const io_uring_cqe& cqe) { return br.complete(cqe).kind == RecvEventKind::foreign; });
   const BufRingTeardown t = br.close();
   CHECK(t.returned == 5);
   CHECK(br.counters().returned_at_teardown == 5); // old code: 0 until the destructor, then unreadable
@@ -463,18 +365,15 @@ TEST_CASE("teardown counters are readable after close(); reclaim_held takes back
 
 TEST_CASE("single-shot recvmsg and recv through complete(): the payload is the whole delivered buffer") {
   require_buf_rings();
-  Uring u;
-  UdpPair udp;
-  TestArena arena(ArenaConfig{.slot_size = 1024, .shard_size = 64 * 1024, .max_shards = 1});
-  Pool pool(arena, RecvPoolConfig{.buffers = 4, .mode = PoolMode::connectionless});
-  Ring br(u.ring, pool, BufRingConfig{.entries = 4, .group_id = 15});
-  REQUIRE(br);
-  udp.send(500, 3);
-  udp.send(700, 4);
-  br.prep_recvmsg(io_uring_get_sqe(&u.ring), udp.server, 1);
-  br.prep_recv(io_uring_get_sqe(&u.ring), udp.server, 2);
+  UdpServer s(1024, 4, BufRingConfig{.entries = 4, .group_id = 15});
+  Pool& pool = s.pool;
+  Ring& br = s.br;
+  s.udp.send(500, 3);
+  s.udp.send(700, 4);
+  br.prep_recvmsg(io_uring_get_sqe(&s.u.ring), s.udp.server, 1);
+  br.prep_recv(io_uring_get_sqe(&s.u.ring), s.udp.server, 2);
   unsigned got = 0;
-  reap(u.ring, [&](const io_uring_cqe& cqe) {
+  reap(s.u.ring, [&](const io_uring_cqe& cqe) {
     const RecvEvent e = br.complete(cqe);
     REQUIRE(e);
     CHECK(e.rearm); // single-shot: never still armed
