@@ -27,6 +27,7 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 using namespace arenakit;
@@ -383,4 +384,55 @@ TEST_CASE("single-shot recvmsg and recv through complete(): the payload is the w
     return ++got < 2;
   });
   CHECK(got == 2);
+}
+
+TEST_CASE("an adopted ring (registered by its owner, as io_uring_setup_buf_ring does) is filled from the pool and left to its owner") {
+  require_buf_rings();
+  Uring u;
+  UdpPair udp;
+  TestArena arena(ArenaConfig{.slot_size = 1024, .shard_size = 64 * 1024, .max_shards = 1});
+  Pool pool(arena, RecvPoolConfig{.buffers = 8, .mode = PoolMode::connectionless});
+  // What liburing 2.4's io_uring_setup_buf_ring does (Debian's 2.3 lacks it).
+  constexpr unsigned entries = 8;
+  const std::size_t bytes = 4096;
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  REQUIRE(mem != MAP_FAILED);
+  auto* ring = static_cast<io_uring_buf_ring*>(mem);
+  io_uring_buf_ring_init(ring);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uint64_t>(ring);
+  reg.ring_entries = entries;
+  reg.bgid = 21;
+  REQUIRE(io_uring_register_buf_ring(&u.ring, &reg, 0) == 0);
+  {
+    Ring br(u.ring, pool, AdoptedBufRing{ring, entries, 21}, BufRingConfig{.reprovide = Reprovide::immediate});
+    REQUIRE(br);
+    CHECK(br.in_ring() == 8);
+    udp.send(600, 5);
+    br.prep_recvmsg_multishot(io_uring_get_sqe(&u.ring), udp.server, 0);
+    bool got = false;
+    reap(u.ring, [&](const io_uring_cqe& cqe) {
+      const RecvEvent e = br.complete(cqe);
+      if (e) {
+        CHECK(payload_ok(e.payload, 600, 5));
+        CHECK(pool.give_back(e.bid)); // immediate: straight back into the adopted ring
+        got = true;
+      }
+      return !got;
+    });
+    CHECK(got);
+    CHECK(br.in_ring() == 8);
+    io_uring_prep_cancel_fd(io_uring_get_sqe(&u.ring), udp.server, 0);
+    reap(u.ring, [&](const io_uring_cqe& cqe) { return br.complete(cqe).kind == RecvEventKind::foreign; });
+    const BufRingTeardown t = br.close();
+    CHECK(t.adopted);
+    CHECK_FALSE(t.unregistered);
+    CHECK(t.left_posted == 8); // the owner's ring may still hand them to the kernel
+    CHECK(pool.counters().posted == 8);
+  }
+  // The owner unregisters and unmaps (io_uring_free_buf_ring), then the pool takes them back.
+  CHECK(io_uring_unregister_buf_ring(&u.ring, 21) == 0);
+  ::munmap(mem, bytes);
+  CHECK(pool.reclaim_posted() == 8);
+  CHECK(pool.free_count() == 8);
 }

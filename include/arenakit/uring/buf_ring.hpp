@@ -121,12 +121,22 @@ struct BufRingCounters {
   std::uint64_t returned_at_teardown = 0; ///< buffers still in the ring at close(), back to the pool
 };
 
+/// A ring registered by someone else (liburing 2.4's io_uring_setup_buf_ring,
+/// or the application's own mmap + io_uring_register_buf_ring), empty, for
+/// UringBufRing to fill from a pool. Its owner unregisters and unmaps it.
+struct AdoptedBufRing {
+  io_uring_buf_ring* ring = nullptr;
+  unsigned entries = 0; ///< as registered: a power of two
+  std::uint16_t group_id = 0;
+};
+
 /// What close() found (teardown()).
 struct BufRingTeardown {
   bool closed = false;
   bool unregistered = false;          ///< the kernel accepted the unregister
   bool pool_destroyed_first = false;  ///< the pool's destructor closed the ring (wrong order, made safe)
   bool io_uring_exited_first = false; ///< io_uring_queue_exit() ran before close() (wrong order, made safe)
+  bool adopted = false;               ///< an adopted ring: its owner unregisters it, its buffers stay posted
   int unregister_error = 0;           ///< negative errno of a refused unregister
   std::uint64_t returned = 0;         ///< buffers returned to the pool
   std::uint64_t left_posted = 0;      ///< kept posted because the kernel might still pick them
@@ -150,6 +160,16 @@ public:
   UringBufRing(io_uring& ring, Pool& pool, const BufRingConfig& config) noexcept
       : pool_(&pool), group_(config.group_id), tag_(config.cqe_tag), reprovide_(config.reprovide) {
     error_ = setup(ring, config);
+    if (!error_) provide();
+  }
+  /// Adopts @adopt (already registered on @ring, empty): fills it from @pool.
+  /// config.entries, group_id and memory are ignored. close() neither
+  /// unregisters nor unmaps it and leaves the buffers in it posted
+  /// (teardown().left_posted): after the owner unregistered it, call
+  /// pool.reclaim_posted().
+  UringBufRing(io_uring& ring, Pool& pool, const AdoptedBufRing& adopt, const BufRingConfig& config) noexcept
+      : pool_(&pool), group_(adopt.group_id), tag_(config.cqe_tag), reprovide_(config.reprovide) {
+    error_ = adopt_ring(ring, adopt, config);
     if (!error_) provide();
   }
   UringBufRing(const UringBufRing&) = delete;
@@ -248,6 +268,9 @@ public:
 
 private:
   std::error_code setup(io_uring& ring, const BufRingConfig& config) noexcept;
+  std::error_code adopt_ring(io_uring& ring, const AdoptedBufRing& adopt, const BufRingConfig& config) noexcept;
+  std::error_code prepare(io_uring& ring, unsigned entries, const BufRingConfig& config) noexcept;
+  std::error_code attach_pool(const BufRingConfig& config) noexcept;
   int map_ring(const BufRingConfig& config) noexcept;
   unsigned waiting() const noexcept {
     if (pool_ == nullptr || br_ == nullptr) return 0;
@@ -295,6 +318,7 @@ private:
   io_uring_buf_ring* br_ = nullptr;
   std::size_t map_bytes_ = 0;
   bool registered_ = false;
+  bool adopted_ = false;
   unsigned entries_ = 0;
   int mask_ = 0;
   unsigned bound_ = 1;

@@ -23,10 +23,10 @@
 
 namespace arenakit {
 
+/// The books and our own fd, common to both set-ups.
 template <class Pool>
-std::error_code UringBufRing<Pool>::setup(io_uring& ring, const BufRingConfig& config) noexcept {
+std::error_code UringBufRing<Pool>::prepare(io_uring& ring, unsigned entries, const BufRingConfig& config) noexcept {
   if (!*pool_) return pool_->error();
-  unsigned entries = config.entries;
   if (entries == 0) entries = std::bit_ceil(static_cast<unsigned>(pool_->size()));
   if (entries > max_entries || !std::has_single_bit(entries) || config.cqe_tag == 0) return errc::invalid_config;
   in_ring_.reset(new (std::nothrow) std::uint8_t[pool_->size()]());
@@ -39,6 +39,23 @@ std::error_code UringBufRing<Pool>::setup(io_uring& ring, const BufRingConfig& c
   if (own_fd_ < 0) return {errno, std::system_category()};
   ring_fd_ = ring.ring_fd;
   entries_ = entries;
+  mask_ = io_uring_buf_ring_mask(entries);
+  return {};
+}
+
+/// The Reprovide bound and the pool's attachment, the last step of both set-ups.
+template <class Pool>
+std::error_code UringBufRing<Pool>::attach_pool(const BufRingConfig& config) noexcept {
+  bound_ = config.reprovide == Reprovide::immediate ? 1u
+           : config.batch_bound != 0              ? config.batch_bound
+           : entries_ >= 8                        ? entries_ / 4
+                                                  : 1u;
+  return pool_->attach(RecvPoolAttachment{this, &on_freed, &on_pool_closing});
+}
+
+template <class Pool>
+std::error_code UringBufRing<Pool>::setup(io_uring& ring, const BufRingConfig& config) noexcept {
+  if (std::error_code ec = prepare(ring, config.entries, config)) return ec;
   if (const int rc = map_ring(config); rc < 0) {
     ::close(own_fd_);
     own_fd_ = -1;
@@ -46,16 +63,23 @@ std::error_code UringBufRing<Pool>::setup(io_uring& ring, const BufRingConfig& c
     return {-rc, std::system_category()};
   }
   registered_ = true;
-  mask_ = io_uring_buf_ring_mask(entries);
-  bound_ = config.reprovide == Reprovide::immediate ? 1u
-           : config.batch_bound != 0              ? config.batch_bound
-           : entries >= 8                         ? entries / 4
-                                                  : 1u;
-  if (const RecvStatus s = pool_->attach(RecvPoolAttachment{this, &on_freed, &on_pool_closing}); s != RecvStatus::ok) {
+  if (std::error_code ec = attach_pool(config)) {
     (void)detail::unregister_pbuf_ring(own_fd_, group_);
     registered_ = false;
-    return s;
+    return ec;
   }
+  return {};
+}
+
+template <class Pool>
+std::error_code UringBufRing<Pool>::adopt_ring(io_uring& ring, const AdoptedBufRing& adopt,
+                                               const BufRingConfig& config) noexcept {
+  if (adopt.ring == nullptr || adopt.entries == 0) return errc::invalid_config;
+  if (std::error_code ec = prepare(ring, adopt.entries, config)) return ec;
+  adopted_ = true;
+  teardown_.adopted = true;
+  if (std::error_code ec = attach_pool(config)) return ec;
+  br_ = adopt.ring; // registered by its owner: we only write entries and the tail
   return {};
 }
 
@@ -118,7 +142,7 @@ BufRingTeardown UringBufRing<Pool>::close() noexcept {
     teardown_.unregister_error = rc;
     registered_ = false;
   }
-  if (br_ != nullptr) ::munmap(br_, map_bytes_);
+  if (br_ != nullptr && !adopted_) ::munmap(br_, map_bytes_);
   br_ = nullptr;
   if (in_ring_ && pool_ != nullptr) {
     for (std::uint32_t bid = 0; bid < pool_->size(); ++bid) {
