@@ -152,6 +152,7 @@ public:
   // --- a ring's attachment (owner; recv/attach.hpp) -------------------------------
 
   /// Links @a (one at a time): refused with ring_attached while another is.
+  /// Owner only; wait-free; no barrier (the callbacks run on the owner thread).
   RecvStatus attach(const RecvPoolAttachment& a) noexcept {
     if (attached_) return refuse(RecvStatus::ring_attached);
     attached_ = a;
@@ -253,21 +254,14 @@ public:
   /// unregistered or receives cancelled, completions reaped). Returns how
   /// many. Buffers that are free or held are skipped, not refused: this is
   /// no bad input, so no refusal counter moves.
-  std::uint32_t reclaim_posted() noexcept {
-    std::uint32_t n = 0;
-    for (std::uint32_t bid = 0; bid < count_; ++bid) {
-      Entry& e = entries_[bid];
-      if (e.state.load(std::memory_order_relaxed) != posted_state) continue; // owner-only states
-      take_back_posted(e, static_cast<std::uint16_t>(bid));
-      ++n;
-    }
-    return n;
-  }
+  std::uint32_t reclaim_posted() noexcept;
 
   /// Shutdown: every held buffer (delivered, not given back, not queued)
   /// back to free, ending its CPU access: the buffers the application still
   /// holds when it stops. Returns how many (counted in reclaimed_held).
   /// Owner only; the caller promises nobody reads those bytes any more.
+  /// O(N) scan, wait-free; each take-back is the held -> free CAS of
+  /// give_back, so a racing queue_give_back of the same buffer has one winner.
   std::uint32_t reclaim_held() noexcept;
 
   // --- giving back -----------------------------------------------------------------

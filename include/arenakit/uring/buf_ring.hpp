@@ -16,7 +16,8 @@
  *   anonymous, page-aligned), or allocated by the kernel and mapped from the
  *   ring fd (RingMemory::kernel, IOU_PBUF_RING_MMAP, kernel 6.4), or the
  *   kernel's where it is supported and ours otherwise (RingMemory::automatic;
- *   chosen() says which). `entries` is a power of two, 1..32768. A failure is
+ *   chosen() says which), or registered by someone else and adopted
+ *   (AdoptedBufRing: liburing 2.4's io_uring_setup_buf_ring). `entries` is a power of two, 1..32768. A failure is
  *   reported by error() (the kernel's errno in the system category, positive
  *   as std::error_code values are; the CQE-facing fields are negative as in
  *   liburing); describe() adds the likely cause in words.

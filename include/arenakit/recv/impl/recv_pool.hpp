@@ -148,6 +148,18 @@ inline std::error_code RecvPool<ArenaT, SyncT>::setup(const RecvPoolConfig& conf
 }
 
 template <class ArenaT, class SyncT>
+inline std::uint32_t RecvPool<ArenaT, SyncT>::reclaim_posted() noexcept {
+  std::uint32_t n = 0;
+  for (std::uint32_t bid = 0; bid < count_; ++bid) {
+    Entry& e = entries_[bid];
+    if (e.state.load(std::memory_order_relaxed) != posted_state) continue; // owner-only states
+    take_back_posted(e, static_cast<std::uint16_t>(bid));
+    ++n;
+  }
+  return n;
+}
+
+template <class ArenaT, class SyncT>
 inline std::uint32_t RecvPool<ArenaT, SyncT>::reclaim_held() noexcept {
   std::uint32_t n = 0;
   for (std::uint32_t bid = 0; bid < count_; ++bid) {
