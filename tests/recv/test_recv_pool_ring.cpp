@@ -12,6 +12,7 @@
 
 #include <doctest/doctest.h>
 
+#include "loopback.hpp"
 #include "ring_fixture.hpp"
 
 #include <cerrno>
@@ -435,4 +436,43 @@ TEST_CASE("an adopted ring (registered by its owner, as io_uring_setup_buf_ring 
   ::munmap(mem, bytes);
   CHECK(pool.reclaim_posted() == 8);
   CHECK(pool.free_count() == 8);
+}
+
+TEST_CASE("TCP: prep_send echoes a delivered view from the pool buffer; its CQE gives the buffer back") {
+  require_buf_rings();
+  Uring u;
+  TcpPair tcp;
+  TestArena arena(ArenaConfig{.slot_size = 4096, .shard_size = 64 * 1024, .max_shards = 1});
+  Pool pool(arena, RecvPoolConfig{.buffers = 8});
+  const ConnId conn = *pool.add_connection(8);
+  Ring br(u.ring, pool, BufRingConfig{.entries = 8, .group_id = 22});
+  REQUIRE(br);
+  std::vector<unsigned char> out(3000);
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<unsigned char>(i * 7 + 5);
+  REQUIRE(::send(tcp.client, out.data(), out.size(), 0) == static_cast<ssize_t>(out.size()));
+  br.prep_recv_multishot(io_uring_get_sqe(&u.ring), tcp.server, 0);
+  std::size_t received = 0, sent = 0;
+  reap(u.ring, [&](const io_uring_cqe& cqe) {
+    const RecvEvent e = br.complete(cqe, conn);
+    if (e) {
+      received += e.payload.size();
+      br.prep_send(io_uring_get_sqe(&u.ring), tcp.server, e, 3);
+    } else if (e.kind == RecvEventKind::sent) {
+      CHECK(e.user == 3);
+      CHECK(e.error == 0);
+      sent += static_cast<std::size_t>(cqe.res);
+    }
+    return sent < out.size();
+  });
+  CHECK(received == out.size());
+  std::vector<unsigned char> in(out.size());
+  std::size_t got = 0;
+  while (got < in.size()) {
+    const ssize_t r = ::recv(tcp.client, in.data() + got, in.size() - got, 0);
+    REQUIRE(r > 0);
+    got += static_cast<std::size_t>(r);
+  }
+  CHECK(in == out);
+  CHECK(pool.connection_counters(conn).held == 0);
+  CHECK(br.counters().sends >= 1);
 }

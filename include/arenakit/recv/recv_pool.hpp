@@ -122,7 +122,7 @@ public:
   ~RecvPool() {
     if (attached_) { // the ring first: it hands its buffers back and forgets this pool
       const RecvPoolAttachment a = attached_;
-      attached_ = {};
+      detach(a.owner);
       a.pool_closing(a.owner);
     }
     if (!entries_) return;
@@ -156,11 +156,14 @@ public:
   RecvStatus attach(const RecvPoolAttachment& a) noexcept {
     if (attached_) return refuse(RecvStatus::ring_attached);
     attached_ = a;
+    set(rings_attached_, 1); // counters() may read it from any thread
     return RecvStatus::ok;
   }
   /// Unlinks the attachment of @owner (nothing if it is not the attached one).
   void detach(const void* owner) noexcept {
-    if (attached_.owner == owner) attached_ = {};
+    if (attached_.owner != owner) return;
+    attached_ = {};
+    set(rings_attached_, 0);
   }
 
   /// True while @conn is below its quota (its receives may be armed).
@@ -482,7 +485,7 @@ private:
   alignas(cache_line_size) Counter connections_{0};
   Counter posts_{0}, posted_{0}, held_{0}, delivered_{0}, bytes_{0}, given_back_{0},
       given_back_queued_{0}, returned_unused_{0}, quota_hits_{0}, over_quota_{0}, sync_failures_{0},
-      reclaimed_held_{0};
+      reclaimed_held_{0}, rings_attached_{0};
   // Written by any thread (queue_give_back): a line of their own.
   alignas(cache_line_size) Counter queued_total_{0};
   std::array<Counter, recv_status_count> refused_{};

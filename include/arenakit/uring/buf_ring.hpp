@@ -237,12 +237,13 @@ public:
   /// Sends @e's payload on the connected socket @fd straight from the pool
   /// buffer; complete() gives the buffer back when the send completes.
   void prep_send(io_uring_sqe* sqe, int fd, const RecvEvent& e, std::uint16_t user = 0) noexcept {
-    io_uring_prep_send(sqe, fd, e.payload.data(), e.payload.size(), MSG_NOSIGNAL);
+    // MSG_WAITALL: on a stream io_uring retries a short send, so "sent" means all of it.
+    io_uring_prep_send(sqe, fd, e.payload.data(), e.payload.size(), MSG_NOSIGNAL | MSG_WAITALL);
     mark_send(sqe, CqeOp::send, e.bid, user);
   }
   /// The same with SEND_ZC: the buffer is given back on the notification.
   void prep_send_zc(io_uring_sqe* sqe, int fd, const RecvEvent& e, std::uint16_t user = 0) noexcept {
-    io_uring_prep_send_zc(sqe, fd, e.payload.data(), e.payload.size(), MSG_NOSIGNAL, 0);
+    io_uring_prep_send_zc(sqe, fd, e.payload.data(), e.payload.size(), MSG_NOSIGNAL | MSG_WAITALL, 0);
     mark_send(sqe, CqeOp::send_zc, e.bid, user);
   }
   /// A datagram reply: sendmsg of @e's payload to @e's sender, from the pool

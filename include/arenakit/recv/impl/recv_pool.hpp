@@ -84,7 +84,7 @@ inline RecvPoolCounters RecvPool<ArenaT, SyncT>::counters() const noexcept {
   r.over_quota_deliveries = get(over_quota_);
   r.sync_failures = get(sync_failures_);
   r.reclaimed_held = get(reclaimed_held_);
-  r.rings_attached = attached_ ? 1 : 0; // owner-written pointer: exact on the owner thread only
+  r.rings_attached = get(rings_attached_);
   for (std::size_t i = 1; i < recv_status_count; ++i) {
     r.refused_by[i] = refused_[i].load(std::memory_order_relaxed);
     r.refused += r.refused_by[i];
