@@ -15,12 +15,14 @@
 #include "loopback.hpp"
 #include "ring_fixture.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -475,4 +477,47 @@ TEST_CASE("TCP: prep_send echoes a delivered view from the pool buffer; its CQE 
   CHECK(in == out);
   CHECK(pool.connection_counters(conn).held == 0);
   CHECK(br.counters().sends >= 1);
+}
+
+TEST_CASE("bundles where the kernel has them: one receive fills consecutive buffers, each delivered and given back") {
+  require_buf_rings();
+  Uring u;
+  TcpPair tcp;
+  TestArena arena(ArenaConfig{.slot_size = 1024, .shard_size = 64 * 1024, .max_shards = 1});
+  Pool pool(arena, RecvPoolConfig{.buffers = 16, .mode = PoolMode::connectionless});
+  Ring br(u.ring, pool, BufRingConfig{.entries = 16, .group_id = 23, .bundles = true});
+  REQUIRE(br);
+  MESSAGE(std::string(br.bundles() ? "bundles on (IORING_FEAT_RECVSEND_BUNDLE)" : "bundles off: no IORING_FEAT_RECVSEND_BUNDLE"));
+  std::vector<unsigned char> out(10000);
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<unsigned char>(i * 13 + i / 251);
+  REQUIRE(::send(tcp.client, out.data(), out.size(), 0) == static_cast<ssize_t>(out.size()));
+  ::shutdown(tcp.client, SHUT_WR);
+  br.prep_recv_multishot(io_uring_get_sqe(&u.ring), tcp.server, 0);
+  std::vector<unsigned char> in;
+  unsigned largest = 0;
+  bool eof = false;
+  reap(u.ring, [&](const io_uring_cqe& cqe) {
+    const RecvEvent e = br.complete(cqe);
+    if (e) {
+      largest = std::max<unsigned>(largest, e.bundle);
+      std::vector<std::uint16_t> bids; // every view first: a give-back may re-provide (and reuse) entries
+      for (unsigned i = 0; i < e.bundle; ++i) {
+        const RecvView v = br.bundle_view(e, i);
+        const auto* b = reinterpret_cast<const unsigned char*>(v.data);
+        in.insert(in.end(), b, b + v.bytes);
+        bids.push_back(v.bid);
+      }
+      for (std::uint16_t bid : bids) CHECK(pool.give_back(bid));
+      br.provide();
+    }
+    if (e.kind == RecvEventKind::end_of_stream) eof = true;
+    if (e.rearm && !eof) br.prep_recv_multishot(io_uring_get_sqe(&u.ring), tcp.server, 0);
+    return !eof;
+  });
+  CHECK(in == out);
+  const auto k = pool.counters();
+  CHECK(k.delivered == k.given_back);
+  CHECK(k.refused == 0);
+  if (br.bundles()) CHECK(largest > 1); // 10000 bytes queued before the receive: one CQE, ten buffers
+  MESSAGE("largest bundle: ", largest, " buffers");
 }

@@ -100,6 +100,10 @@ struct BufRingConfig {
   RingMemory memory = RingMemory::user;
   /// Top byte of the user_data the prep_* helpers write (1..255; see recv_event.hpp).
   std::uint8_t cqe_tag = 0xA7;
+  /// Bundles (IORING_RECVSEND_BUNDLE, kernel 6.10): one stream receive may
+  /// fill several buffers. Used only where the kernel says it has them
+  /// (IORING_FEAT_RECVSEND_BUNDLE); bundles() says whether they are on.
+  bool bundles = false;
 };
 
 struct BufRingCounters {
@@ -184,6 +188,23 @@ public:
   std::string describe() const;
   /// The ring memory in use: user or kernel (never automatic once set up).
   RingMemory chosen() const noexcept { return chosen_; }
+  /// Whether prep_recv* ask for bundles (asked for, and the kernel has them).
+  bool bundles() const noexcept { return bundles_; }
+
+  /// Buffer @i (0 .. e.bundle - 1) of a delivered bundle @e: each is held
+  /// (delivered to the pool) and given back on its own; i == 0 is e.view.
+  /// Read from the ring's order table: valid until the next re-provide, so
+  /// take every view of a bundle before giving any of its buffers back.
+  RecvView bundle_view(const RecvEvent& e, unsigned i) const noexcept {
+    RecvView v = e.view;
+    if (i >= e.bundle || pool_ == nullptr) return RecvView{};
+    v.bid = bid_at_[(pos_of_[e.bid] + i) & static_cast<unsigned>(mask_)];
+    const std::uint32_t len = pool_->buffer_size();
+    v.data = pool_->data(v.bid);
+    if constexpr (requires { pool_->slot_of(v.bid); }) v.id = pool_->slot_of(v.bid);
+    v.bytes = e.bundle_bytes - i * len < len ? e.bundle_bytes - i * len : len;
+    return v;
+  }
 
   /**
    * provide - re-provide free pool buffers in one batch
@@ -211,11 +232,13 @@ public:
   void prep_recv_multishot(io_uring_sqe* sqe, int fd, std::uint32_t user) const noexcept {
     io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
     select_buffer(sqe, CqeOp::recv, user);
+    if (bundles_) sqe->ioprio |= IORING_RECVSEND_BUNDLE;
   }
   /// One single-shot receive on @fd (submit a batch of them) picking from this ring.
   void prep_recv(io_uring_sqe* sqe, int fd, std::uint32_t user) const noexcept {
     io_uring_prep_recv(sqe, fd, nullptr, pool_ ? pool_->buffer_size() : 0, 0);
     select_buffer(sqe, CqeOp::recv, user);
+    if (bundles_) sqe->ioprio |= IORING_RECVSEND_BUNDLE;
   }
   /// A multishot recvmsg (datagrams: each buffer holds a header, the sender's
   /// address and the payload; complete() parses them). @namelen: room for the
@@ -282,6 +305,7 @@ private:
   }
   bool take_from_ring(std::uint16_t bid) noexcept;
   RecvEvent finish_recvmsg(RecvEvent e) noexcept;
+  RecvEvent finish_bundle(RecvEvent e, const io_uring_cqe& cqe, ConnId conn) noexcept;
   RecvEvent finish_send(RecvEvent e, const io_uring_cqe& cqe, CqeOp op) noexcept;
 
   static void on_freed(void* self) noexcept {
@@ -321,6 +345,7 @@ private:
   std::size_t map_bytes_ = 0;
   bool registered_ = false;
   bool adopted_ = false;
+  bool bundles_ = false;
   unsigned entries_ = 0;
   int mask_ = 0;
   unsigned bound_ = 1;
@@ -328,6 +353,10 @@ private:
   unsigned in_ring_count_ = 0;
   std::unique_ptr<std::uint8_t[]> in_ring_; // per pool buffer: 1 while the kernel may pick it
   std::unique_ptr<std::uint16_t[]> scratch_;
+  // Ring order (a bundle takes consecutive entries): the bid at each ring
+  // position, and each bid's position, written by provide().
+  std::unique_ptr<std::uint16_t[]> bid_at_;
+  std::unique_ptr<std::uint16_t[]> pos_of_;
   std::unique_ptr<SendSlot[]> sends_;
   msghdr msg_{}; // the multishot recvmsg shape the kernel reads (namelen, controllen)
   msghdr single_msg_{}; // single-shot recvmsg: no name, no control, the buffer is the iov

@@ -76,7 +76,9 @@ struct RecvEvent {
   const sockaddr* name = nullptr;      ///< recvmsg: the sender's address (inside the buffer)
   socklen_t namelen = 0;
   std::uint32_t user = 0;              ///< the caller's value given to the prep_* helper
-  std::uint16_t bid = 0;               ///< data, sent: the pool buffer
+  std::uint16_t bid = 0;               ///< data, sent: the pool buffer (a bundle's first)
+  std::uint16_t bundle = 1;            ///< data: buffers this receive filled (> 1 only for a bundle)
+  std::uint32_t bundle_bytes = 0;      ///< data: bytes over all of them (UringBufRing::bundle_view)
   int error = 0;                       ///< negative errno, as in the CQE (liburing's convention)
   bool rearm = false;                  ///< a receive that is no longer armed: prepare it again
   explicit operator bool() const noexcept { return kind == RecvEventKind::data; }

@@ -36,6 +36,9 @@
 #ifndef IORING_OFF_PBUF_SHIFT
 #define IORING_OFF_PBUF_SHIFT 16
 #endif
+#ifndef IORING_FEAT_RECVSEND_BUNDLE
+#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14) // io_uring_params::features: bundles supported
+#endif
 #ifndef IORING_RECVSEND_BUNDLE
 #define IORING_RECVSEND_BUNDLE (1U << 4) // kernel 6.10: one receive fills several buffers
 #endif

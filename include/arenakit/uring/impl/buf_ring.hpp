@@ -32,7 +32,10 @@ std::error_code UringBufRing<Pool>::prepare(io_uring& ring, unsigned entries, co
   in_ring_.reset(new (std::nothrow) std::uint8_t[pool_->size()]());
   scratch_.reset(new (std::nothrow) std::uint16_t[entries]);
   sends_.reset(new (std::nothrow) SendSlot[pool_->size()]);
-  if (!in_ring_ || !scratch_ || !sends_) return errc::out_of_memory;
+  bid_at_.reset(new (std::nothrow) std::uint16_t[entries]());
+  pos_of_.reset(new (std::nothrow) std::uint16_t[pool_->size()]());
+  if (!in_ring_ || !scratch_ || !sends_ || !bid_at_ || !pos_of_) return errc::out_of_memory;
+  bundles_ = config.bundles && (ring.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
   // Our own reference to the io_uring instance: teardown reaches it even after
   // the application's io_uring_queue_exit() closed (and maybe reused) its fd.
   own_fd_ = ::fcntl(ring.ring_fd, F_DUPFD_CLOEXEC, 0);
@@ -196,9 +199,13 @@ unsigned UringBufRing<Pool>::provide(unsigned max) noexcept {
   const unsigned want = room < max ? room : max;
   const std::uint32_t n = pool_->take_for_post(scratch_.get(), want);
   const std::uint32_t len = pool_->buffer_size();
+  const unsigned tail = br_->tail; // only we write it; the kernel reads it (br-1)
   for (std::uint32_t i = 0; i < n; ++i) {
     const std::uint16_t bid = scratch_[i];
     io_uring_buf_ring_add(br_, pool_->data(bid), len, bid, mask_, static_cast<int>(i));
+    const auto pos = static_cast<std::uint16_t>((tail + i) & static_cast<unsigned>(mask_));
+    bid_at_[pos] = bid;
+    pos_of_[bid] = pos;
     in_ring_[bid] = 1;
   }
   if (n != 0) {
@@ -273,6 +280,9 @@ RecvEvent UringBufRing<Pool>::complete(const io_uring_cqe& cqe, ConnId conn) noe
   }
   if (e.op == CqeOp::send || e.op == CqeOp::send_zc) return finish_send(e, cqe, e.op);
   e.user = static_cast<std::uint32_t>(cqe.user_data);
+  if (bundles_ && e.op == CqeOp::recv && cqe.res > static_cast<std::int32_t>(pool_->buffer_size()) &&
+      (cqe.flags & IORING_CQE_F_BUFFER) != 0)
+    return finish_bundle(e, cqe, conn);
   const RecvCqe r = on_cqe(cqe);
   e.rearm = r.multishot == Multishot::ended;
   e.bid = r.bid;
@@ -290,7 +300,42 @@ RecvEvent UringBufRing<Pool>::complete(const io_uring_cqe& cqe, ConnId conn) noe
   }
   e.kind = RecvEventKind::data;
   e.payload = e.view.span();
+  e.bundle_bytes = e.view.bytes;
   return e.op == CqeOp::recvmsg ? finish_recvmsg(e) : e;
+}
+
+/// A bundle: the CQE's bytes fill consecutive ring entries from its bid on,
+/// every buffer full but the last. Each is delivered; a refusal of any gives
+/// them all back (none was delivered then: the first refusal stops).
+template <class Pool>
+RecvEvent UringBufRing<Pool>::finish_bundle(RecvEvent e, const io_uring_cqe& cqe, ConnId conn) noexcept {
+  const std::uint32_t len = pool_->buffer_size();
+  const auto total = static_cast<std::uint32_t>(cqe.res);
+  e.rearm = (cqe.flags & IORING_CQE_F_MORE) == 0;
+  if (e.rearm) ++counters_.multishot_ends;
+  e.bid = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+  e.bundle = static_cast<std::uint16_t>((total + len - 1) / len);
+  e.bundle_bytes = total;
+  unsigned delivered = 0;
+  for (unsigned i = 0; i < e.bundle; ++i) {
+    const RecvView part = bundle_view(e, i);
+    if (!take_from_ring(part.bid)) break;
+    const RecvView v = pool_->deliver(conn, part.bid, part.bytes);
+    if (i == 0) e.view = v;
+    if (!v) {
+      (void)pool_->return_unused(part.bid);
+      break;
+    }
+    ++delivered;
+  }
+  if (delivered != e.bundle) { // a refusal: nothing half-delivered
+    for (unsigned i = 0; i < delivered; ++i) (void)pool_->give_back(bundle_view(e, i).bid);
+    e.kind = RecvEventKind::refused;
+    return e;
+  }
+  e.kind = RecvEventKind::data;
+  e.payload = e.view.span();
+  return e;
 }
 
 /// A multishot recvmsg buffer: io_uring_recvmsg_out, the name, the payload.
