@@ -345,7 +345,8 @@ public:
     const auto lo = reinterpret_cast<std::uintptr_t>(first);
     if (node == nullptr || p < lo || p >= lo + sizeof(Entry) * count_ || (p - lo) % sizeof(Entry) != 0)
       return refuse_give_back(r, RecvStatus::foreign_slot);
-    auto* e = static_cast<Entry*>(node);
+    // By index, not a cast of @node: g++ with ASan warned of a write into a stray node.
+    Entry* e = &entries_[(p - lo) / sizeof(Entry)];
     std::uint8_t expected = queued_state;
     // Relaxed CAS: the drain's acquire exchange on the list (ReleaseList (rl-2)) already
     // ordered the queuer's writes; the CAS only makes queued -> free one-shot.
