@@ -2,7 +2,8 @@
 // An io_uring echo server on 127.0.0.1 (ephemeral port) whose receives land in
 // a RecvPool's buffers through a provided-buffer ring, echoed back with
 // SEND_ZC straight from the pool buffer. The buffer goes back to the ring when
-// the zero-copy notification says the kernel is done with it. An in-process
+// the zero-copy notification says the kernel is done with it (complete() does
+// that). An in-process
 // client sends N messages and checks every echo. Exit 0 only if all match.
 #include <arenakit/arena/arena.hpp>
 #include <arenakit/recv/recv_pool.hpp>
@@ -79,8 +80,7 @@ int main() {
   std::thread client([&] { client_bad = run_client(addr); });
   const int fd = ::accept(listener, nullptr, nullptr);
 
-  constexpr std::uint64_t recv_tag = 1ull << 32; // user_data: tag | buffer id
-  br->prep_recv_multishot(io_uring_get_sqe(&ring), fd, recv_tag);
+  br->prep_recv_multishot(io_uring_get_sqe(&ring), fd, 0);
   bool eof = false;
   std::uint64_t sends_out = 0, echoed = 0;
   while (!eof || sends_out != 0) {
@@ -90,32 +90,22 @@ int main() {
     bool rearm = false;
     io_uring_for_each_cqe(&ring, head, cqe) {
       ++seen;
-      const std::uint64_t ud = io_uring_cqe_get_data64(cqe);
-      if (ud != recv_tag) { // a SEND_ZC completion for buffer (ud & 0xFFFF)
-        const auto bid = static_cast<std::uint16_t>(ud);
-        if (cqe->flags & IORING_CQE_F_NOTIF) { // the kernel no longer reads the buffer
-          pool.give_back(bid);
-          --sends_out;
-        } else {
-          echoed += cqe->res > 0 ? static_cast<std::uint64_t>(cqe->res) : 0;
-          if (!(cqe->flags & IORING_CQE_F_MORE)) { pool.give_back(bid); --sends_out; } // no notif coming
-        }
-        continue;
-      }
-      const RecvCqe r = br->on_cqe(*cqe);
-      rearm |= r.multishot == Multishot::ended; // ENOBUFS or any end: re-arm below
-      if (r.kind == RecvCqeKind::end_of_stream) eof = true;
-      if (r.kind != RecvCqeKind::data) continue;
-      const RecvView v = pool.deliver(conn, r.bid, r.bytes); // CPU sync of r.bytes only
+      // One call per CQE: a receive is delivered to the pool (CPU sync of the
+      // received bytes only), a SEND_ZC notification gives its buffer back.
+      const RecvEvent e = br->complete(*cqe, conn);
+      rearm |= e.rearm; // ENOBUFS or any end of the multishot: re-arm below
+      if (e.kind == RecvEventKind::end_of_stream) eof = true;
+      if (e.kind == RecvEventKind::send_pending) echoed += cqe->res > 0 ? static_cast<std::uint64_t>(cqe->res) : 0;
+      if (e.kind == RecvEventKind::sent) --sends_out; // the kernel no longer reads the buffer
+      if (!e) continue;
       io_uring_sqe* sqe = io_uring_get_sqe(&ring);
       if (sqe == nullptr) { io_uring_submit(&ring); sqe = io_uring_get_sqe(&ring); }
-      io_uring_prep_send_zc(sqe, fd, v.data, v.bytes, MSG_WAITALL, 0); // straight from the pool buffer
-      io_uring_sqe_set_data64(sqe, r.bid);
+      br->prep_send_zc(sqe, fd, e); // straight from the pool buffer
       ++sends_out;
     }
     io_uring_cq_advance(&ring, seen);
     br->provide(); // everything given back in this batch: one tail advance
-    if (rearm && !eof) br->prep_recv_multishot(io_uring_get_sqe(&ring), fd, recv_tag);
+    if (rearm && !eof) br->prep_recv_multishot(io_uring_get_sqe(&ring), fd, 0);
   }
   client.join();
   const BufRingCounters rc = br->counters();

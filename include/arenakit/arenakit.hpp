@@ -38,6 +38,7 @@
 #include <arenakit/sources/mmap.hpp>
 #include <arenakit/sources/mmap_page.hpp>
 #include <arenakit/sources/source_pages.hpp>
+#include <arenakit/sources/reserved.hpp>
 #include <arenakit/sync/doorbell.hpp>
 #include <arenakit/sync/host_memory.hpp>
 
@@ -47,6 +48,7 @@
 #include <arenakit/lists/release_list.hpp>
 #include <arenakit/lists/wake_policy.hpp>
 #include <arenakit/page_pool/page_pool.hpp>
+#include <arenakit/recv/owned_pool.hpp>
 #include <arenakit/recv/recv_pool.hpp>
 #include <arenakit/tokens/format.hpp>
 #include <arenakit/tokens/token_tracker.hpp>

@@ -415,3 +415,77 @@ TEST_CASE("destruction hands free buffers back to the arena, never ones still ou
   // Two posted and one held stay acquired: a device or a user may write them.
   CHECK(arena.counters().slots_in_use == 3);
 }
+
+TEST_CASE("connectionless mode: deliver without a ConnId, no connections to add or remove") {
+  TestArena arena(four_k());
+  Pool pool(arena, RecvPoolConfig{.buffers = 4, .mode = PoolMode::connectionless});
+  REQUIRE(pool);
+  CHECK(pool.connectionless());
+  CHECK(pool.counters().connections == 1); // the implicit one
+  CHECK(pool.add_connection(2).error() == RecvStatus::connectionless);
+  CHECK(pool.remove_connection(ConnId{0}) == RecvStatus::connectionless);
+  CHECK(pool.counters().refused_for(RecvStatus::connectionless) == 2);
+  const auto bids = post_all(pool);
+  for (std::size_t i = 0; i < bids.size(); ++i) {
+    const RecvView v = pool.deliver(bids[i], 100);
+    REQUIRE(v);
+    // The implicit quota is the pool: stop means "every buffer is held".
+    CHECK(v.arming == (i + 1 == bids.size() ? Arming::stop : Arming::unchanged));
+  }
+  CHECK(pool.give_back(bids[0]).arming == Arming::resume);
+  // A connectionless config with a connection table is refused.
+  Pool bad(arena, RecvPoolConfig{.buffers = 4, .mode = PoolMode::connectionless, .max_connections = 2});
+  CHECK(bad.error() == errc::invalid_config);
+}
+
+TEST_CASE("reclaim_held takes back, at shutdown, every buffer the application still holds, ending its CPU access") {
+  TestArena arena(four_k());
+  std::vector<SyncCall> log;
+  RecvPool<TestArena, CountingSync> pool(arena, RecvPoolConfig{.buffers = 6}, CountingSync{&log});
+  ConnId c = *pool.add_connection(6);
+  std::uint16_t bids[6] = {};
+  REQUIRE(pool.take_for_post(bids, 6) == 6);
+  for (int i = 0; i < 4; ++i) REQUIRE(pool.deliver(c, bids[i], 10u + static_cast<std::uint32_t>(i)));
+  ReleaseList<WakeNever> list;
+  REQUIRE(pool.queue_give_back(list, bids[3]) == RecvStatus::ok); // queued: drain's to free
+  log.clear();
+  CHECK(pool.reclaim_held() == 3); // bids 0..2; posted 4, 5 and queued 3 are not "held"
+  CHECK(log.size() == 3);
+  for (const SyncCall& s : log) CHECK_FALSE(s.begin);
+  auto k = pool.counters();
+  CHECK(k.reclaimed_held == 3);
+  CHECK(k.refused == 0);
+  CHECK(pool.connection_counters(c).held == 1); // the queued one
+  CHECK(pool.drain(list) == 1);
+  CHECK(pool.reclaim_posted() == 2);
+  k = pool.counters();
+  CHECK(k.free == 6);
+  CHECK(k.held == 0);
+  CHECK(pool.reclaim_held() == 0);
+}
+
+TEST_CASE("an attachment hears every buffer that becomes free, and the pool's destruction; one at a time") {
+  struct Listener {
+    unsigned freed = 0, closing = 0;
+    static void on_freed(void* self) noexcept { ++static_cast<Listener*>(self)->freed; }
+    static void on_closing(void* self) noexcept { ++static_cast<Listener*>(self)->closing; }
+  } l, other;
+  TestArena arena(four_k());
+  {
+    Pool pool(arena, RecvPoolConfig{.buffers = 4, .mode = PoolMode::connectionless});
+    CHECK(pool.attach({&l, &Listener::on_freed, &Listener::on_closing}) == RecvStatus::ok);
+    CHECK(pool.attach({&other, &Listener::on_freed, &Listener::on_closing}) == RecvStatus::ring_attached);
+    const auto bids = post_all(pool);
+    REQUIRE(pool.deliver(bids[0], 1));
+    REQUIRE(pool.give_back(bids[0]));      // 1
+    REQUIRE(pool.return_unused(bids[1]) == RecvStatus::ok); // 2
+    REQUIRE(pool.deliver(bids[2], 1));
+    CHECK(pool.reclaim_held() == 1);       // 3
+    CHECK(pool.reclaim_posted() == 1);     // 4
+    CHECK(l.freed == 4);
+    pool.detach(&other); // not the attached one: nothing
+    CHECK(pool.counters().rings_attached == 1);
+  }
+  CHECK(l.closing == 1);
+  CHECK(other.freed + other.closing == 0);
+}

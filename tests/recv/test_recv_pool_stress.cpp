@@ -153,3 +153,46 @@ TEST_CASE("an owner give-back racing a remote queue_give_back of the same buffer
   MESSAGE("owner won ", owner_wins, ", remote won ", remote_wins);
   pool.close(list);
 }
+
+TEST_CASE("reclaim_held at shutdown racing remote queue_give_backs: every buffer comes back exactly once") {
+  TestArena arena(ArenaConfig{.slot_size = 256, .shard_size = 64 * 1024, .max_shards = 1});
+  constexpr std::uint32_t n = 32;
+  constexpr int rounds = 300;
+  Pool pool(arena, RecvPoolConfig{.buffers = n, .mode = PoolMode::connectionless});
+  List list;
+  std::atomic<int> go{-1}, done{-1};
+  std::atomic<std::uint32_t> remote_ok{0};
+  // The remote gives back the odd buffers while the owner reclaims everything held.
+  std::thread remote([&] {
+    for (int round = 0; round < rounds; ++round) {
+      while (go.load(std::memory_order_acquire) != round) { // pairs with the owner's release: deliveries first
+      }
+      std::uint32_t ok = 0;
+      for (std::uint16_t bid = 1; bid < n; bid += 2) ok += pool.queue_give_back(list, bid) == RecvStatus::ok ? 1u : 0u;
+      remote_ok.store(ok, std::memory_order_relaxed);
+      done.store(round, std::memory_order_release); // pairs with the owner's acquire
+    }
+  });
+  std::uint64_t reclaimed = 0, drained = 0, remote_total = 0;
+  std::uint16_t bids[n];
+  for (int round = 0; round < rounds; ++round) {
+    REQUIRE(pool.take_for_post(bids, n) == n);
+    for (std::uint16_t bid : bids) REQUIRE(pool.deliver(bid, 8));
+    go.store(round, std::memory_order_release);
+    for (int spin = 0; spin < round % 64; ++spin) std::atomic_signal_fence(std::memory_order_seq_cst);
+    reclaimed += pool.reclaim_held();
+    while (done.load(std::memory_order_acquire) != round) {
+    }
+    remote_total += remote_ok.load(std::memory_order_relaxed);
+    drained += pool.drain(list);
+    REQUIRE(pool.free_count() == n); // each buffer back once: reclaimed or drained, never both
+  }
+  remote.join();
+  pool.close(list);
+  CHECK(reclaimed + drained == std::uint64_t{n} * rounds);
+  CHECK(drained == remote_total);
+  const auto k = pool.counters();
+  CHECK(k.reclaimed_held == reclaimed);
+  CHECK(k.given_back == std::uint64_t{n} * rounds);
+  MESSAGE(reclaimed, " reclaimed by the owner, ", drained, " given back by the remote");
+}

@@ -29,35 +29,23 @@
 #include <unistd.h>
 
 #include "loopback.hpp"
+#include "ring_fixture.hpp"
 
 using namespace arenakit;
 
 namespace {
 
-using TestArena = Arena<NoopMapper>;
-using Pool = RecvPool<TestArena>;
-using Ring = UringBufRing<Pool>;
-
-[[noreturn]] void skip(const char* why, int err) {
-  std::printf("SKIP: %s (%s)\n", why, std::strerror(err));
-  std::fflush(stdout);
-  std::_Exit(77);
-}
+using arenakit_test::Pool;
+using arenakit_test::require_buf_rings;
+using arenakit_test::Ring;
+using arenakit_test::TestArena;
+using arenakit_test::Uring;
 
 /// The pattern byte at stream offset @off (not periodic in 256 or 4096).
 unsigned char pattern(std::uint64_t off) { return static_cast<unsigned char>((off * 131 + off / 977) ^ 0x5A); }
 
 /// A connected TCP pair on 127.0.0.1 (ephemeral port).
 using arenakit_test::TcpPair;
-
-struct Uring {
-  io_uring ring{};
-  explicit Uring(unsigned entries = 64) {
-    const int rc = io_uring_queue_init(entries, &ring, 0);
-    if (rc < 0) skip("io_uring_queue_init failed", -rc);
-  }
-  ~Uring() { io_uring_queue_exit(&ring); }
-};
 
 /// Writes @total bytes of the pattern in sizes from 1 to @max_chunk, then
 /// shuts the write side down.
@@ -163,16 +151,6 @@ StreamResult receive_stream(io_uring& ring, Pool& pool, Ring& br, ConnId conn, i
   return out;
 }
 
-/// Probes for provided-buffer rings once; skips the whole binary without them.
-void require_buf_rings() {
-  Uring u;
-  TestArena arena(ArenaConfig{.slot_size = 512, .shard_size = 64 * 1024, .max_shards = 1});
-  Pool pool(arena, RecvPoolConfig{.buffers = 4});
-  Ring br(u.ring, pool, BufRingConfig{.entries = 4, .group_id = 99});
-  if (br.error() && br.error().category() == std::system_category())
-    skip(br.describe().c_str(), br.error().value());
-  REQUIRE(br);
-}
 
 } // namespace
 
@@ -204,10 +182,17 @@ TEST_CASE("the ring refuses bad geometry and a taken group id, readably, and los
   REQUIRE_FALSE(dup);
   CHECK(dup.error() == std::error_code(EEXIST, std::system_category()));
   CHECK(pool.free_count() == 4);
+  // One ring per pool: a second one is refused by create() as by the constructor.
   auto second = Ring::create(u.ring, pool, BufRingConfig{.entries = 4, .group_id = 8});
-  REQUIRE(second);
-  CHECK((*second)->in_ring() == 4);
-  CHECK(pool.free_count() == 0);
+  REQUIRE_FALSE(second);
+  CHECK(second.error() == RecvStatus::ring_attached);
+  CHECK(pool.free_count() == 4);
+  TestArena arena2(ArenaConfig{.slot_size = 512, .shard_size = 64 * 1024, .max_shards = 1});
+  Pool pool2(arena2, RecvPoolConfig{.buffers = 8});
+  auto made = Ring::create(u.ring, pool2, BufRingConfig{.entries = 4, .group_id = 8});
+  REQUIRE(made);
+  CHECK((*made)->in_ring() == 4);
+  CHECK(pool2.free_count() == 4);
 }
 
 TEST_CASE("loopback TCP: multishot receives into pool buffers, every byte checked, every buffer back") {

@@ -53,11 +53,16 @@
  * thread) except queue_give_back, which is as lock-free as ReleaseList::release.
  * Nothing allocates after construction; nothing throws.
  *
- * Teardown: the destructor hands the free buffers back to the arena. A buffer
+ * Teardown: the destructor first closes an attached ring (recv/attach.hpp:
+ * unregistered from the kernel, its buffers back; the ring records that the
+ * pool went first), then hands the free buffers back to the arena. A buffer
  * still posted, held or queued stays acquired (the arena keeps its shard
  * mapped and says so in its own teardown report): memory is never handed back
  * while a device or a user may still write it. Call reclaim_posted() once the
- * device is quiesced (the ring is unregistered, receives reaped).
+ * device is quiesced (the ring is unregistered, receives reaped) and
+ * reclaim_held() for the buffers the application still holds at shutdown.
+ * The arena must outlive a pool that borrows it; OwnedRecvPool
+ * (recv/owned_pool.hpp) holds both in the only order that works.
  */
 #pragma once
 
@@ -70,6 +75,7 @@
 #include <arenakit/error.hpp>
 #include <arenakit/lists/llist.hpp>
 #include <arenakit/lists/release_list.hpp>
+#include <arenakit/recv/attach.hpp>
 #include <arenakit/recv/status.hpp>
 #include <arenakit/recv/types.hpp>
 #include <arenakit/slot_id.hpp>
@@ -124,6 +130,11 @@ public:
   RecvPool& operator=(const RecvPool&) = delete;
 
   ~RecvPool() {
+    if (attached_) { // the ring first: it hands its buffers back and forgets this pool
+      const RecvPoolAttachment a = attached_;
+      detach(a.owner);
+      a.pool_closing(a.owner);
+    }
     if (!entries_) return;
     // Only free buffers go back: posted, held or queued ones may still be
     // written by a device or read by a user (see the file comment).
@@ -144,6 +155,26 @@ public:
 
   /// Removes @conn; refused (connection_busy) while it still holds buffers.
   std::error_code remove_connection(ConnId conn) noexcept;
+
+  /// Whether the pool has no connections (PoolMode::connectionless).
+  bool connectionless() const noexcept { return connectionless_; }
+
+  // --- a ring's attachment (owner; recv/attach.hpp) -------------------------------
+
+  /// Links @a (one at a time): refused with ring_attached while another is.
+  /// Owner only; wait-free; no barrier (the callbacks run on the owner thread).
+  RecvStatus attach(const RecvPoolAttachment& a) noexcept {
+    if (attached_) return refuse(RecvStatus::ring_attached);
+    attached_ = a;
+    set(rings_attached_, 1); // counters() may read it from any thread
+    return RecvStatus::ok;
+  }
+  /// Unlinks the attachment of @owner (nothing if it is not the attached one).
+  void detach(const void* owner) noexcept {
+    if (attached_.owner != owner) return;
+    attached_ = {};
+    set(rings_attached_, 0);
+  }
 
   /// True while @conn is below its quota (its receives may be armed).
   bool may_arm(ConnId conn) const noexcept {
@@ -219,6 +250,9 @@ public:
     return v;
   }
 
+  /// Connectionless pools: deliver to the implicit connection.
+  RecvView deliver(std::uint16_t bid, std::uint32_t bytes) noexcept { return deliver(ConnId{0}, bid, bytes); }
+
   /// A posted buffer comes back without a delivery (a completion with an
   /// error that still consumed a buffer, a cancelled receive).
   RecvStatus return_unused(std::uint16_t bid) noexcept {
@@ -233,16 +267,15 @@ public:
   /// unregistered or receives cancelled, completions reaped). Returns how
   /// many. Buffers that are free or held are skipped, not refused: this is
   /// no bad input, so no refusal counter moves.
-  std::uint32_t reclaim_posted() noexcept {
-    std::uint32_t n = 0;
-    for (std::uint32_t bid = 0; bid < count_; ++bid) {
-      Entry& e = entries_[bid];
-      if (e.state.load(std::memory_order_relaxed) != posted_state) continue; // owner-only states
-      take_back_posted(e, static_cast<std::uint16_t>(bid));
-      ++n;
-    }
-    return n;
-  }
+  std::uint32_t reclaim_posted() noexcept;
+
+  /// Shutdown: every held buffer (delivered, not given back, not queued)
+  /// back to free, ending its CPU access: the buffers the application still
+  /// holds when it stops. Returns how many (counted in reclaimed_held).
+  /// Owner only; the caller promises nobody reads those bytes any more.
+  /// O(N) scan, wait-free; each take-back is the held -> free CAS of
+  /// give_back, so a racing queue_give_back of the same buffer has one winner.
+  std::uint32_t reclaim_held() noexcept;
 
   // --- giving back -----------------------------------------------------------------
 
@@ -322,7 +355,8 @@ public:
     const auto lo = reinterpret_cast<std::uintptr_t>(first);
     if (node == nullptr || p < lo || p >= lo + sizeof(Entry) * count_ || (p - lo) % sizeof(Entry) != 0)
       return refuse_give_back(r, RecvStatus::foreign_slot);
-    auto* e = static_cast<Entry*>(node);
+    // By index, not a cast of @node: g++ with ASan warned of a write into a stray node.
+    Entry* e = &entries_[(p - lo) / sizeof(Entry)];
     std::uint8_t expected = queued_state;
     // Relaxed CAS: the drain's acquire exchange on the list (ReleaseList (rl-2)) already
     // ordered the queuer's writes; the CAS only makes queued -> free one-shot.
@@ -411,6 +445,7 @@ private:
     free_stack_[free_top_++] = bid;
     detail::owner_sub(held_, 1);
     detail::owner_add(given_back_, 1);
+    if (attached_) attached_.freed(attached_.owner); // last: the ring may take it at once
     return r;
   }
 
@@ -420,6 +455,7 @@ private:
     free_stack_[free_top_++] = bid;
     detail::owner_sub(posted_, 1);
     detail::owner_add(returned_unused_, 1);
+    if (attached_) attached_.freed(attached_.owner);
   }
 
   RecvStatus refuse(RecvStatus s) noexcept {
@@ -453,11 +489,14 @@ private:
   std::uint32_t min_position_ = 0;
   std::uint32_t span_ = 0;
   std::uint8_t tag_ = 0;
+  bool connectionless_ = false;
+  RecvPoolAttachment attached_;
 
   // Owner-written statistics.
   alignas(cache_line_size) Counter connections_{0};
   Counter posts_{0}, posted_{0}, held_{0}, delivered_{0}, bytes_{0}, given_back_{0},
-      given_back_queued_{0}, returned_unused_{0}, quota_hits_{0}, over_quota_{0}, sync_failures_{0};
+      given_back_queued_{0}, returned_unused_{0}, quota_hits_{0}, over_quota_{0}, sync_failures_{0},
+      reclaimed_held_{0}, rings_attached_{0};
   // Written by any thread (queue_give_back): a line of their own.
   alignas(cache_line_size) Counter queued_total_{0};
   std::array<Counter, recv_status_count> refused_{};

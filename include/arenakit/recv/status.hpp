@@ -30,8 +30,10 @@ enum class RecvStatus : std::uint8_t {
   too_many_connections, ///< add_connection past max_connections (1 in per_connection mode)
   bad_quota,            ///< quota 0 or larger than the pool
   sync_failed,          ///< SyncT refused begin_cpu_access: the buffer stays posted
+  ring_attached,        ///< attach() while another ring is attached to the pool
+  connectionless,       ///< add/remove_connection on a PoolMode::connectionless pool
 };
-inline constexpr std::size_t recv_status_count = 13;
+inline constexpr std::size_t recv_status_count = 15;
 
 namespace detail {
 /// The category behind RecvStatus ("arenakit.recv_pool").
@@ -52,6 +54,8 @@ struct RecvStatusErrors {
       {RecvStatus::too_many_connections, "connection table is full (per_connection mode has one)"},
       {RecvStatus::bad_quota, "quota must be between 1 and the pool's buffer count"},
       {RecvStatus::sync_failed, "CPU sync (begin_cpu_access) failed: buffer left posted"},
+      {RecvStatus::ring_attached, "a provided-buffer ring is already attached to this pool"},
+      {RecvStatus::connectionless, "the pool is connectionless: it has no connections to add or remove"},
   };
 };
 } // namespace detail

@@ -23,8 +23,14 @@ struct ConnId {
   friend constexpr bool operator==(ConnId, ConnId) noexcept = default;
 };
 
-/// One connection owns the pool, or many share it (SRQ-like), each capped.
-enum class PoolMode : std::uint8_t { per_connection, shared };
+/// One connection owns the pool, or many share it (SRQ-like), each capped,
+/// or there are no connections at all (a UDP socket: every datagram is its
+/// own message; deliver(bid, bytes) needs no ConnId).
+enum class PoolMode : std::uint8_t {
+  per_connection, ///< one connection (add_connection once), quota up to N
+  shared,         ///< up to max_connections, each with its own quota
+  connectionless, ///< no add_connection: one implicit connection (ConnId{0}) with quota N
+};
 
 /// What a delivery or give-back means for the connection's receives.
 enum class Arming : std::uint8_t {
@@ -92,6 +98,8 @@ struct RecvPoolCounters {
   std::uint64_t quota_hits = 0;
   std::uint64_t over_quota_deliveries = 0;
   std::uint64_t sync_failures = 0;    ///< end_cpu_access errors (the buffer still came back)
+  std::uint64_t reclaimed_held = 0;   ///< held buffers taken back by reclaim_held() (shutdown)
+  std::uint64_t rings_attached = 0;   ///< 1 while a provided-buffer ring is attached
   std::uint64_t refused = 0;          ///< sum over reasons
   std::array<std::uint64_t, recv_status_count> refused_by = {}; ///< indexed by RecvStatus
   std::uint64_t refused_for(RecvStatus s) const noexcept {

@@ -22,6 +22,7 @@
 
 #include <arenakit/error.hpp>
 #include <arenakit/concepts/memory_source.hpp>
+#include <arenakit/detail/aligned_map.hpp>
 #include <arenakit/detail/numa.hpp>
 #include <arenakit/region.hpp>
 
@@ -84,27 +85,11 @@ struct MmapSource {
       alignment = alignment < huge_page_size ? huge_page_size : alignment;
       bytes = len;
     }
-    // mmap is page-aligned already: an alignment up to the OS page needs no
-    // over-map and trim (one system call per page for SourcePages).
-    if (alignment <= os_page_size()) {
-      // Not MAP_POPULATE: the pages are bound before they are touched.
-      void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED) return errc::out_of_memory;
-      r.data = static_cast<std::byte*>(p);
-      r.size = bytes;
-      r.alignment = alignment;
-      return populated(bind(r));
-    }
-    const std::size_t over = bytes + alignment;
-    void* raw = ::mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) return errc::out_of_memory;
-    const auto base = reinterpret_cast<std::uintptr_t>(raw);
-    const std::uintptr_t aligned = (base + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
-    // Trim the unaligned head and the tail so exactly [aligned, aligned+bytes) stays.
-    if (aligned > base) ::munmap(raw, aligned - base);
-    const std::uintptr_t end = aligned + bytes;
-    if (base + over > end) ::munmap(reinterpret_cast<void*>(end), base + over - end);
-    r.data = reinterpret_cast<std::byte*>(aligned);
+    // map_aligned maps an alignment up to the OS page directly (mmap is
+    // page-aligned already: one system call per page for SourcePages), and
+    // over-maps and trims a larger one.
+    r.data = detail::map_aligned(bytes, alignment, PROT_READ | PROT_WRITE, 0);
+    if (r.data == nullptr) return errc::out_of_memory;
     r.size = bytes;
     r.alignment = alignment;
     if (r.huge_page_fallback) ::madvise(r.data, r.size, MADV_HUGEPAGE); // a hint: failure is harmless
@@ -116,10 +101,6 @@ struct MmapSource {
   }
 
 private:
-  static std::size_t os_page_size() noexcept {
-    static const long page = ::sysconf(_SC_PAGESIZE);
-    return page > 0 ? static_cast<std::size_t>(page) : 4096;
-  }
   static std::size_t round_up(std::size_t n, std::size_t to) noexcept { return (n + to - 1) & ~(to - 1); }
 
   /// Populate::now: fault the (bound) pages in now.

@@ -12,102 +12,144 @@
  * tail: no system call per buffer.
  *
  * Contract
- * - The ring memory is mapped here (anonymous, page-aligned; liburing 2.3 has
- *   no io_uring_setup_buf_ring) for `entries` (a power of two, 1..32768)
- *   entries and registered with io_uring_register_buf_ring() under
- *   `group_id`. Construction then provides as many free pool buffers as fit.
- *   A failure is reported by error() (the kernel's errno in the system
- *   category: EINVAL on a kernel older than 5.19 or a bad ring, EEXIST for a
- *   group id already in use...); describe() adds the likely cause in words.
- * - bid in a CQE (cqe->flags >> IORING_CQE_BUFFER_SHIFT) is the pool's buffer
- *   id: deliver() it to the pool in O(1).
- * - provide() re-provides free pool buffers (those given back) in one batch:
- *   one io_uring_buf_ring_add per buffer, ONE tail advance for the batch.
- *   Call it once per batch of completions, not per buffer.
- * - on_cqe() reads a receive CQE (only receive CQEs of this group: a send CQE
- *   may carry other flags): data with a bid, end of stream, ENOBUFS (the ring
- *   ran dry: provide(), then re-arm) or an error; and whether a multishot
- *   receive is still armed (IORING_CQE_F_MORE) or must be re-armed. A CQE that
- *   consumed a buffer but carries no data gives the buffer back to the pool.
- * - The ring may be smaller than the pool (a tiny ring makes ENOBUFS easy to
- *   provoke); it never holds more than `entries` buffers.
+ * - Ring memory (BufRingConfig::memory): mapped here (RingMemory::user,
+ *   anonymous, page-aligned), or allocated by the kernel and mapped from the
+ *   ring fd (RingMemory::kernel, IOU_PBUF_RING_MMAP, kernel 6.4), or the
+ *   kernel's where it is supported and ours otherwise (RingMemory::automatic;
+ *   chosen() says which), or registered by someone else and adopted
+ *   (AdoptedBufRing: liburing 2.4's io_uring_setup_buf_ring). `entries` is a power of two, 1..32768. A failure is
+ *   reported by error() (the kernel's errno in the system category, positive
+ *   as std::error_code values are; the CQE-facing fields are negative as in
+ *   liburing); describe() adds the likely cause in words.
+ * - bid in a CQE is the pool's buffer id.
+ * - Re-providing (BufRingConfig::reprovide): every buffer that becomes free in
+ *   the pool (give_back, a drain, return_unused) is noticed by the ring through
+ *   the pool's attachment (recv/attach.hpp). Reprovide::immediate puts it back
+ *   in the ring at once (one tail advance per buffer, as liburing's example
+ *   does); Reprovide::batched waits until `batch_bound` buffers are waiting,
+ *   then re-provides them all with one tail advance. provide() re-provides
+ *   now (call it at the end of a CQE batch). A ring that runs dry while
+ *   buffers wait is counted in counters().starved: the documented signal that
+ *   the bound is too large or provide() is never called.
+ * - complete(cqe) is the one call per CQE: it ignores CQEs that its prep_*
+ *   helpers did not mark (RecvEventKind::foreign), delivers a receive to the
+ *   pool (a view, or a refusal after which the buffer is already back), parses
+ *   a recvmsg buffer (sender address, payload), gives back the buffer of a
+ *   completed send. on_cqe() is the older low-level form (classify only).
+ * - The ring may be smaller than the pool; it never holds more than `entries`.
  *
  * Thread role: one owner thread (the thread that reaps the receive CQEs and
  * owns the RecvPool); nothing here is shared with another thread except the
- * ring memory with the kernel.
+ * ring memory with the kernel. Every call is wait-free (no loop on another
+ * thread); close() makes two system calls.
  *
- * Teardown: destroy the ring before io_uring_queue_exit() and before the
- * pool, after the receives using its group are cancelled and their CQEs
- * reaped. The destructor unregisters the group, unmaps the ring and returns
- * the buffers still sitting in the ring to the pool.
+ * Teardown and order: close() (or the destructor) unregisters the group
+ * through the ring's own duplicate of the io_uring fd, unmaps the ring and
+ * returns the buffers still in it to the pool; counters() and teardown() stay
+ * readable afterwards. Every destruction order is defined:
+ * - the ring before io_uring_queue_exit() and before the pool: the intended
+ *   order (cancel the receives and reap their CQEs first);
+ * - io_uring_queue_exit() first: the duplicate fd still names the instance,
+ *   so the unregister reaches it; teardown().io_uring_exited_first says so;
+ * - the pool first: the pool's destructor closes the ring before it releases
+ *   anything (teardown().pool_destroyed_first); the ring is inert afterwards.
+ * The arena must outlive the pool (OwnedRecvPool makes that automatic).
  */
 #pragma once
 
-#include <arenakit/error.hpp>
 #include <arenakit/concepts/buf_ring_pool.hpp>
+#include <arenakit/error.hpp>
+#include <arenakit/recv/attach.hpp>
 #include <arenakit/recv/recv_pool.hpp>
+#include <arenakit/uring/recv_event.hpp>
+#include <arenakit/uring/uapi.hpp>
 
-#include <bit>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <new>
 #include <string>
 #include <system_error>
 
 #include <liburing.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 namespace arenakit {
+
+/// When a buffer given back to the pool goes back into the ring.
+enum class Reprovide : std::uint8_t {
+  immediate, ///< at once, one tail advance per buffer (liburing's io_uring-udp does this)
+  batched,   ///< once batch_bound buffers wait (or at provide()), one tail advance for all
+};
+
+/// Who allocates the ring memory.
+enum class RingMemory : std::uint8_t {
+  user,      ///< mmap here, register the address (kernel 5.19)
+  kernel,    ///< IOU_PBUF_RING_MMAP: the kernel allocates, we mmap the ring fd (kernel 6.4)
+  automatic, ///< kernel where the kernel supports it, else user; chosen() says which
+};
 
 struct BufRingConfig {
   /// Ring entries: a power of two, 1..32768; 0 = the pool's size rounded up.
   unsigned entries = 0;
   /// The buffer group receives name with IOSQE_BUFFER_SELECT (sqe->buf_group).
   std::uint16_t group_id = 0;
-};
-
-/// What a receive CQE says.
-enum class RecvCqeKind : std::uint8_t {
-  data,          ///< `bytes` bytes in pool buffer `bid`: deliver it
-  end_of_stream, ///< res == 0: the peer closed
-  no_buffers,    ///< -ENOBUFS: the ring ran dry; provide() and re-arm
-  error,         ///< another negative res (in `error`)
-};
-
-/// Whether the multishot receive that produced the CQE is still armed.
-enum class Multishot : std::uint8_t {
-  armed,  ///< IORING_CQE_F_MORE: more CQEs will come
-  ended,  ///< no F_MORE: re-arm to keep receiving (also true of every single-shot recv)
-};
-
-struct RecvCqe {
-  RecvCqeKind kind = RecvCqeKind::error;
-  std::uint16_t bid = 0;
-  std::uint32_t bytes = 0;
-  int error = 0; ///< positive errno for kind error / no_buffers
-  Multishot multishot = Multishot::ended;
+  Reprovide reprovide = Reprovide::batched;
+  /// batched: re-provide once this many buffers wait; 0 = entries / 4 (at least 1).
+  unsigned batch_bound = 0;
+  RingMemory memory = RingMemory::user;
+  /// Top byte of the user_data the prep_* helpers write (1..255; see recv_event.hpp).
+  std::uint8_t cqe_tag = 0xA7;
+  /// Bundles (IORING_RECVSEND_BUNDLE, kernel 6.10): one stream receive may
+  /// fill several buffers. Used only where the kernel says it has them
+  /// (IORING_FEAT_RECVSEND_BUNDLE); bundles() says whether they are on.
+  bool bundles = false;
 };
 
 struct BufRingCounters {
   std::uint64_t entries = 0;
   std::uint64_t in_ring = 0;      ///< buffers the kernel may pick now
+  std::uint64_t waiting = 0;      ///< free in the pool, room in the ring: not provided yet
   std::uint64_t provided = 0;     ///< buffers added to the ring, in total
-  std::uint64_t batches = 0;      ///< tail advances (one per provide() that added any)
+  std::uint64_t batches = 0;      ///< tail advances (one per provide that added any)
+  std::uint64_t policy_provides = 0; ///< of which the Reprovide policy triggered
   std::uint64_t consumed = 0;     ///< CQEs that carried a buffer
   std::uint64_t no_buffers = 0;   ///< -ENOBUFS completions
-  std::uint64_t multishot_ends = 0; ///< CQEs without F_MORE
+  std::uint64_t starved = 0;      ///< of which came while buffers were waiting to be re-provided
+  std::uint64_t multishot_ends = 0; ///< receive CQEs without F_MORE
   std::uint64_t errors = 0;
   std::uint64_t bad_bids = 0;     ///< a CQE named a buffer not in the ring (never expected)
-  std::uint64_t returned_at_teardown = 0;
+  std::uint64_t foreign_cqes = 0; ///< complete() on a CQE this ring did not prepare
+  std::uint64_t truncated = 0;    ///< recvmsg name or payload cut short
+  std::uint64_t sends = 0;        ///< ring-prepared sends whose buffer came back
+  std::uint64_t send_errors = 0;
+  std::uint64_t returned_at_teardown = 0; ///< buffers still in the ring at close(), back to the pool
+};
+
+/// A ring registered by someone else (liburing 2.4's io_uring_setup_buf_ring,
+/// or the application's own mmap + io_uring_register_buf_ring), empty, for
+/// UringBufRing to fill from a pool. Its owner unregisters and unmaps it.
+struct AdoptedBufRing {
+  io_uring_buf_ring* ring = nullptr;
+  unsigned entries = 0; ///< as registered: a power of two
+  std::uint16_t group_id = 0;
+};
+
+/// What close() found (teardown()).
+struct BufRingTeardown {
+  bool closed = false;
+  bool unregistered = false;          ///< the kernel accepted the unregister
+  bool pool_destroyed_first = false;  ///< the pool's destructor closed the ring (wrong order, made safe)
+  bool io_uring_exited_first = false; ///< io_uring_queue_exit() ran before close() (wrong order, made safe)
+  bool adopted = false;               ///< an adopted ring: its owner unregisters it, its buffers stay posted
+  int unregister_error = 0;           ///< negative errno of a refused unregister
+  std::uint64_t returned = 0;         ///< buffers returned to the pool
+  std::uint64_t left_posted = 0;      ///< kept posted because the kernel might still pick them
 };
 
 /**
  * UringBufRing - a provided-buffer ring over a RecvPool's buffers
- * @Pool: a BufRingPool, e.g. RecvPool<Arena, Sync> (take_for_post, return_unused,
- *        data, size, buffer_size, error)
+ * @Pool: a BufRingPool, e.g. RecvPool<Arena, Sync>
  */
 template <class Pool>
 class UringBufRing {
@@ -118,9 +160,21 @@ class UringBufRing {
 public:
   static constexpr unsigned max_entries = 32768;
 
+  /// Registers the ring on @ring, attaches to @pool and provides as many free
+  /// buffers as fit. Blocking (system calls); never throws; see error().
   UringBufRing(io_uring& ring, Pool& pool, const BufRingConfig& config) noexcept
-      : ring_(&ring), pool_(&pool), group_(config.group_id) {
-    error_ = setup(config);
+      : pool_(&pool), group_(config.group_id), tag_(config.cqe_tag), reprovide_(config.reprovide) {
+    error_ = setup(ring, config);
+    if (!error_) provide();
+  }
+  /// Adopts @adopt (already registered on @ring, empty): fills it from @pool.
+  /// config.entries, group_id and memory are ignored. close() neither
+  /// unregisters nor unmaps it and leaves the buffers in it posted
+  /// (teardown().left_posted): after the owner unregistered it, call
+  /// pool.reclaim_posted().
+  UringBufRing(io_uring& ring, Pool& pool, const AdoptedBufRing& adopt, const BufRingConfig& config) noexcept
+      : pool_(&pool), group_(adopt.group_id), tag_(config.cqe_tag), reprovide_(config.reprovide) {
+    error_ = adopt_ring(ring, adopt, config);
     if (!error_) provide();
   }
   /// create - a registered ring on the heap, or the constructor's error()
@@ -135,43 +189,31 @@ public:
   }
   UringBufRing(const UringBufRing&) = delete;
   UringBufRing& operator=(const UringBufRing&) = delete;
+  ~UringBufRing() { (void)close(); }
 
-  ~UringBufRing() {
-    if (registered_) io_uring_unregister_buf_ring(ring_, group_);
-    if (br_ != nullptr) ::munmap(br_, map_bytes_);
-    // The kernel can no longer pick these: they are free again.
-    if (in_ring_) {
-      for (std::uint32_t bid = 0; bid < pool_->size(); ++bid) {
-        if (!in_ring_[bid]) continue;
-        (void)pool_->return_unused(static_cast<std::uint16_t>(bid));
-        ++counters_.returned_at_teardown;
-      }
-    }
-  }
-
-  /// Set-up status: errc::invalid_config, or the kernel's errno.
+  /// Set-up status: errc::invalid_config, a RecvStatus (ring_attached), or the kernel's errno.
   std::error_code error() const noexcept { return error_; }
   explicit operator bool() const noexcept { return !error_; }
-
   /// error() with the likely cause, for a log line.
-  std::string describe() const {
-    if (!error_) return "provided-buffer ring registered";
-    std::string s = "io_uring provided-buffer ring: " + error_.message();
-    if (error_.category() == std::system_category()) {
-      switch (error_.value()) {
-      case EINVAL:
-        s += " (a kernel older than 5.19 has no IORING_REGISTER_PBUF_RING; or the ring's "
-             "address, entries or flags were refused)";
-        break;
-      case EEXIST: s += " (buffer group id already registered on this ring)"; break;
-      case ENOMEM: s += " (could not map or pin the ring memory; check RLIMIT_MEMLOCK)"; break;
-      case EFAULT: s += " (ring memory address not accessible)"; break;
-      case EPERM:
-      case ENOSYS: s += " (io_uring forbidden here: seccomp or io_uring_disabled sysctl)"; break;
-      default: break;
-      }
-    }
-    return s;
+  std::string describe() const;
+  /// The ring memory in use: user or kernel (never automatic once set up).
+  RingMemory chosen() const noexcept { return chosen_; }
+  /// Whether prep_recv* ask for bundles (asked for, and the kernel has them).
+  bool bundles() const noexcept { return bundles_; }
+
+  /// Buffer @i (0 .. e.bundle - 1) of a delivered bundle @e: each is held
+  /// (delivered to the pool) and given back on its own; i == 0 is e.view.
+  /// Read from the ring's order table: valid until the next re-provide, so
+  /// take every view of a bundle before giving any of its buffers back.
+  RecvView bundle_view(const RecvEvent& e, unsigned i) const noexcept {
+    RecvView v = e.view;
+    if (i >= e.bundle || pool_ == nullptr) return RecvView{};
+    v.bid = bid_at_[(pos_of_[e.bid] + i) & static_cast<unsigned>(mask_)];
+    const std::uint32_t len = pool_->buffer_size();
+    v.data = pool_->data(v.bid);
+    if constexpr (requires { pool_->slot_of(v.bid); }) v.id = pool_->slot_of(v.bid);
+    v.bytes = e.bundle_bytes - i * len < len ? e.bundle_bytes - i * len : len;
+    return v;
   }
 
   /**
@@ -183,83 +225,70 @@ public:
    * Owner only; wait-free. The tail store is liburing's release
    * (io_uring_buf_ring_advance): the kernel sees the entries before the tail.
    */
-  unsigned provide(unsigned max = max_entries) noexcept {
-    if (br_ == nullptr) return 0;
-    const unsigned room = entries_ - in_ring_count_;
-    const unsigned want = room < max ? room : max;
-    const std::uint32_t n = pool_->take_for_post(scratch_.get(), want);
-    const std::uint32_t len = pool_->buffer_size();
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const std::uint16_t bid = scratch_[i];
-      io_uring_buf_ring_add(br_, pool_->data(bid), len, bid, mask_, static_cast<int>(i));
-      in_ring_[bid] = 1;
-    }
-    if (n != 0) {
-      // One store-release of the tail per batch: the entries above are
-      // visible to the kernel before it sees the new tail (it pairs with the
-      // kernel's smp_load_acquire of the tail in io_ring_buffer_select()).
-      io_uring_buf_ring_advance(br_, static_cast<int>(n));
-      in_ring_count_ += n;
-      counters_.provided += n;
-      ++counters_.batches;
-    }
-    return n;
-  }
+  unsigned provide(unsigned max = max_entries) noexcept;
 
-  /**
-   * on_cqe - read a receive CQE of this ring's group
-   *
-   * A CQE that consumed a buffer without data (end of stream or an error
-   * after the pick) returns the buffer to the pool at once. Owner only;
-   * wait-free; the CQE's data is ordered by the caller's CQ reap (liburing's
-   * acquire of the CQ tail), this adds no barrier.
-   */
-  RecvCqe on_cqe(const io_uring_cqe& cqe) noexcept {
-    RecvCqe r;
-    r.multishot = (cqe.flags & IORING_CQE_F_MORE) != 0 ? Multishot::armed : Multishot::ended;
-    if (r.multishot == Multishot::ended) ++counters_.multishot_ends;
-    bool has_buffer = false;
-    if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
-      r.bid = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-      if (r.bid < pool_->size() && in_ring_[r.bid]) {
-        in_ring_[r.bid] = 0;
-        --in_ring_count_;
-        ++counters_.consumed;
-        has_buffer = true;
-      } else {
-        ++counters_.bad_bids;
-      }
-    }
-    if (cqe.res > 0 && has_buffer) {
-      r.kind = RecvCqeKind::data;
-      r.bytes = static_cast<std::uint32_t>(cqe.res);
-      return r;
-    }
-    if (has_buffer) (void)pool_->return_unused(r.bid); // picked, but nothing to deliver
-    if (cqe.res == 0) {
-      r.kind = RecvCqeKind::end_of_stream;
-    } else if (cqe.res == -ENOBUFS) {
-      r.kind = RecvCqeKind::no_buffers;
-      r.error = ENOBUFS;
-      ++counters_.no_buffers;
-    } else {
-      r.kind = RecvCqeKind::error;
-      r.error = cqe.res < 0 ? -cqe.res : EINVAL; // res > 0 without a buffer: not ours
-      ++counters_.errors;
-    }
-    return r;
-  }
+  /// One call per CQE: see the file comment and RecvEvent. Owner only; wait-free.
+  RecvEvent complete(const io_uring_cqe& cqe) noexcept { return complete(cqe, ConnId{0}); }
+  /// The same, delivering to @conn (per-connection and shared pools).
+  RecvEvent complete(const io_uring_cqe& cqe, ConnId conn) noexcept;
+
+  /// The low-level form: classify a receive CQE of this group (only receive
+  /// CQEs); a CQE that consumed a buffer without data returns it to the pool.
+  RecvCqe on_cqe(const io_uring_cqe& cqe) noexcept;
+
+  // --- preparing SQEs (they mark user_data so that complete() knows them) ----------
 
   /// A multishot receive on @fd that picks buffers from this ring.
-  void prep_recv_multishot(io_uring_sqe* sqe, int fd, std::uint64_t user_data) const noexcept {
+  void prep_recv_multishot(io_uring_sqe* sqe, int fd, std::uint32_t user) const noexcept {
     io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
-    select_buffer(sqe, user_data);
+    select_buffer(sqe, CqeOp::recv, user);
+    if (bundles_) sqe->ioprio |= IORING_RECVSEND_BUNDLE;
   }
   /// One single-shot receive on @fd (submit a batch of them) picking from this ring.
-  void prep_recv(io_uring_sqe* sqe, int fd, std::uint64_t user_data) const noexcept {
-    io_uring_prep_recv(sqe, fd, nullptr, pool_->buffer_size(), 0);
-    select_buffer(sqe, user_data);
+  void prep_recv(io_uring_sqe* sqe, int fd, std::uint32_t user) const noexcept {
+    io_uring_prep_recv(sqe, fd, nullptr, pool_ ? pool_->buffer_size() : 0, 0);
+    select_buffer(sqe, CqeOp::recv, user);
+    if (bundles_) sqe->ioprio |= IORING_RECVSEND_BUNDLE;
   }
+  /// A multishot recvmsg (datagrams: each buffer holds a header, the sender's
+  /// address and the payload; complete() parses them). @namelen: room for the
+  /// address (sizeof(sockaddr_storage) by default). One shape per ring.
+  void prep_recvmsg_multishot(io_uring_sqe* sqe, int fd, std::uint32_t user,
+                              socklen_t namelen = sizeof(sockaddr_storage)) noexcept {
+    msg_.msg_namelen = namelen;
+    io_uring_prep_recvmsg_multishot(sqe, fd, &msg_, MSG_TRUNC);
+    select_buffer(sqe, CqeOp::recvmsg, user);
+  }
+  /// The single-shot form: the selected buffer receives the payload only (no
+  /// header, no address: the kernel lays a buffer out that way for multishot
+  /// only); complete() reports it like prep_recv.
+  void prep_recvmsg(io_uring_sqe* sqe, int fd, std::uint32_t user) noexcept {
+    io_uring_prep_recvmsg(sqe, fd, &single_msg_, 0);
+    select_buffer(sqe, CqeOp::recv, user);
+  }
+
+  /// Sends @e's payload on the connected socket @fd straight from the pool
+  /// buffer; complete() gives the buffer back when the send completes.
+  void prep_send(io_uring_sqe* sqe, int fd, const RecvEvent& e, std::uint16_t user = 0) noexcept {
+    // MSG_WAITALL: on a stream io_uring retries a short send, so "sent" means all of it.
+    io_uring_prep_send(sqe, fd, e.payload.data(), e.payload.size(), MSG_NOSIGNAL | MSG_WAITALL);
+    mark_send(sqe, CqeOp::send, e.bid, user);
+  }
+  /// The same with SEND_ZC: the buffer is given back on the notification.
+  void prep_send_zc(io_uring_sqe* sqe, int fd, const RecvEvent& e, std::uint16_t user = 0) noexcept {
+    io_uring_prep_send_zc(sqe, fd, e.payload.data(), e.payload.size(), MSG_NOSIGNAL | MSG_WAITALL, 0);
+    mark_send(sqe, CqeOp::send_zc, e.bid, user);
+  }
+  /// A datagram reply: sendmsg of @e's payload to @e's sender, from the pool
+  /// buffer (the msghdr lives in the ring, one per buffer, until completion).
+  void prep_sendmsg_reply(io_uring_sqe* sqe, int fd, const RecvEvent& e, std::uint16_t user = 0) noexcept;
+
+  // --- teardown --------------------------------------------------------------------
+
+  /// Unregisters, unmaps, returns the buffers still in the ring; idempotent.
+  /// Call after cancelling the receives of this group and reaping their CQEs.
+  BufRingTeardown close() noexcept;
+  BufRingTeardown teardown() const noexcept { return teardown_; }
 
   std::uint16_t group_id() const noexcept { return group_; }
   unsigned entries() const noexcept { return entries_; }
@@ -268,60 +297,83 @@ public:
     BufRingCounters c = counters_;
     c.entries = entries_;
     c.in_ring = in_ring_count_;
+    c.waiting = waiting();
     return c;
   }
 
 private:
-  std::error_code setup(const BufRingConfig& config) noexcept {
-    if (!*pool_) return pool_->error();
-    unsigned entries = config.entries;
-    if (entries == 0) entries = std::bit_ceil(pool_->size());
-    if (entries > max_entries || !std::has_single_bit(entries)) return errc::invalid_config;
-    in_ring_.reset(new (std::nothrow) std::uint8_t[pool_->size()]());
-    scratch_.reset(new (std::nothrow) std::uint16_t[entries]);
-    if (!in_ring_ || !scratch_) return errc::out_of_memory;
-    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-    const std::size_t bytes = std::size_t{entries} * sizeof(io_uring_buf);
-    map_bytes_ = (bytes + page - 1) / page * page;
-    void* mem = ::mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-    if (mem == MAP_FAILED) return {errno, std::system_category()};
-    br_ = static_cast<io_uring_buf_ring*>(mem);
-    io_uring_buf_ring_init(br_);
-    io_uring_buf_reg reg{};
-    reg.ring_addr = reinterpret_cast<std::uint64_t>(br_);
-    reg.ring_entries = entries;
-    reg.bgid = group_;
-    const int rc = io_uring_register_buf_ring(ring_, &reg, 0);
-    if (rc < 0) {
-      ::munmap(br_, map_bytes_);
-      br_ = nullptr;
-      return {-rc, std::system_category()};
-    }
-    registered_ = true;
-    entries_ = entries;
-    mask_ = io_uring_buf_ring_mask(entries);
-    return {};
+  std::error_code setup(io_uring& ring, const BufRingConfig& config) noexcept;
+  std::error_code adopt_ring(io_uring& ring, const AdoptedBufRing& adopt, const BufRingConfig& config) noexcept;
+  std::error_code prepare(io_uring& ring, unsigned entries, const BufRingConfig& config) noexcept;
+  std::error_code attach_pool(const BufRingConfig& config) noexcept;
+  int map_ring(const BufRingConfig& config) noexcept;
+  unsigned waiting() const noexcept {
+    if (pool_ == nullptr || br_ == nullptr) return 0;
+    const unsigned room = entries_ - in_ring_count_;
+    const unsigned free = static_cast<unsigned>(pool_->free_count());
+    return free < room ? free : room;
+  }
+  bool take_from_ring(std::uint16_t bid) noexcept;
+  RecvEvent finish_recvmsg(RecvEvent e) noexcept;
+  RecvEvent finish_bundle(RecvEvent e, const io_uring_cqe& cqe, ConnId conn) noexcept;
+  RecvEvent finish_send(RecvEvent e, const io_uring_cqe& cqe, CqeOp op) noexcept;
+
+  static void on_freed(void* self) noexcept {
+    auto* r = static_cast<UringBufRing*>(self);
+    if (++r->pending_ < r->bound_) return;
+    if (r->provide() != 0) ++r->counters_.policy_provides;
+  }
+  static void on_pool_closing(void* self) noexcept {
+    auto* r = static_cast<UringBufRing*>(self);
+    r->teardown_.pool_destroyed_first = !r->teardown_.closed;
+    (void)r->close();
   }
 
-  void select_buffer(io_uring_sqe* sqe, std::uint64_t user_data) const noexcept {
+  void select_buffer(io_uring_sqe* sqe, CqeOp op, std::uint32_t user) const noexcept {
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = group_;
-    io_uring_sqe_set_data64(sqe, user_data);
+    io_uring_sqe_set_data64(sqe, detail::cqe_user_data(tag_, op, group_, user));
+  }
+  void mark_send(io_uring_sqe* sqe, CqeOp op, std::uint16_t bid, std::uint16_t user) const noexcept {
+    io_uring_sqe_set_data64(sqe, detail::cqe_user_data(tag_, op, group_, std::uint32_t{user} << 16 | bid));
   }
 
-  io_uring* ring_;
+  struct SendSlot {
+    msghdr msg{};
+    iovec iov{};
+  };
+
   Pool* pool_;
   std::uint16_t group_;
+  std::uint8_t tag_;
+  Reprovide reprovide_;
+  RingMemory chosen_ = RingMemory::user;
   std::error_code error_;
+  int ring_fd_ = -1;  // the application's fd number (to tell whether it was closed first)
+  int own_fd_ = -1;   // our duplicate: unregister and mmap go through it
   io_uring_buf_ring* br_ = nullptr;
   std::size_t map_bytes_ = 0;
   bool registered_ = false;
+  bool adopted_ = false;
+  bool bundles_ = false;
   unsigned entries_ = 0;
   int mask_ = 0;
+  unsigned bound_ = 1;
+  unsigned pending_ = 0; // freed since the last provide (the batched policy's count)
   unsigned in_ring_count_ = 0;
   std::unique_ptr<std::uint8_t[]> in_ring_; // per pool buffer: 1 while the kernel may pick it
   std::unique_ptr<std::uint16_t[]> scratch_;
+  // Ring order (a bundle takes consecutive entries): the bid at each ring
+  // position, and each bid's position, written by provide().
+  std::unique_ptr<std::uint16_t[]> bid_at_;
+  std::unique_ptr<std::uint16_t[]> pos_of_;
+  std::unique_ptr<SendSlot[]> sends_;
+  msghdr msg_{}; // the multishot recvmsg shape the kernel reads (namelen, controllen)
+  msghdr single_msg_{}; // single-shot recvmsg: no name, no control, the buffer is the iov
   BufRingCounters counters_;
+  BufRingTeardown teardown_;
 };
 
 } // namespace arenakit
+
+#include <arenakit/uring/impl/buf_ring.hpp>

@@ -18,6 +18,7 @@ namespace arenakit {
 
 template <class ArenaT, class SyncT>
 inline Result<ConnId> RecvPool<ArenaT, SyncT>::add_connection(std::uint32_t quota) noexcept {
+  if (connectionless_) return refuse_code(RecvStatus::connectionless);
   if (quota == 0 || quota > count_) return refuse_code(RecvStatus::bad_quota);
   // Set-up path: a scan over the table (max_connections entries).
   for (std::uint32_t c = 0; c < max_conns_; ++c) {
@@ -33,6 +34,7 @@ inline Result<ConnId> RecvPool<ArenaT, SyncT>::add_connection(std::uint32_t quot
 
 template <class ArenaT, class SyncT>
 inline std::error_code RecvPool<ArenaT, SyncT>::remove_connection(ConnId conn) noexcept {
+  if (connectionless_) return refuse_code(RecvStatus::connectionless);
   Conn* c = find(conn);
   if (c == nullptr) return refuse_code(RecvStatus::unknown_connection);
   if (get(c->held) != 0) return refuse_code(RecvStatus::connection_busy);
@@ -81,6 +83,8 @@ inline RecvPoolCounters RecvPool<ArenaT, SyncT>::counters() const noexcept {
   r.quota_hits = get(quota_hits_);
   r.over_quota_deliveries = get(over_quota_);
   r.sync_failures = get(sync_failures_);
+  r.reclaimed_held = get(reclaimed_held_);
+  r.rings_attached = get(rings_attached_);
   for (std::size_t i = 1; i < recv_status_count; ++i) {
     r.refused_by[i] = refused_[i].load(std::memory_order_relaxed);
     r.refused += r.refused_by[i];
@@ -91,7 +95,7 @@ inline RecvPoolCounters RecvPool<ArenaT, SyncT>::counters() const noexcept {
 template <class ArenaT, class SyncT>
 inline std::error_code RecvPool<ArenaT, SyncT>::setup(const RecvPoolConfig& config) noexcept {
   if (config.buffers == 0 || config.buffers > max_buffers) return errc::invalid_config;
-  if (config.mode == PoolMode::per_connection && config.max_connections > 1) return errc::invalid_config;
+  if (config.mode != PoolMode::shared && config.max_connections > 1) return errc::invalid_config;
   if (config.max_connections == 0 || config.max_connections > 0xFFFF) return errc::invalid_config;
   if (arena_->slot_size() > std::numeric_limits<std::uint32_t>::max()) return errc::invalid_config;
   const std::uint32_t n = config.buffers;
@@ -134,7 +138,41 @@ inline std::error_code RecvPool<ArenaT, SyncT>::setup(const RecvPoolConfig& conf
     free_stack_[n - 1 - bid] = static_cast<std::uint16_t>(bid);
   }
   free_top_ = n;
+  if (config.mode == PoolMode::connectionless) {
+    // The implicit connection: quota N, so Arming::stop means "every buffer is held".
+    conns_[0].quota.store(n, std::memory_order_relaxed); // owner-written; counters() reads
+    detail::owner_add(connections_, 1);
+    connectionless_ = true;
+  }
   return {};
+}
+
+template <class ArenaT, class SyncT>
+inline std::uint32_t RecvPool<ArenaT, SyncT>::reclaim_posted() noexcept {
+  std::uint32_t n = 0;
+  for (std::uint32_t bid = 0; bid < count_; ++bid) {
+    Entry& e = entries_[bid];
+    if (e.state.load(std::memory_order_relaxed) != posted_state) continue; // owner-only states
+    take_back_posted(e, static_cast<std::uint16_t>(bid));
+    ++n;
+  }
+  return n;
+}
+
+template <class ArenaT, class SyncT>
+inline std::uint32_t RecvPool<ArenaT, SyncT>::reclaim_held() noexcept {
+  std::uint32_t n = 0;
+  for (std::uint32_t bid = 0; bid < count_; ++bid) {
+    Entry& e = entries_[bid];
+    std::uint8_t expected = held_state;
+    // The same one-winner CAS as give_back: a queue_give_back racing the
+    // shutdown keeps its buffer (queued), this one is skipped.
+    if (!e.state.compare_exchange_strong(expected, free_state, std::memory_order_relaxed)) continue;
+    (void)finish_give_back(e, static_cast<std::uint16_t>(bid));
+    ++n;
+  }
+  detail::owner_add(reclaimed_held_, n);
+  return n;
 }
 
 } // namespace arenakit
