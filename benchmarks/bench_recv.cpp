@@ -313,71 +313,6 @@ private:
   std::string error_;
 };
 
-// --- The server-style ring -----------------------------------------------------
-
-class ServerRing {
-public:
-  ServerRing() {
-    io_uring_params p{};
-    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
-    p.cq_entries = cq_entries;
-    int rc = io_uring_queue_init_params(sq_entries, &ring, &p);
-    server_flags_ = rc == 0;
-    if (rc == -EINVAL) {
-      static bool said = false;
-      if (!said)
-        std::fprintf(stderr, "bench_recv: the kernel refused IORING_SETUP_SINGLE_ISSUER | "
-                             "IORING_SETUP_DEFER_TASKRUN; rings fall back to flags 0 (server_flags=0)\n");
-      said = true;
-      p = io_uring_params{};
-      p.flags = IORING_SETUP_CQSIZE;
-      p.cq_entries = cq_entries;
-      rc = io_uring_queue_init_params(sq_entries, &ring, &p);
-    }
-    if (rc < 0) error_ = std::string("io_uring unavailable: ") + std::strerror(-rc);
-  }
-  ~ServerRing() {
-    if (error_.empty()) io_uring_queue_exit(&ring);
-  }
-  ServerRing(const ServerRing&) = delete;
-  ServerRing& operator=(const ServerRing&) = delete;
-
-  const std::string& error() const { return error_; }
-  bool server_flags() const { return server_flags_; }
-
-  /// A free SQE, submitting the queue first when it is full.
-  io_uring_sqe* sqe() {
-    io_uring_sqe* s = io_uring_get_sqe(&ring);
-    if (s == nullptr) {
-      ++enters;
-      io_uring_submit(&ring);
-      s = io_uring_get_sqe(&ring);
-    }
-    return s;
-  }
-  /// Submit what is queued and wait for @wait_nr CQEs or the short timeout.
-  int wait(unsigned wait_nr) {
-    ++enters;
-    __kernel_timespec ts{0, wait_timeout_ns};
-    io_uring_cqe* cqe = nullptr;
-    const int rc = io_uring_submit_and_wait_timeout(&ring, &cqe, wait_nr, &ts, nullptr);
-    return rc == -ETIME || rc == -EINTR ? 0 : rc;
-  }
-  /// Cancels every request on the ring (one CQE tagged cancel_tag for it).
-  void cancel_all() {
-    io_uring_sqe* s = sqe();
-    io_uring_prep_cancel64(s, 0, static_cast<int>(IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY));
-    io_uring_sqe_set_data64(s, cancel_tag);
-  }
-
-  io_uring ring{};
-  std::uint64_t enters = 0;
-
-private:
-  std::string error_;
-  bool server_flags_ = false;
-};
-
 // --- Measuring -----------------------------------------------------------------
 
 void consume(const std::byte* p, std::uint32_t n) {
@@ -427,6 +362,99 @@ struct Meter {
   std::uint64_t waits = 0, completions = 0, enobufs = 0, rearms = 0;
 };
 
+// --- The server-style ring -----------------------------------------------------
+
+class ServerRing {
+public:
+  ServerRing() {
+    io_uring_params p{};
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+    p.cq_entries = cq_entries;
+    int rc = io_uring_queue_init_params(sq_entries, &ring, &p);
+    server_flags_ = rc == 0;
+    if (rc == -EINVAL) {
+      static bool said = false;
+      if (!said)
+        std::fprintf(stderr, "bench_recv: the kernel refused IORING_SETUP_SINGLE_ISSUER | "
+                             "IORING_SETUP_DEFER_TASKRUN; rings fall back to flags 0 (server_flags=0)\n");
+      said = true;
+      p = io_uring_params{};
+      p.flags = IORING_SETUP_CQSIZE;
+      p.cq_entries = cq_entries;
+      rc = io_uring_queue_init_params(sq_entries, &ring, &p);
+    }
+    if (rc < 0) error_ = std::string("io_uring unavailable: ") + std::strerror(-rc);
+  }
+  ~ServerRing() {
+    if (error_.empty()) io_uring_queue_exit(&ring);
+  }
+  ServerRing(const ServerRing&) = delete;
+  ServerRing& operator=(const ServerRing&) = delete;
+
+  const std::string& error() const { return error_; }
+  /// False (and the row skipped with the reason) when the ring is not up.
+  bool ok(benchmark::State& state) const {
+    if (!error_.empty()) state.SkipWithError(error_.c_str());
+    return error_.empty();
+  }
+  bool server_flags() const { return server_flags_; }
+
+  /// A free SQE, submitting the queue first when it is full.
+  io_uring_sqe* sqe() {
+    io_uring_sqe* s = io_uring_get_sqe(&ring);
+    if (s == nullptr) {
+      ++enters;
+      io_uring_submit(&ring);
+      s = io_uring_get_sqe(&ring);
+    }
+    return s;
+  }
+  /// Submit what is queued and wait for @wait_nr CQEs or the short timeout.
+  int wait(unsigned wait_nr) {
+    ++enters;
+    __kernel_timespec ts{0, wait_timeout_ns};
+    io_uring_cqe* cqe = nullptr;
+    const int rc = io_uring_submit_and_wait_timeout(&ring, &cqe, wait_nr, &ts, nullptr);
+    return rc == -ETIME || rc == -EINTR ? 0 : rc;
+  }
+  /// One loop turn's kernel part: submit, wait for @wait_nr CQEs (or the
+  /// timeout), hand each receive CQE to @on_cqe (the cancel's own CQE is
+  /// noted, not passed on), mark the batch seen. False on a wait error.
+  template <class OnCqe>
+  bool reap(unsigned wait_nr, Meter& m, OnCqe&& on_cqe) {
+    const bool ok = wait(wait_nr) >= 0;
+    ++m.waits;
+    io_uring_cqe* cqe;
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&ring, head, cqe) {
+      ++seen;
+      if (cqe->user_data == cancel_tag) cancel_seen_ = true;
+      else on_cqe(*cqe);
+    }
+    io_uring_cq_advance(&ring, seen);
+    m.completions += seen;
+    return ok;
+  }
+  /// After the run (sender stopped, nothing re-armed any more): cancels every
+  /// receive and turns the loop until @live, the receives still armed, is 0.
+  template <class Turn>
+  bool quiesce(const unsigned& live, Turn&& turn) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, 0, static_cast<int>(IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY));
+    io_uring_sqe_set_data64(s, cancel_tag);
+    for (int spins = 0; (live != 0 || !cancel_seen_) && spins < 100000; ++spins) turn(1U);
+    return live == 0;
+  }
+
+  io_uring ring{};
+  std::uint64_t enters = 0;
+
+private:
+  std::string error_;
+  bool server_flags_ = false;
+  bool cancel_seen_ = false;
+};
+
 /// Warm up (first touch, the copy-on-write faults fork left behind, socket
 /// buffers filled), then time: each iteration receives 64 messages' bytes;
 /// its receiver CPU time is the iteration's manual time. @turn is one loop
@@ -458,62 +486,82 @@ Shape shape(const benchmark::State& state) {
   return {static_cast<std::uint32_t>(state.range(0)), static_cast<std::uint32_t>(state.range(1))};
 }
 
+/// What every receive row starts with: its shape, the receiving thread
+/// pinned, the connections open and the sender running.
+struct Run {
+  explicit Run(const benchmark::State& state)
+      : sh(shape(state)), where(placement()), pin(where.receiver), net(sh.conns, sh.size, where.sender) {}
+  /// False (and the row skipped with the reason) when the connections failed.
+  bool ok(benchmark::State& state) const {
+    if (!net.error().empty()) state.SkipWithError(net.error().c_str());
+    return net.error().empty();
+  }
+  Shape sh;
+  Placement where;
+  PinnedReceiver pin;
+  Connections net;
+};
+
+/// A shared-mode RecvPool of @buffers message-size buffers for @conns
+/// connections and its provided-buffer ring (group 1) on @ring. Members are
+/// destroyed ring first, then pool, then arena, as buf_ring.hpp asks.
+struct SharedRingPool {
+  SharedRingPool(io_uring& ring, std::uint32_t size, std::uint32_t buffers, std::uint32_t conns)
+      : arena(ArenaConfig{.slot_size = size,
+                          .shard_size = std::max<std::size_t>(64 * 1024, std::size_t{size} * 16),
+                          .max_shards = 256}) {
+    pool.emplace(arena, RecvPoolConfig{.buffers = buffers, .mode = PoolMode::shared, .max_connections = conns});
+    if (!*pool) {
+      error = pool->error().message();
+      return;
+    }
+    br.emplace(ring, *pool, BufRingConfig{.entries = buffers, .group_id = 1});
+    if (!*br) error = br->describe();
+  }
+  BenchArena arena;
+  std::optional<Pool> pool;
+  std::optional<Ring> br;
+  std::string error;
+};
+
 // --- arenakit_ring_multishot ---------------------------------------------------------
 
 void ring_multishot(benchmark::State& state) {
-  const Shape sh = shape(state);
-  const Placement where = placement();
-  PinnedReceiver pin(where.receiver);
-  Connections net(sh.conns, sh.size, where.sender);
-  if (!net.error().empty()) return state.SkipWithError(net.error().c_str());
+  Run run(state);
   ServerRing sr;
-  if (!sr.error().empty()) return state.SkipWithError(sr.error().c_str());
-  const std::size_t shard = std::max<std::size_t>(64 * 1024, std::size_t{sh.size} * 16);
-  BenchArena arena(ArenaConfig{.slot_size = sh.size, .shard_size = shard, .max_shards = 64});
-  std::optional<Pool> pool(std::in_place, arena,
-                           RecvPoolConfig{.buffers = ring_buffers, .mode = PoolMode::shared,
-                                          .max_connections = sh.conns});
-  if (!*pool) return state.SkipWithError(pool->error().message().c_str());
+  if (!run.ok(state) || !sr.ok(state)) return;
+  const Shape sh = run.sh;
+  Connections& net = run.net;
+  SharedRingPool rp(sr.ring, sh.size, ring_buffers, sh.conns);
+  if (!rp.error.empty()) return state.SkipWithError(rp.error.c_str());
+  Pool* pool = &*rp.pool;
+  Ring* br = &*rp.br;
   std::vector<ConnId> ids;
   for (std::uint32_t c = 0; c < sh.conns; ++c) {
     Result<ConnId> id = pool->add_connection(ring_buffers);
     if (!id) return state.SkipWithError(id.error().message().c_str());
     ids.push_back(*id);
   }
-  std::optional<Ring> br(std::in_place, sr.ring, *pool, BufRingConfig{.entries = ring_buffers, .group_id = 1});
-  if (!*br) return state.SkipWithError(br->describe().c_str());
 
   Meter m(state);
-  std::vector<std::uint8_t> armed(sh.conns, 0);
   std::vector<std::uint32_t> to_arm;
   for (std::uint32_t c = 0; c < sh.conns; ++c) to_arm.push_back(c);
   std::vector<std::uint16_t> done;
   std::uint64_t bytes = 0;
-  bool failed = false, stopping = false, cancel_seen = false;
+  bool failed = false, stopping = false;
   unsigned live = 0;
 
   // One loop turn: arm, submit and wait, reap the batch, give back, re-provide.
   auto turn = [&](unsigned wait_nr) {
     for (std::uint32_t c : to_arm) {
       br->prep_recv_multishot(sr.sqe(), net.fds()[c], c);
-      armed[c] = 1;
       ++live;
     }
     to_arm.clear();
-    if (sr.wait(wait_nr) < 0) failed = true;
-    ++m.waits;
-    io_uring_cqe* cqe;
-    unsigned head, seen = 0;
-    io_uring_for_each_cqe(&sr.ring, head, cqe) {
-      ++seen;
-      if (cqe->user_data == cancel_tag) {
-        cancel_seen = true;
-        continue;
-      }
-      const auto c = static_cast<std::uint32_t>(cqe->user_data);
-      const RecvCqe r = br->on_cqe(*cqe);
+    const bool ok = sr.reap(wait_nr, m, [&](const io_uring_cqe& cqe) {
+      const auto c = static_cast<std::uint32_t>(cqe.user_data);
+      const RecvCqe r = br->on_cqe(cqe);
       if (r.multishot == Multishot::ended) {
-        armed[c] = 0;
         --live;
         if (!stopping) {
           to_arm.push_back(c);
@@ -524,7 +572,7 @@ void ring_multishot(benchmark::State& state) {
         const RecvView v = pool->deliver(ids[c], r.bid, r.bytes);
         if (!v) {
           failed = true;
-          continue;
+          return;
         }
         consume(v.data, v.bytes);
         bytes += v.bytes;
@@ -534,26 +582,21 @@ void ring_multishot(benchmark::State& state) {
       } else if (!stopping) {
         failed = true; // end of stream or an error while the sender runs
       }
-    }
-    io_uring_cq_advance(&sr.ring, seen);
-    m.completions += seen;
+    });
+    failed = failed || !ok;
     for (std::uint16_t bid : done) pool->give_back(bid);
     done.clear();
     br->provide(); // the whole batch, one tail advance
   };
 
   const std::uint64_t received = measure(state, m, sh.size, bytes, failed, sr.enters, [&] { turn(wait_batch); });
-  m.finish(sh.size, received, sr.enters, true, sr.server_flags(), pin.pinned());
+  m.finish(sh.size, received, sr.enters, true, sr.server_flags(), run.pin.pinned());
   // Quiesce: no sender, every receive cancelled and reaped, every buffer back.
   net.stop_sender();
   stopping = true;
   to_arm.clear();
-  sr.cancel_all();
-  for (int spins = 0; (live != 0 || !cancel_seen) && spins < 100000; ++spins) turn(1);
-  if (live != 0) failed = true;
+  if (!sr.quiesce(live, turn)) failed = true;
   if (failed) state.SkipWithError("receive failed (or the receives could not be cancelled)");
-  br.reset(); // before the pool and the ring, as buf_ring.hpp asks
-  pool.reset();
 }
 
 // --- uring_recv_reused_buffer / uring_recv_malloc_per_recv ---------------------------
@@ -562,13 +605,11 @@ enum class Buffers { reused, malloc_each };
 
 template <Buffers kind>
 void uring_plain(benchmark::State& state) {
-  const Shape sh = shape(state);
-  const Placement where = placement();
-  PinnedReceiver pin(where.receiver);
-  Connections net(sh.conns, sh.size, where.sender);
-  if (!net.error().empty()) return state.SkipWithError(net.error().c_str());
+  Run run(state);
   ServerRing sr;
-  if (!sr.error().empty()) return state.SkipWithError(sr.error().c_str());
+  if (!run.ok(state) || !sr.ok(state)) return;
+  const Shape sh = run.sh;
+  Connections& net = run.net;
   std::vector<std::byte*> bufs(sh.conns, nullptr);
   if (kind == Buffers::reused)
     for (auto& b : bufs) b = static_cast<std::byte*>(std::malloc(sh.size)); // once, reused
@@ -576,7 +617,7 @@ void uring_plain(benchmark::State& state) {
   std::vector<std::uint32_t> to_post;
   for (std::uint32_t c = 0; c < sh.conns; ++c) to_post.push_back(c);
   std::uint64_t bytes = 0;
-  bool failed = false, stopping = false, cancel_seen = false;
+  bool failed = false, stopping = false;
   unsigned live = 0;
 
   auto turn = [&](unsigned wait_nr) {
@@ -588,21 +629,12 @@ void uring_plain(benchmark::State& state) {
       ++live;
     }
     to_post.clear();
-    if (sr.wait(std::max(1U, std::min(wait_nr, live))) < 0) failed = true;
-    ++m.waits;
-    io_uring_cqe* cqe;
-    unsigned head, seen = 0;
-    io_uring_for_each_cqe(&sr.ring, head, cqe) {
-      ++seen;
-      if (cqe->user_data == cancel_tag) {
-        cancel_seen = true;
-        continue;
-      }
-      const auto c = static_cast<std::uint32_t>(cqe->user_data);
+    const bool ok = sr.reap(std::max(1U, std::min(wait_nr, live)), m, [&](const io_uring_cqe& cqe) {
+      const auto c = static_cast<std::uint32_t>(cqe.user_data);
       --live;
-      if (cqe->res > 0) {
-        consume(bufs[c], static_cast<std::uint32_t>(cqe->res));
-        bytes += static_cast<std::uint64_t>(cqe->res);
+      if (cqe.res > 0) {
+        consume(bufs[c], static_cast<std::uint32_t>(cqe.res));
+        bytes += static_cast<std::uint64_t>(cqe.res);
       } else if (!stopping) {
         failed = true;
       }
@@ -611,19 +643,16 @@ void uring_plain(benchmark::State& state) {
         bufs[c] = nullptr;
       }
       if (!stopping) to_post.push_back(c);
-    }
-    io_uring_cq_advance(&sr.ring, seen);
-    m.completions += seen;
+    });
+    failed = failed || !ok;
   };
 
   const std::uint64_t received = measure(state, m, sh.size, bytes, failed, sr.enters, [&] { turn(wait_batch); });
-  m.finish(sh.size, received, sr.enters, true, sr.server_flags(), pin.pinned());
+  m.finish(sh.size, received, sr.enters, true, sr.server_flags(), run.pin.pinned());
   net.stop_sender();
   stopping = true;
   to_post.clear();
-  sr.cancel_all();
-  for (int spins = 0; (live != 0 || !cancel_seen) && spins < 100000; ++spins) turn(1);
-  if (live != 0) failed = true; // their buffers are leaked, not freed under the kernel
+  if (!sr.quiesce(live, turn)) failed = true; // their buffers are leaked, not freed under the kernel
   else
     for (std::byte* b : bufs) std::free(b);
   if (failed) state.SkipWithError("receive failed (or the receives could not be cancelled)");
@@ -632,11 +661,10 @@ void uring_plain(benchmark::State& state) {
 // --- epoll_recv_reused_buffer --------------------------------------------------------
 
 void epoll_reused(benchmark::State& state) {
-  const Shape sh = shape(state);
-  const Placement where = placement();
-  PinnedReceiver pin(where.receiver);
-  Connections net(sh.conns, sh.size, where.sender);
-  if (!net.error().empty()) return state.SkipWithError(net.error().c_str());
+  Run run(state);
+  if (!run.ok(state)) return;
+  const Shape sh = run.sh;
+  Connections& net = run.net;
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) return state.SkipWithError("epoll_create1 failed");
   bool failed = false;
@@ -679,7 +707,7 @@ void epoll_reused(benchmark::State& state) {
     }
   };
   const std::uint64_t received = measure(state, m, sh.size, bytes, failed, calls, turn);
-  m.finish(sh.size, received, calls, false, false, pin.pinned());
+  m.finish(sh.size, received, calls, false, false, run.pin.pinned());
   ::close(ep);
   if (failed) state.SkipWithError("receive failed");
 }
@@ -700,19 +728,12 @@ template <std::uint32_t Count>
 void idle_ring(benchmark::State& state) {
   const Shape sh = shape(state);
   ServerRing sr;
-  if (!sr.error().empty()) return state.SkipWithError(sr.error().c_str());
-  const std::size_t shard = std::max<std::size_t>(64 * 1024, std::size_t{sh.size} * 16);
-  BenchArena arena(ArenaConfig{.slot_size = sh.size, .shard_size = shard, .max_shards = 256});
-  std::optional<Pool> pool(std::in_place, arena,
-                           RecvPoolConfig{.buffers = Count, .mode = PoolMode::shared, .max_connections = sh.conns});
-  if (!*pool) return state.SkipWithError(pool->error().message().c_str());
-  std::optional<Ring> br(std::in_place, sr.ring, *pool, BufRingConfig{.entries = Count, .group_id = 1});
-  if (!*br) return state.SkipWithError(br->describe().c_str());
+  if (!sr.ok(state)) return;
+  SharedRingPool rp(sr.ring, sh.size, Count, sh.conns);
+  if (!rp.error.empty()) return state.SkipWithError(rp.error.c_str());
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  const std::size_t ring_pages = (std::size_t{br->entries()} * sizeof(io_uring_buf) + page - 1) / page * page;
-  const double bytes = static_cast<double>(std::size_t{pool->size()} * pool->buffer_size() + ring_pages);
-  br.reset();
-  pool.reset();
+  const std::size_t ring_pages = (std::size_t{rp.br->entries()} * sizeof(io_uring_buf) + page - 1) / page * page;
+  const double bytes = static_cast<double>(std::size_t{rp.pool->size()} * rp.pool->buffer_size() + ring_pages);
   report_bytes(state, bytes, Count);
 }
 
