@@ -150,7 +150,15 @@ Placement placement() {
   int n = 0;
   for (int cpu = 0; cpu < CPU_SETSIZE && n < 2; ++cpu)
     if (CPU_ISSET(cpu, &set)) found[n++] = cpu;
-  if (n == 2) p = {found[0], found[1]};
+  if (n == 2) {
+    p = {found[0], found[1]};
+  } else {
+    static bool said = false;
+    if (!said)
+      std::fprintf(stderr, "bench_recv: one CPU allowed: sender and receiver share it, nothing is pinned "
+                           "(cpus_apart=0); the receiver's CPU time still excludes the sender's\n");
+    said = true;
+  }
   return p;
 }
 
