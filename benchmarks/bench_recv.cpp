@@ -23,7 +23,7 @@
 //   or io_uring_submit, each one io_uring_enter on a kernel with
 //   IORING_FEAT_EXT_ARG; for the epoll row epoll_wait + recv calls);
 //   cqes_per_enter (the epoll row has events_per_wait instead: ready fds per
-//   epoll_wait); enobufs (-ENOBUFS
+//   epoll_wait); msgs (messages timed: divide the next two by it); enobufs (-ENOBUFS
 //   completions: the provided-buffer ring ran dry); rearms (multishot receives
 //   re-armed after they ended); server_flags (1 when the ring got
 //   IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, 0 when the kernel
@@ -54,6 +54,9 @@
 //                               64 message-size buffers); buffers given back
 //                               and re-provided once per CQE batch; ENOBUFS ->
 //                               re-provide, re-arm.
+//   arenakit_ring_multishot_256_buffers  the same with 256 buffers: fewer
+//                               ENOBUFS and re-arms with many busy
+//                               connections, 4x the pinned memory.
 //   epoll_recv_reused_buffer    the classic server: level-triggered epoll,
 //                               nonblocking recv() into the connection's own
 //                               buffer (reused), up to 64 receives per ready
@@ -358,6 +361,7 @@ struct Meter {
     state.counters["enters_per_msg"] = static_cast<double>(enters) / msgs;
     state.counters[uring ? "cqes_per_enter" : "events_per_wait"] =
         waits != 0 ? static_cast<double>(completions) / static_cast<double>(waits) : 0.0;
+    state.counters["msgs"] = msgs;
     state.counters["enobufs"] = static_cast<double>(enobufs);
     state.counters["rearms"] = static_cast<double>(rearms);
     if (uring) state.counters["server_flags"] = flags ? 1 : 0;
@@ -534,19 +538,20 @@ struct SharedRingPool {
 
 // --- arenakit_ring_multishot ---------------------------------------------------------
 
+template <std::uint32_t Buffers>
 void ring_multishot(benchmark::State& state) {
   Run run(state);
   ServerRing sr;
   if (!run.ok(state) || !sr.ok(state)) return;
   const Shape sh = run.sh;
   Connections& net = run.net;
-  SharedRingPool rp(sr.ring, sh.size, ring_buffers, sh.conns);
+  SharedRingPool rp(sr.ring, sh.size, Buffers, sh.conns);
   if (!rp.error.empty()) return state.SkipWithError(rp.error.c_str());
   Pool* pool = &*rp.pool;
   Ring* br = &*rp.br;
   std::vector<ConnId> ids;
   for (std::uint32_t c = 0; c < sh.conns; ++c) {
-    Result<ConnId> id = pool->add_connection(ring_buffers);
+    Result<ConnId> id = pool->add_connection(Buffers);
     if (!id) return state.SkipWithError(id.error().message().c_str());
     ids.push_back(*id);
   }
@@ -764,7 +769,8 @@ void idle_shapes(benchmark::internal::Benchmark* b) {
 
 } // namespace
 
-BENCHMARK(ring_multishot)->Name("recv_tcp_loopback/arenakit_ring_multishot")->Apply(shapes);
+BENCHMARK(ring_multishot<ring_buffers>)->Name("recv_tcp_loopback/arenakit_ring_multishot")->Apply(shapes);
+BENCHMARK(ring_multishot<256>)->Name("recv_tcp_loopback/arenakit_ring_multishot_256_buffers")->Apply(shapes);
 BENCHMARK(epoll_reused)->Name("recv_tcp_loopback/epoll_recv_reused_buffer")->Apply(shapes);
 BENCHMARK(uring_plain<Buffers::reused>)->Name("recv_tcp_loopback/uring_recv_reused_buffer")->Apply(shapes);
 BENCHMARK(uring_plain<Buffers::malloc_each>)->Name("recv_tcp_loopback/uring_recv_malloc_per_recv")->Apply(shapes);
