@@ -238,7 +238,7 @@ public:
   /// noted, not passed on), mark the batch seen. False on a wait error.
   template <class OnCqe>
   bool reap(unsigned wait_nr, Meter& m, OnCqe&& on_cqe) {
-    const bool ok = wait(wait_nr) >= 0;
+    const bool waited = wait(wait_nr) >= 0;
     ++m.waits;
     io_uring_cqe* cqe;
     unsigned head, seen = 0;
@@ -249,7 +249,7 @@ public:
     }
     io_uring_cq_advance(&ring, seen);
     m.completions += seen;
-    return ok;
+    return waited;
   }
   /// After the run (sender stopped, nothing re-armed any more): cancels every
   /// receive and turns the loop until @live, the receives still armed, is 0.
