@@ -1,63 +1,34 @@
 // SPDX-License-Identifier: MIT
 /**
  * @file arena/arena.hpp
- * @brief Arena<Mapper, SlotAllocator, Reclaimer, MemorySource, ReleaseCheck>: equal-size
- *        slots carved from mapped shards, one mapping per shard.
+ * @brief Arena<Mapper, SlotAllocator, Reclaimer, MemorySource, ReleaseCheck>:
+ *        equal-size slots carved from mapped shards, one mapping per shard.
  *
- * Shape
+ * Contract (the design, with the algorithms, is in docs/arena.md)
  * - A shard is one region from the MemorySource plus one mapping from the
  *   Mapper, cut into `shard_size / slot_size` slots tracked by one
- *   SlotAllocator. The arena grows by one shard when no shard has a free slot,
- *   up to a limit in shards or bytes; it never walks its shards to find room.
- * - A slot is named by a 32-bit SlotId (see slot_id.hpp) that converts to and
- *   from pointer, arena offset and device address in O(1).
- *
- * Finding a free slot in O(1)
- * Shards with free slots sit on lock-free LIFOs ("partial lists"; heads tagged
- * against ABA), one per group of threads, each shard on the list of the thread
- * that grew it. Claims go to the top shard of the caller's list; a thread
- * whose list is dry grows a shard of its own before it takes from the other
- * lists (as per-CPU slabs do), so two threads do not claim from one top
- * shard. A claimer that finds a top shard full pops it; a release that takes
- * a shard from full to non-full pushes it back on its list. A per-shard `listed` flag keeps a shard on the stack at most once, and
- * the popper re-checks the free count after clearing the flag so that a
- * release racing with the pop is never stranded (the Dekker pair (ar-5)/(ar-6)).
- * Every push is paid for by a full->non-full release, so the amortised cost
- * of finding a shard is O(1) however many shards there are.
- *
- * Paths
- * - `Arena::Cache` (owner-thread cache, like a DPDK per-lcore cache): acquire
- *   and release are a few plain loads and stores; the cache refills and
- *   flushes in batches against the shards. The fast path.
- * - `Arena::acquire()` / `release()` and the bulk forms work from any thread
- *   directly against the shards: lock-free, one CAS to acquire, the held
- *   flag's exchange and one bitmap RMW to release, no shared count.
- * - Growth (new region + mapping) takes a mutex: it is the slow path and it
- *   calls the source and the mapper, which may sleep anyway.
- *
- * Bad input
- * A release of an id that is out of range, minted by another arena, or not
- * currently held by a user (double release, never acquired) is refused: it
- * returns false, is counted by reason, and changes nothing. The "held" flag is
- * one byte per slot, cleared by one atomic exchange: detection is exact even
- * when two threads race to release the same id (a use-after-free in the
- * caller): exactly one is accepted, so a slot is never parked twice or
- * handed out twice. That exchange is the one locked instruction of a cache
- * release; deciding a single winner between two unsynchronised threads needs
- * a read-modify-write (or a store-load fence, which costs the same), so
- * RangeOnlyCheck (ReleaseCheck::range_only), which tracks no holder, is the
- * way to skip it; the check is a policy, so the skipped one costs nothing.
- *
- * Teardown
- * Destroying an arena with slots still held never unmaps or frees memory
- * under a user: the shards stay mapped (and leak), and the destructor says so
- * in ArenaConfig::teardown_report. `release_memory()` is the explicit form.
- * Caches must be destroyed before their arena.
+ *   SlotAllocator. A 32-bit SlotId names a slot and converts to and from
+ *   pointer, offset and device address in O(1).
+ * - Arena::Cache (one owner thread) is the fast path: plain loads and stores,
+ *   batched refills and flushes. Arena::acquire / release and the bulk forms
+ *   serve any thread: lock-free, blocking only to grow (a mutex around the
+ *   source and the mapper).
+ * - Finding a free slot is O(1) however many shards there are: shards with
+ *   room sit on lock-free partial lists, one per group of threads.
+ * - A release of an id out of range, of another arena, or not held is
+ *   refused, counted by reason, and changes nothing; with HeldFlagsCheck (the
+ *   default) exactly one of two racing releases of one id is accepted.
+ *   PlainHeldFlagsCheck and RangeOnlyCheck trade that for fewer locked
+ *   instructions (see ReleaseCheck).
+ * - Destroying an arena with slots still held never unmaps memory under a
+ *   user: the shards stay, and ArenaConfig::teardown_report says so. Caches
+ *   must be destroyed before their arena.
  */
 #pragma once
 
 #include <arenakit/arena/config.hpp>
 #include <arenakit/arena/impl/layout.hpp>
+#include <arenakit/arena/impl/shard.hpp>
 #include <arenakit/arena/policy.hpp>
 #include <arenakit/detail/bounded_count.hpp>
 #include <arenakit/detail/owner_counter.hpp>
@@ -323,26 +294,15 @@ public:
   /// CPU address of a valid id (unchecked: see checked_pointer()); nullptr
   /// for a shard with no CPU address (device-only memory, e.g. a dma-buf the
   /// exporter would not map).
-  std::byte* pointer(SlotId id) const noexcept {
-    const std::uint32_t pos = id.position();
-    std::byte* base = views_[pos >> index_bits_].cpu;
-    return base == nullptr ? nullptr : base + std::size_t{pos & index_mask_} * slot_size_;
-  }
+  std::byte* pointer(SlotId id) const noexcept;
   /// CPU address, or nullptr if @id does not name a slot of this arena.
   std::byte* checked_pointer(SlotId id) const noexcept { return owns(id) ? pointer(id) : nullptr; }
 
-  std::uint64_t device_address(SlotId id) const noexcept {
-    const std::uint32_t pos = id.position();
-    return views_[pos >> index_bits_].dev + std::uint64_t{pos & index_mask_} * slot_size_;
-  }
+  std::uint64_t device_address(SlotId id) const noexcept;
 
   /// Offset of the slot in the arena's logical address space
   /// (shard * shard_size + index * slot_size).
-  std::uint64_t offset(SlotId id) const noexcept {
-    const std::uint32_t pos = id.position();
-    return (std::uint64_t{pos >> index_bits_} << shard_shift_) +
-           std::uint64_t{pos & index_mask_} * slot_size_;
-  }
+  std::uint64_t offset(SlotId id) const noexcept;
 
   SlotId from_offset(std::uint64_t off) const noexcept;
 
@@ -353,11 +313,7 @@ public:
   SlotId from_device_address(std::uint64_t a) const noexcept;
 
   /// (address, length, mapping) for posting @id to a device.
-  SlotBuffer<mapping_type> buffer(SlotId id) const noexcept {
-    const std::uint32_t shard = id.position() >> index_bits_;
-    return {pointer(id), device_address(id), static_cast<std::uint32_t>(slot_size_),
-            &shards_[shard]->mapping};
-  }
+  SlotBuffer<mapping_type> buffer(SlotId id) const noexcept;
 
   /// True if @id names a slot of this arena (held or not).
   bool owns(SlotId id) const noexcept { return classify(id) == Validity::valid; }
@@ -402,21 +358,8 @@ private:
   /// A cache clears a held flag with a plain load and store (no RMW).
   static constexpr bool plain_held = CheckT::value == ReleaseCheck::held_flags_plain;
 
-  struct ShardView {
-    std::byte* cpu;
-    std::uint64_t dev;
-  };
-
-  struct Shard {
-    explicit Shard(std::uint32_t count) noexcept : slots(count) {}
-    Region region;
-    mapping_type mapping{};
-    // Partial-stack link and membership; written by claimers and releasers.
-    alignas(cache_line_size) std::atomic<std::uint32_t> next_partial{none};
-    std::atomic<bool> listed{false};
-    std::uint32_t home = 0; ///< the partial list it goes back to (the list of the thread that grew it)
-    SlotsT slots;
-  };
+  using ShardView = detail::ArenaShardView;
+  using Shard = detail::ArenaShard<mapping_type, SlotsT>;
 
   struct Sink {
     Arena* arena;
@@ -515,17 +458,10 @@ private:
 
   /// Slots taken from the first @shards shards (users + caches), summed
   /// from their allocators (see counters()).
-  std::uint64_t claimed_slots(std::uint32_t shards) const noexcept {
-    std::uint64_t claimed = 0;
-    for (std::uint32_t i = 0; i < shards; ++i) claimed += slots_per_shard_ - shards_[i]->slots.free_count();
-    return claimed;
-  }
+  std::uint64_t claimed_slots(std::uint32_t shards) const noexcept;
 
   /// Raise the sampled high-water mark to @claimed; returns the mark.
-  std::uint64_t note_high_water(std::uint64_t claimed) const noexcept {
-    detail::fetch_max(high_water_, claimed); // statistics only (relaxed)
-    return high_water_.load(std::memory_order_relaxed);
-  }
+  std::uint64_t note_high_water(std::uint64_t claimed) const noexcept;
 
   /// Give slots (not held by users) back to their shards.
   void return_shared(const SlotId* ids, std::uint32_t n) noexcept;
@@ -566,24 +502,9 @@ private:
   detail::ShardIndex cpu_index_;
   detail::ShardIndex dev_index_;
 
-  // Written on the shared path, one line per writer population: the partial
-  // lists' heads (claimers that find a shard full, releases that refill one;
-  // a list per group of threads, so two threads do not claim from one top
-  // shard), the shard count (growth only; read by every validation), the
-  // refill count (cache refills only). No count is written per direct
-  // acquire or release: counters() sums the shards. Layout asserted below.
-  struct alignas(cache_line_size) PartialList {
-    detail::TaggedIndexStack head;
-  };
-  struct Hot {
-    PartialList lists[partial_lists];
-    alignas(cache_line_size) std::atomic<std::uint32_t> shard_count{0};
-    alignas(cache_line_size) std::atomic<std::uint64_t> slow_hits{0};
-  };
-  static_assert(std::is_standard_layout_v<Hot> && sizeof(PartialList) == cache_line_size);
-  static_assert(offsetof(Hot, shard_count) - offsetof(Hot, lists) >= partial_lists * cache_line_size &&
-                    offsetof(Hot, slow_hits) - offsetof(Hot, shard_count) >= cache_line_size,
-                "arenakit: Arena's list heads, shard count and refill count must sit on lines of their own");
+  // The hot lines (arena/impl/shard.hpp).
+  using Hot = detail::ArenaHot<partial_lists>;
+  static_assert(Hot::layout_holds());
   Hot hot_;
 
   // Statistics written off the fast path.

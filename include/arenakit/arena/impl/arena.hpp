@@ -63,6 +63,19 @@ inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::counte
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::uint64_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claimed_slots(std::uint32_t shards) const noexcept {
+  std::uint64_t claimed = 0;
+  for (std::uint32_t i = 0; i < shards; ++i) claimed += slots_per_shard_ - shards_[i]->slots.free_count();
+  return claimed;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::uint64_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::note_high_water(std::uint64_t claimed) const noexcept {
+  detail::fetch_max(high_water_, claimed); // statistics only (relaxed)
+  return high_water_.load(std::memory_order_relaxed);
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::configure(const ArenaConfig& c) noexcept {
   teardown_report_ = c.teardown_report;
   if (c.shard_size < 64 || !std::has_single_bit(c.shard_size) || c.slot_size < 8 ||
@@ -216,11 +229,39 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::rele
   }
   // Start over with empty tables: ids of the old shards are now out of range.
   hot_.shard_count.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (ar-7) for later growth
-  for (PartialList& l : hot_.lists) l.head.reset(); // teardown, no concurrent callers; the tag still advances (ts-5), pairs with (ar-10)
+  for (auto& l : hot_.lists) l.head.reset(); // teardown, no concurrent callers; the tag still advances (ts-5), pairs with (ar-10)
   cpu_index_.clear();
   dev_index_.clear();
   report.clean = true;
   return {};
+}
+
+// --- conversions: id to CPU address, device address, offset, buffer ---
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::byte* Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::pointer(SlotId id) const noexcept {
+  const std::uint32_t pos = id.position();
+  std::byte* base = views_[pos >> index_bits_].cpu;
+  return base == nullptr ? nullptr : base + std::size_t{pos & index_mask_} * slot_size_;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::uint64_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::device_address(SlotId id) const noexcept {
+  const std::uint32_t pos = id.position();
+  return views_[pos >> index_bits_].dev + std::uint64_t{pos & index_mask_} * slot_size_;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::uint64_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::offset(SlotId id) const noexcept {
+  const std::uint32_t pos = id.position();
+  return (std::uint64_t{pos >> index_bits_} << shard_shift_) + std::uint64_t{pos & index_mask_} * slot_size_;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline auto Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::buffer(SlotId id) const noexcept
+    -> SlotBuffer<mapping_type> {
+  const std::uint32_t shard = id.position() >> index_bits_;
+  return {pointer(id), device_address(id), static_cast<std::uint32_t>(slot_size_), &shards_[shard]->mapping};
 }
 
 // --- reverse lookups: offset, CPU and device address to id ---

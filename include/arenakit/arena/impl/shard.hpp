@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file arena/impl/shard.hpp
+ * @brief What an Arena keeps per shard and on its shared lines: the shard
+ *        (region, mapping, slot allocator, partial-list link), its address
+ *        view, and the hot lines (partial-list heads, shard count, refill
+ *        count) with the layout their comments promise.
+ */
+#pragma once
+
+#include <arenakit/config.hpp>
+#include <arenakit/detail/tagged_index_stack.hpp>
+#include <arenakit/region.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace arenakit::detail {
+
+/// The CPU and device address of a shard's first byte (read by every lookup).
+struct ArenaShardView {
+  std::byte* cpu;
+  std::uint64_t dev;
+};
+
+/// One shard: a region from the MemorySource, its mapping, its slots.
+template <class Mapping, class Slots>
+struct ArenaShard {
+  explicit ArenaShard(std::uint32_t count) noexcept : slots(count) {}
+  Region region;
+  Mapping mapping{};
+  // Partial-list link and membership; written by claimers and releasers.
+  alignas(cache_line_size) std::atomic<std::uint32_t> next_partial{TaggedIndexStack::none};
+  std::atomic<bool> listed{false};
+  std::uint32_t home = 0; ///< the partial list it goes back to (the list of the thread that grew it)
+  Slots slots;
+};
+
+/// Written on the shared path, one line per writer population: the partial
+/// lists' heads (claimers that find a shard full, releases that refill one;
+/// a list per group of threads, so two threads do not claim from one top
+/// shard), the shard count (growth only; read by every validation), the
+/// refill count (cache refills only). No count is written per direct acquire
+/// or release: Arena::counters() sums the shards.
+template <std::uint32_t Lists>
+struct ArenaHot {
+  struct alignas(cache_line_size) PartialList {
+    TaggedIndexStack head;
+  };
+  PartialList lists[Lists];
+  alignas(cache_line_size) std::atomic<std::uint32_t> shard_count{0};
+  alignas(cache_line_size) std::atomic<std::uint64_t> slow_hits{0};
+
+  static constexpr bool layout_holds() noexcept;
+};
+
+template <std::uint32_t Lists>
+constexpr bool ArenaHot<Lists>::layout_holds() noexcept {
+  static_assert(std::is_standard_layout_v<ArenaHot> && sizeof(PartialList) == cache_line_size);
+  static_assert(offsetof(ArenaHot, shard_count) - offsetof(ArenaHot, lists) >= Lists * cache_line_size &&
+                    offsetof(ArenaHot, slow_hits) - offsetof(ArenaHot, shard_count) >= cache_line_size,
+                "arenakit: Arena's list heads, shard count and refill count must sit on lines of their own");
+  return true;
+}
+
+} // namespace arenakit::detail
