@@ -84,6 +84,7 @@
 #include <arenakit/arena/arena.hpp>
 #include <arenakit/recv/recv_pool.hpp>
 #include <arenakit/uring/buf_ring.hpp>
+#include <arenakit/uring/server_ring.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -101,13 +102,6 @@
 #include <unistd.h>
 #include <vector>
 
-// Debian's liburing 2.3 headers may predate these (kernel 6.0/6.1 flags).
-#ifndef IORING_SETUP_SINGLE_ISSUER
-#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
-#endif
-#ifndef IORING_SETUP_DEFER_TASKRUN
-#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
-#endif
 
 namespace {
 
@@ -122,7 +116,7 @@ constexpr unsigned sq_entries = 256;
 constexpr unsigned cq_entries = 4096;
 constexpr std::uint32_t ring_buffers = 64;
 constexpr unsigned wait_batch = 16;
-constexpr long long wait_timeout_ns = 200'000;
+constexpr std::uint32_t wait_timeout_us = 200;
 constexpr std::int64_t msgs_per_iteration = 64;
 constexpr std::uint32_t warmup_msgs = 2048;
 constexpr int recvs_per_wake = 64;
@@ -180,58 +174,48 @@ struct Meter {
 
 // --- The server-style ring -----------------------------------------------------
 
-class ServerRing {
+// The library's ServerRing (uring/server_ring.hpp) with this benchmark's
+// counting and its shutdown: 256 SQ entries, a 4,096-entry CQ, SINGLE_ISSUER
+// | DEFER_TASKRUN when the kernel accepts them, one submit-and-wait for
+// wait_nr = 16 CQEs or 200 us per loop turn.
+class BenchRing {
 public:
-  ServerRing() {
-    io_uring_params p{};
-    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
-    p.cq_entries = cq_entries;
-    int rc = io_uring_queue_init_params(sq_entries, &ring, &p);
-    server_flags_ = rc == 0;
-    if (rc == -EINVAL) {
-      static bool said = false;
-      if (!said)
-        std::fprintf(stderr, "bench_recv: the kernel refused IORING_SETUP_SINGLE_ISSUER | "
-                             "IORING_SETUP_DEFER_TASKRUN; rings fall back to flags 0 (server_flags=0)\n");
-      said = true;
-      p = io_uring_params{};
-      p.flags = IORING_SETUP_CQSIZE;
-      p.cq_entries = cq_entries;
-      rc = io_uring_queue_init_params(sq_entries, &ring, &p);
+  BenchRing() {
+    auto made = ServerRing::create({.sq_entries = sq_entries, .cq_entries = cq_entries, .wait_nr = wait_batch,
+                                    .wait_timeout_us = wait_timeout_us});
+    if (!made) {
+      error_ = "io_uring unavailable: " + made.error().message();
+      return;
     }
-    if (rc < 0) error_ = std::string("io_uring unavailable: ") + std::strerror(-rc);
+    sr_ = std::move(*made);
+    static bool said = false;
+    if (!sr_->server_flags() && !said)
+      std::fprintf(stderr, "bench_recv: %s (server_flags=0)\n", sr_->chosen());
+    said = true;
   }
-  ~ServerRing() {
-    if (error_.empty()) io_uring_queue_exit(&ring);
-  }
-  ServerRing(const ServerRing&) = delete;
-  ServerRing& operator=(const ServerRing&) = delete;
+  BenchRing(const BenchRing&) = delete;
+  BenchRing& operator=(const BenchRing&) = delete;
 
+  io_uring& ring() { return sr_->ring(); }
   const std::string& error() const { return error_; }
   /// False (and the row skipped with the reason) when the ring is not up.
   bool ok(benchmark::State& state) const {
     if (!error_.empty()) state.SkipWithError(error_.c_str());
     return error_.empty();
   }
-  bool server_flags() const { return server_flags_; }
+  bool server_flags() const { return sr_ && sr_->server_flags(); }
 
   /// A free SQE, submitting the queue first when it is full.
   io_uring_sqe* sqe() {
-    io_uring_sqe* s = io_uring_get_sqe(&ring);
-    if (s == nullptr) {
-      ++enters;
-      io_uring_submit(&ring);
-      s = io_uring_get_sqe(&ring);
-    }
+    const std::uint64_t before = sr_->enters();
+    io_uring_sqe* s = sr_->sqe();
+    enters += sr_->enters() - before;
     return s;
   }
   /// Submit what is queued and wait for @wait_nr CQEs or the short timeout.
   int wait(unsigned wait_nr) {
     ++enters;
-    __kernel_timespec ts{0, wait_timeout_ns};
-    io_uring_cqe* cqe = nullptr;
-    const int rc = io_uring_submit_and_wait_timeout(&ring, &cqe, wait_nr, &ts, nullptr);
-    return rc == -ETIME || rc == -EINTR ? 0 : rc;
+    return sr_->wait(wait_nr);
   }
   /// One loop turn's kernel part: submit, wait for @wait_nr CQEs (or the
   /// timeout), hand each receive CQE to @on_cqe (the cancel's own CQE is
@@ -242,12 +226,12 @@ public:
     ++m.waits;
     io_uring_cqe* cqe;
     unsigned head, seen = 0;
-    io_uring_for_each_cqe(&ring, head, cqe) {
+    io_uring_for_each_cqe(&ring(), head, cqe) {
       ++seen;
       if (cqe->user_data == cancel_tag) cancel_seen_ = true;
       else on_cqe(*cqe);
     }
-    io_uring_cq_advance(&ring, seen);
+    io_uring_cq_advance(&ring(), seen);
     m.completions += seen;
     return waited;
   }
@@ -262,12 +246,11 @@ public:
     return live == 0;
   }
 
-  io_uring ring{};
   std::uint64_t enters = 0;
 
 private:
+  std::unique_ptr<ServerRing> sr_;
   std::string error_;
-  bool server_flags_ = false;
   bool cancel_seen_ = false;
 };
 
@@ -345,11 +328,11 @@ struct SharedRingPool {
 template <std::uint32_t Buffers>
 void ring_multishot(benchmark::State& state) {
   Run run(state);
-  ServerRing sr;
+  BenchRing sr;
   if (!run.ok(state) || !sr.ok(state)) return;
   const Shape sh = run.sh;
   Connections& net = run.net;
-  SharedRingPool rp(sr.ring, sh.size, Buffers, sh.conns);
+  SharedRingPool rp(sr.ring(), sh.size, Buffers, sh.conns);
   if (!rp.error.empty()) return state.SkipWithError(rp.error.c_str());
   Pool* pool = &*rp.pool;
   Ring* br = &*rp.br;
@@ -423,7 +406,7 @@ enum class Buffers { reused, malloc_each };
 template <Buffers kind>
 void uring_plain(benchmark::State& state) {
   Run run(state);
-  ServerRing sr;
+  BenchRing sr;
   if (!run.ok(state) || !sr.ok(state)) return;
   const Shape sh = run.sh;
   Connections& net = run.net;
@@ -544,9 +527,9 @@ void report_bytes(benchmark::State& state, double bytes, double buffers) {
 template <std::uint32_t Count>
 void idle_ring(benchmark::State& state) {
   const Shape sh = shape(state);
-  ServerRing sr;
+  BenchRing sr;
   if (!sr.ok(state)) return;
-  SharedRingPool rp(sr.ring, sh.size, Count, sh.conns);
+  SharedRingPool rp(sr.ring(), sh.size, Count, sh.conns);
   if (!rp.error.empty()) return state.SkipWithError(rp.error.c_str());
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   const std::size_t ring_pages = (std::size_t{rp.br->entries()} * sizeof(io_uring_buf) + page - 1) / page * page;

@@ -4,5 +4,6 @@
 if(TARGET arenakit_uring)
   arenakit_add_test(NAME test_uring_mapper SOURCES uring/test_uring_mapper.cpp LIBS arenakit::uring)
   arenakit_add_test(NAME test_uring_fixed_io SOURCES uring/test_uring_fixed_io.cpp LIBS arenakit::uring)
-  set_tests_properties(test_uring_mapper test_uring_fixed_io PROPERTIES SKIP_RETURN_CODE 77)
+  arenakit_add_test(NAME test_server_ring SOURCES uring/test_server_ring.cpp LIBS arenakit::uring)
+  set_tests_properties(test_uring_mapper test_uring_fixed_io test_server_ring PROPERTIES SKIP_RETURN_CODE 77)
 endif()
