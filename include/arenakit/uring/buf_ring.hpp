@@ -237,9 +237,10 @@ public:
   /// changes. Owner only; wait-free.
   GiveBack give_back(const RecvEvent& e) noexcept {
     if (e.piece != 0) return give_back_piece(e.piece);
-    GiveBack r;
-    if (pool_ == nullptr) r.status = RecvStatus::not_held;
-    return pool_ == nullptr ? r : pool_->give_back(e.bid);
+    if (pool_ != nullptr) return pool_->give_back(e.bid);
+    GiveBack r; // closed: the pool is no longer ours to touch
+    r.status = RecvStatus::not_held;
+    return r;
   }
   /// Ends the piece @piece (RecvEvent::piece); the buffer goes back to the
   /// pool when it was the last piece and the kernel is done with it.
@@ -358,6 +359,11 @@ private:
     return free < room ? free : room;
   }
   bool take_from_ring(std::uint16_t bid) noexcept;
+  void count_no_buffers() noexcept {
+    ++counters_.no_buffers;
+    // Dry while the pool had buffers to give: the re-provide came too late.
+    if (pool_->free_count() != 0) ++counters_.starved;
+  }
   RecvEvent finish_recvmsg(RecvEvent e) noexcept;
   RecvEvent finish_bundle(RecvEvent e, const io_uring_cqe& cqe, ConnId conn) noexcept;
   RecvEvent finish_send(RecvEvent e, const io_uring_cqe& cqe, CqeOp op) noexcept;

@@ -274,9 +274,7 @@ RecvCqe UringBufRing<Pool>::on_cqe(const io_uring_cqe& cqe) noexcept {
   } else if (cqe.res == -ENOBUFS) {
     r.kind = RecvCqeKind::no_buffers;
     r.error = ENOBUFS;
-    ++counters_.no_buffers;
-    // Dry while the pool had buffers to give: the re-provide came too late.
-    if (pool_->free_count() != 0) ++counters_.starved;
+    count_no_buffers();
   } else {
     r.kind = RecvCqeKind::error;
     r.error = cqe.res < 0 ? -cqe.res : EINVAL; // res > 0 without a buffer: not ours

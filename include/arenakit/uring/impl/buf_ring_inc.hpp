@@ -76,8 +76,7 @@ RecvEvent UringBufRing<Pool>::finish_piece(RecvEvent e, const io_uring_cqe& cqe,
       e.kind = RecvEventKind::end_of_stream;
     } else if (cqe.res == -ENOBUFS) {
       e.kind = RecvEventKind::no_buffers;
-      ++counters_.no_buffers;
-      if (pool_->free_count() != 0) ++counters_.starved;
+      count_no_buffers();
     } else {
       e.kind = RecvEventKind::error;
       ++counters_.errors;
@@ -142,8 +141,9 @@ GiveBack UringBufRing<Pool>::give_back_piece(std::uint64_t piece) noexcept {
     r.status = RecvStatus::not_held;
     return r;
   }
-  --inc_[bid].pieces;
-  return settle(static_cast<std::uint16_t>(bid));
+  const auto b = static_cast<std::uint16_t>(bid);
+  --inc_[b].pieces;
+  return settle(b);
 }
 
 /// @bid back to the pool if neither the kernel nor a piece has it any more.
