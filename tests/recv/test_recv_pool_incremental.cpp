@@ -42,18 +42,20 @@ BufRingConfig inc_config(bool incremental, unsigned entries = 4) {
   return BufRingConfig{.entries = entries, .group_id = 21, .reprovide = Reprovide::immediate, .incremental = incremental};
 }
 
-void require_incremental(const UdpServer& s) {
-  if (s.br.incremental_refused()) skip(s.br.describe().c_str(), EINVAL);
-  REQUIRE(s.br.incremental());
-}
+/// A UDP server on an incremental ring of 4 x 4 KB with a multishot receive
+/// armed; skips the binary (77) where the kernel refuses IOU_PBUF_RING_INC.
+struct IncServer : UdpServer {
+  IncServer() : UdpServer((require_buf_rings(), big), 4, inc_config(true)) {
+    if (br.incremental_refused()) skip(br.describe().c_str(), EINVAL);
+    REQUIRE(br.incremental());
+    br.prep_recv_multishot(io_uring_get_sqe(&u.ring), udp.server, 1);
+  }
+};
 
 } // namespace
 
 TEST_CASE("incremental: 8 datagrams of 512 B share one 4 KB buffer at growing offsets, every byte checked") {
-  require_buf_rings();
-  UdpServer s(big, 4, inc_config(true));
-  require_incremental(s);
-  s.br.prep_recv_multishot(io_uring_get_sqe(&s.u.ring), s.udp.server, 1);
+  IncServer s;
   std::vector<RecvEvent> got;
   for (unsigned i = 0; i < 8; ++i) {
     const RecvEvent e = one(s, small, static_cast<unsigned char>(i * 11));
@@ -89,10 +91,7 @@ TEST_CASE("incremental: 8 datagrams of 512 B share one 4 KB buffer at growing of
 }
 
 TEST_CASE("incremental: a buffer the kernel still fills is not re-provided even when every piece is back") {
-  require_buf_rings();
-  UdpServer s(big, 4, inc_config(true));
-  require_incremental(s);
-  s.br.prep_recv_multishot(io_uring_get_sqe(&s.u.ring), s.udp.server, 1);
+  IncServer s;
   const RecvEvent a = one(s, small, 1);
   const RecvEvent b = one(s, small, 2);
   REQUIRE((a && b));
@@ -113,10 +112,7 @@ TEST_CASE("incremental: a buffer the kernel still fills is not re-provided even 
 }
 
 TEST_CASE("incremental: a piece given back twice, or a made-up or stale handle, is refused, counted, changes nothing") {
-  require_buf_rings();
-  UdpServer s(big, 4, inc_config(true));
-  require_incremental(s);
-  s.br.prep_recv_multishot(io_uring_get_sqe(&s.u.ring), s.udp.server, 1);
+  IncServer s;
   const RecvEvent a = one(s, small, 1);
   const RecvEvent b = one(s, small, 2);
   REQUIRE((a && b));
@@ -139,10 +135,7 @@ TEST_CASE("incremental: a piece given back twice, or a made-up or stale handle, 
 }
 
 TEST_CASE("incremental: the buffer given back through the pool directly while pieces are out is parked, not re-provided") {
-  require_buf_rings();
-  UdpServer s(big, 4, inc_config(true));
-  require_incremental(s);
-  s.br.prep_recv_multishot(io_uring_get_sqe(&s.u.ring), s.udp.server, 1);
+  IncServer s;
   std::vector<RecvEvent> got;
   for (unsigned i = 0; i < 8; ++i) { // fill buffer A: the kernel is done with it, room in the ring
     got.push_back(one(s, small, static_cast<unsigned char>(i)));
@@ -166,10 +159,7 @@ TEST_CASE("incremental: the buffer given back through the pool directly while pi
 }
 
 TEST_CASE("incremental: close() with pieces out leaves their buffer held; reclaim_held takes it back") {
-  require_buf_rings();
-  UdpServer s(big, 4, inc_config(true));
-  require_incremental(s);
-  s.br.prep_recv_multishot(io_uring_get_sqe(&s.u.ring), s.udp.server, 1);
+  IncServer s;
   const RecvEvent a = one(s, small, 1);
   REQUIRE(a);
   const BufRingTeardown t = s.br.close();
