@@ -43,14 +43,16 @@ RecvEvent one(UdpServer& s, std::uint32_t n, unsigned char seed) {
   return got;
 }
 
-BufRingConfig inc_config(bool incremental, unsigned entries = 4) {
-  return BufRingConfig{.entries = entries, .group_id = 21, .reprovide = Reprovide::immediate, .incremental = incremental};
+BufRingConfig inc_config(bool incremental, unsigned entries = 4, std::uint32_t max_pieces = 0) {
+  return BufRingConfig{.entries = entries, .group_id = 21, .reprovide = Reprovide::immediate,
+                       .incremental = incremental, .max_pieces = max_pieces};
 }
 
 /// A UDP server on an incremental ring of 4 x 4 KB with a multishot receive
 /// armed; skips the binary (77) where the kernel refuses IOU_PBUF_RING_INC.
 struct IncServer : UdpServer {
-  IncServer() : UdpServer((require_buf_rings(), big), 4, inc_config(true)) {
+  explicit IncServer(std::uint32_t max_pieces = 0)
+      : UdpServer((require_buf_rings(), big), 4, inc_config(true, 4, max_pieces)) {
     if (br.incremental_refused()) skip(br.describe().c_str(), EINVAL);
     REQUIRE(br.incremental());
     br.prep_recv_multishot(io_uring_get_sqe(&u.ring), udp.server, 1);
@@ -161,6 +163,27 @@ TEST_CASE("incremental: the buffer given back through the pool directly while pi
   CHECK(s.br.counters().provided == 5);
   CHECK(s.br.in_ring() == 4);
   CHECK(s.br.give_back(next));
+}
+
+TEST_CASE("incremental: past max_pieces a piece is dropped and counted; the buffer's books stay right") {
+  IncServer s(2);
+  const RecvEvent a = one(s, small, 1);
+  const RecvEvent b = one(s, small, 2);
+  const RecvEvent dropped = one(s, small, 3);
+  REQUIRE((a && b));
+  CHECK(dropped.kind == RecvEventKind::refused);
+  CHECK(dropped.view.status == RecvStatus::too_many_pieces);
+  CHECK(dropped.piece == 0);
+  CHECK(s.br.counters().pieces_refused == 1);
+  CHECK(s.br.give_back(a));
+  const RecvEvent d = one(s, small, 4); // room again: the kernel goes on after the dropped bytes
+  REQUIRE(d);
+  CHECK(d.bid == a.bid);
+  CHECK(d.offset == 3 * small);
+  CHECK(payload_ok(d.payload, small, 4));
+  CHECK(s.br.give_back(b));
+  CHECK(s.br.give_back(d));
+  CHECK(s.pool.counters().held == 1); // the kernel still fills it
 }
 
 TEST_CASE("incremental: close() with pieces out leaves their buffer held; reclaim_held takes it back") {
