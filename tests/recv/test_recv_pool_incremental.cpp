@@ -18,7 +18,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <deque>
-#include <random>
 #include <thread>
 #include <vector>
 
@@ -236,31 +235,6 @@ TEST_CASE("incremental with bundles is refused; a bad max_pieces is refused") {
   CHECK(pool.counters().free == 4); // nothing taken
 }
 
-namespace {
-
-unsigned char stream_byte(std::uint64_t off) { return static_cast<unsigned char>((off * 131 + off / 977) ^ 0x5A); }
-
-/// Writes @total pattern bytes in writes of 1..@max_chunk, then shuts down.
-void send_stream(int fd, std::uint64_t total, std::uint32_t max_chunk) {
-  std::mt19937 rng(5);
-  std::vector<unsigned char> buf(max_chunk);
-  for (std::uint64_t off = 0; off < total;) {
-    std::uint64_t n = 1 + rng() % max_chunk;
-    if (n > total - off) n = total - off;
-    for (std::uint64_t i = 0; i < n; ++i) buf[i] = stream_byte(off + i);
-    for (std::size_t done = 0; done < n;) {
-      const ssize_t w = ::send(fd, buf.data() + done, n - done, MSG_NOSIGNAL);
-      if (w <= 0 && errno == EINTR) continue;
-      if (w <= 0) return; // the receiver failed; its checks say so
-      done += static_cast<std::size_t>(w);
-    }
-    off += n;
-  }
-  ::shutdown(fd, SHUT_WR);
-}
-
-} // namespace
-
 TEST_CASE("incremental over TCP: a 1 MB stream in pieces, every byte checked, each piece right after the last in its buffer") {
   require_buf_rings();
   Uring u;
@@ -272,7 +246,7 @@ TEST_CASE("incremental over TCP: a 1 MB stream in pieces, every byte checked, ea
   REQUIRE_MESSAGE(br, br.describe());
   if (br.incremental_refused()) skip(br.describe().c_str(), EINVAL);
   constexpr std::uint64_t total = 1 << 20;
-  std::thread sender(send_stream, tcp.client, total, 2000u);
+  std::thread sender(send_pattern, tcp.client, total, 2000u, 5u);
   std::uint64_t off = 0;
   bool eof = false, bytes_ok = true, offsets_ok = true;
   std::vector<std::uint32_t> next_off(pool.size(), 0); // where each buffer's next piece must start
@@ -285,7 +259,7 @@ TEST_CASE("incremental over TCP: a 1 MB stream in pieces, every byte checked, ea
       offsets_ok = offsets_ok && (e.offset == 0 || e.offset == next_off[e.bid]);
       next_off[e.bid] = e.offset + static_cast<std::uint32_t>(e.payload.size());
       for (std::size_t i = 0; i < e.payload.size(); ++i)
-        bytes_ok = bytes_ok && static_cast<unsigned char>(e.payload[i]) == stream_byte(off + i);
+        bytes_ok = bytes_ok && static_cast<unsigned char>(e.payload[i]) == pattern(off + i);
       off += e.payload.size();
       held.push_back(e);
       if (held.size() > 16) {
