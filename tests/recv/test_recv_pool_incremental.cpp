@@ -22,6 +22,8 @@
 #include <vector>
 
 #include <liburing.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 using namespace arenakit;
 using namespace arenakit_test;
@@ -50,11 +52,13 @@ BufRingConfig inc_config(bool incremental, unsigned entries = 4, std::uint32_t m
 /// A UDP server on an incremental ring of 4 x 4 KB with a multishot receive
 /// armed; skips the binary (77) where the kernel refuses IOU_PBUF_RING_INC.
 struct IncServer : UdpServer {
-  explicit IncServer(std::uint32_t max_pieces = 0)
+  enum class Arm { recv, recvmsg };
+  explicit IncServer(std::uint32_t max_pieces = 0, Arm arm = Arm::recv)
       : UdpServer((require_buf_rings(), big), 4, inc_config(true, 4, max_pieces)) {
     if (br.incremental_refused()) skip(br.describe().c_str(), EINVAL);
     REQUIRE(br.incremental());
-    br.prep_recv_multishot(io_uring_get_sqe(&u.ring), udp.server, 1);
+    if (arm == Arm::recvmsg) arm_recvmsg(2);
+    else br.prep_recv_multishot(io_uring_get_sqe(&u.ring), udp.server, 1);
   }
 };
 
@@ -295,4 +299,24 @@ TEST_CASE("incremental over TCP: a 1 MB stream in pieces, every byte checked, ea
   // Every piece is back: only the ring's head buffer, partly filled, may still be held.
   CHECK(pool.connection_counters(conn).held <= 1);
   MESSAGE("pieces ", c.pieces, ", buffer uses ", pool.counters().delivered, ", ENOBUFS ", c.no_buffers);
+}
+
+TEST_CASE("incremental recvmsg: each datagram's header, sender and payload follow the previous one in the buffer") {
+  IncServer s(0, IncServer::Arm::recvmsg);
+  std::vector<RecvEvent> got;
+  for (unsigned i = 0; i < 3; ++i) {
+    const RecvEvent e = one(s, small, static_cast<unsigned char>(40 + i));
+    REQUIRE_MESSAGE(e, "kind=", static_cast<int>(e.kind), " error=", e.error);
+    CHECK(payload_ok(e.payload, small, static_cast<unsigned char>(40 + i)));
+    REQUIRE(e.name != nullptr);
+    CHECK(reinterpret_cast<const sockaddr_in*>(e.name)->sin_port == s.udp.client_addr.sin_port);
+    // io_uring_recvmsg_out, the room for the name (sockaddr_storage), the payload.
+    CHECK(e.view.bytes == sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_storage) + small);
+    if (!got.empty()) {
+      CHECK(e.bid == got[0].bid);
+      CHECK(e.offset == got.back().offset + got.back().view.bytes);
+    }
+    got.push_back(e);
+  }
+  for (const RecvEvent& e : got) CHECK(s.br.give_back(e));
 }
