@@ -14,3 +14,9 @@ if(TARGET arenakit_uring)
   arenakit_add_test(NAME test_recv_pool_ring SOURCES recv/test_recv_pool_ring.cpp LIBS arenakit::uring)
   set_tests_properties(test_recv_pool_ring PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+if(TARGET arenakit_uring)
+  # Incremental consumption (IOU_PBUF_RING_INC): pieces of one buffer; exits 77
+  # where io_uring, buffer rings or the flag are missing.
+  arenakit_add_test(NAME test_recv_pool_incremental SOURCES recv/test_recv_pool_incremental.cpp LIBS arenakit::uring)
+  set_tests_properties(test_recv_pool_incremental PROPERTIES SKIP_RETURN_CODE 77)
+endif()

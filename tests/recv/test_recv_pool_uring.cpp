@@ -40,36 +40,10 @@ using arenakit_test::require_buf_rings;
 using arenakit_test::Ring;
 using arenakit_test::TestArena;
 using arenakit_test::Uring;
-
-/// The pattern byte at stream offset @off (not periodic in 256 or 4096).
-unsigned char pattern(std::uint64_t off) { return static_cast<unsigned char>((off * 131 + off / 977) ^ 0x5A); }
-
-/// A connected TCP pair on 127.0.0.1 (ephemeral port).
+using arenakit_test::pattern;
+using arenakit_test::send_pattern;
 using arenakit_test::TcpPair;
 
-/// Writes @total bytes of the pattern in sizes from 1 to @max_chunk, then
-/// shuts the write side down.
-void send_pattern(int fd, std::uint64_t total, std::uint32_t max_chunk, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<unsigned char> buf(max_chunk);
-  std::uint64_t off = 0;
-  while (off < total) {
-    std::uint64_t n = 1 + rng() % max_chunk;
-    if (n > total - off) n = total - off;
-    for (std::uint64_t i = 0; i < n; ++i) buf[i] = pattern(off + i);
-    std::size_t done = 0;
-    while (done < n) {
-      const ssize_t w = ::send(fd, buf.data() + done, n - done, MSG_NOSIGNAL);
-      if (w <= 0) {
-        if (errno == EINTR) continue;
-        return; // the receiver failed; its checks report it
-      }
-      done += static_cast<std::size_t>(w);
-    }
-    off += n;
-  }
-  ::shutdown(fd, SHUT_WR);
-}
 
 enum class RecvMode { multishot, single_shot_batch };
 

@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: MIT
 // Test fixtures shared by the io_uring tests: a ring that skips the test
 // (exit 77, ctest "Skipped") only when this machine has no io_uring, and a
-// connected TCP pair on 127.0.0.1.
+// connected TCP pair on 127.0.0.1, and a sender of a known byte pattern.
 #pragma once
 
 #include <doctest/doctest.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <random>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <liburing.h>
@@ -66,5 +70,32 @@ struct TcpPair {
   TcpPair(const TcpPair&) = delete;
   TcpPair& operator=(const TcpPair&) = delete;
 };
+
+/// The pattern byte at stream offset @off (not periodic in 256 or 4096).
+inline unsigned char pattern(std::uint64_t off) { return static_cast<unsigned char>((off * 131 + off / 977) ^ 0x5A); }
+
+/// Writes @total bytes of the pattern in sizes from 1 to @max_chunk, then
+/// shuts the write side down.
+inline void send_pattern(int fd, std::uint64_t total, std::uint32_t max_chunk, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<unsigned char> buf(max_chunk);
+  std::uint64_t off = 0;
+  while (off < total) {
+    std::uint64_t n = 1 + rng() % max_chunk;
+    if (n > total - off) n = total - off;
+    for (std::uint64_t i = 0; i < n; ++i) buf[i] = pattern(off + i);
+    std::size_t done = 0;
+    while (done < n) {
+      const ssize_t w = ::send(fd, buf.data() + done, n - done, MSG_NOSIGNAL);
+      if (w <= 0) {
+        if (errno == EINTR) continue;
+        return; // the receiver failed; its checks report it
+      }
+      done += static_cast<std::size_t>(w);
+    }
+    off += n;
+  }
+  ::shutdown(fd, SHUT_WR);
+}
 
 } // namespace arenakit_test

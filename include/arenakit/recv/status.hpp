@@ -32,8 +32,9 @@ enum class RecvStatus : std::uint8_t {
   sync_failed,          ///< SyncT refused begin_cpu_access: the buffer stays posted
   ring_attached,        ///< attach() while another ring is attached to the pool
   connectionless,       ///< add/remove_connection on a PoolMode::connectionless pool
+  too_many_pieces,      ///< incremental ring: BufRingConfig::max_pieces pieces are held; this one was dropped
 };
-inline constexpr std::size_t recv_status_count = 15;
+inline constexpr std::size_t recv_status_count = 16;
 
 namespace detail {
 /// The category behind RecvStatus ("arenakit.recv_pool").
@@ -56,6 +57,7 @@ struct RecvStatusErrors {
       {RecvStatus::sync_failed, "CPU sync (begin_cpu_access) failed: buffer left posted"},
       {RecvStatus::ring_attached, "a provided-buffer ring is already attached to this pool"},
       {RecvStatus::connectionless, "the pool is connectionless: it has no connections to add or remove"},
+      {RecvStatus::too_many_pieces, "incremental ring: max_pieces pieces are held; the piece was dropped"},
   };
 };
 } // namespace detail

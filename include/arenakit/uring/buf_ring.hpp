@@ -37,6 +37,17 @@
  *   a recvmsg buffer (sender address, payload), gives back the buffer of a
  *   completed send. on_cqe() is the older low-level form (classify only).
  * - The ring may be smaller than the pool; it never holds more than `entries`.
+ * - Incremental consumption (BufRingConfig::incremental, IOU_PBUF_RING_INC,
+ *   kernel 6.12): the kernel fills one buffer in pieces, each completion's
+ *   bytes right after the previous one's; IORING_CQE_F_BUF_MORE says it
+ *   keeps the buffer. complete() delivers each piece (RecvEvent::piece, a
+ *   handle; view at RecvEvent::offset) and give_back(event) ends it. The
+ *   buffer is held in the pool from its first piece on (charged to that
+ *   piece's connection, delivered over the whole buffer) and goes back to
+ *   the pool, hence the ring, only once the kernel is done with it (a CQE
+ *   without BUF_MORE) and every piece was given back. A kernel that refuses
+ *   the flag (EINVAL) gets a whole-buffer ring; incremental() says which.
+ *   See buf_ring_inc.hpp for what is not supported in this mode.
  *
  * Thread role: one owner thread (the thread that reaps the receive CQEs and
  * owns the RecvPool); nothing here is shared with another thread except the
@@ -58,6 +69,7 @@
 #pragma once
 
 #include <arenakit/concepts/buf_ring_pool.hpp>
+#include <arenakit/detail/piece_table.hpp>
 #include <arenakit/error.hpp>
 #include <arenakit/recv/attach.hpp>
 #include <arenakit/recv/recv_pool.hpp>
@@ -104,6 +116,13 @@ struct BufRingConfig {
   /// fill several buffers. Used only where the kernel says it has them
   /// (IORING_FEAT_RECVSEND_BUNDLE); bundles() says whether they are on.
   bool bundles = false;
+  /// Incremental consumption (IOU_PBUF_RING_INC, kernel 6.12): small
+  /// messages share one buffer. Falls back to whole buffers where the kernel
+  /// refuses it; incremental() says what was chosen. Not with bundles.
+  bool incremental = false;
+  /// Incremental: pieces held by the application at once, at most; 0 = 64
+  /// per pool buffer. A piece past it is refused (counted in pieces_refused).
+  std::uint32_t max_pieces = 0;
 };
 
 struct BufRingCounters {
@@ -124,6 +143,12 @@ struct BufRingCounters {
   std::uint64_t sends = 0;        ///< ring-prepared sends whose buffer came back
   std::uint64_t send_errors = 0;
   std::uint64_t returned_at_teardown = 0; ///< buffers still in the ring at close(), back to the pool
+  // Incremental consumption only.
+  std::uint64_t pieces = 0;          ///< pieces delivered
+  std::uint64_t piece_bytes = 0;     ///< their bytes
+  std::uint64_t pieces_refused = 0;  ///< dropped: the pool refused the buffer, or max_pieces were held
+  std::uint64_t bad_piece_give_backs = 0; ///< give-back of a piece not live (twice, stale, made up)
+  std::uint64_t early_give_backs = 0; ///< buffers given back to the pool directly while the ring still had pieces or the kernel had it: parked, not re-provided
 };
 
 /// A ring registered by someone else (liburing 2.4's io_uring_setup_buf_ring,
@@ -133,6 +158,7 @@ struct AdoptedBufRing {
   io_uring_buf_ring* ring = nullptr;
   unsigned entries = 0; ///< as registered: a power of two
   std::uint16_t group_id = 0;
+  bool incremental = false; ///< registered with IOU_PBUF_RING_INC
 };
 
 /// What close() found (teardown()).
@@ -200,6 +226,25 @@ public:
   RingMemory chosen() const noexcept { return chosen_; }
   /// Whether prep_recv* ask for bundles (asked for, and the kernel has them).
   bool bundles() const noexcept { return bundles_; }
+  /// Whether buffers are consumed incrementally (asked for, and the kernel took IOU_PBUF_RING_INC).
+  bool incremental() const noexcept { return incremental_; }
+  /// Incremental was asked for and the kernel refused the flag (EINVAL): whole buffers.
+  bool incremental_refused() const noexcept { return incremental_refused_; }
+
+  /// Gives back what @e delivered: its piece (incremental), else its buffer
+  /// (pool.give_back). A piece not live (given back twice, stale) is refused
+  /// with RecvStatus::not_held and counted (bad_piece_give_backs); nothing
+  /// changes. Owner only; wait-free.
+  GiveBack give_back(const RecvEvent& e) noexcept {
+    if (e.piece != 0) return give_back_piece(e.piece);
+    if (pool_ != nullptr) return pool_->give_back(e.bid);
+    GiveBack r; // closed: the pool is no longer ours to touch
+    r.status = RecvStatus::not_held;
+    return r;
+  }
+  /// Ends the piece @piece (RecvEvent::piece); the buffer goes back to the
+  /// pool when it was the last piece and the kernel is done with it.
+  GiveBack give_back_piece(std::uint64_t piece) noexcept;
 
   /// Buffer @i (0 .. e.bundle - 1) of a delivered bundle @e: each is held
   /// (delivered to the pool) and given back on its own; i == 0 is e.view.
@@ -314,9 +359,21 @@ private:
     return free < room ? free : room;
   }
   bool take_from_ring(std::uint16_t bid) noexcept;
+  void count_no_buffers() noexcept {
+    ++counters_.no_buffers;
+    // Dry while the pool had buffers to give: the re-provide came too late.
+    if (pool_->free_count() != 0) ++counters_.starved;
+  }
   RecvEvent finish_recvmsg(RecvEvent e) noexcept;
   RecvEvent finish_bundle(RecvEvent e, const io_uring_cqe& cqe, ConnId conn) noexcept;
   RecvEvent finish_send(RecvEvent e, const io_uring_cqe& cqe, CqeOp op) noexcept;
+  // Incremental consumption (uring/impl/buf_ring_inc.hpp).
+  int register_ring(detail::UringBufReg& reg) noexcept;
+  std::error_code prepare_incremental(const BufRingConfig& config) noexcept;
+  RecvEvent finish_piece(RecvEvent e, const io_uring_cqe& cqe, ConnId conn) noexcept;
+  GiveBack settle(std::uint16_t bid) noexcept;
+  bool park_if_busy(std::uint16_t bid) noexcept;
+  void close_incremental(std::uint16_t bid) noexcept;
 
   static void on_freed(void* self) noexcept {
     auto* r = static_cast<UringBufRing*>(self);
@@ -342,6 +399,13 @@ private:
     msghdr msg{};
     iovec iov{};
   };
+  /// Incremental: what the ring knows of one pool buffer.
+  struct IncBuf {
+    std::uint32_t off = 0;    // bytes the kernel filled so far: the next piece starts here
+    std::uint32_t pieces = 0; // delivered, not given back
+    bool held = false;        // delivered to the pool (from the first piece on)
+    bool parked = false;      // given back to the pool directly while busy: posted, kept out of the ring
+  };
 
   Pool* pool_;
   std::uint16_t group_;
@@ -356,6 +420,9 @@ private:
   bool registered_ = false;
   bool adopted_ = false;
   bool bundles_ = false;
+  bool want_incremental_ = false;
+  bool incremental_ = false;
+  bool incremental_refused_ = false;
   unsigned entries_ = 0;
   int mask_ = 0;
   unsigned bound_ = 1;
@@ -368,6 +435,8 @@ private:
   std::unique_ptr<std::uint16_t[]> bid_at_;
   std::unique_ptr<std::uint16_t[]> pos_of_;
   std::unique_ptr<SendSlot[]> sends_;
+  std::unique_ptr<IncBuf[]> inc_;
+  detail::PieceTable pieces_;
   msghdr msg_{}; // the multishot recvmsg shape the kernel reads (namelen, controllen)
   msghdr single_msg_{}; // single-shot recvmsg: no name, no control, the buffer is the iov
   BufRingCounters counters_;
@@ -377,3 +446,4 @@ private:
 } // namespace arenakit
 
 #include <arenakit/uring/impl/buf_ring.hpp>
+#include <arenakit/uring/impl/buf_ring_inc.hpp>

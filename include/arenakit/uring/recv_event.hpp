@@ -79,6 +79,8 @@ struct RecvEvent {
   std::uint16_t bid = 0;               ///< data, sent: the pool buffer (a bundle's first)
   std::uint16_t bundle = 1;            ///< data: buffers this receive filled (> 1 only for a bundle)
   std::uint32_t bundle_bytes = 0;      ///< data: bytes over all of them (UringBufRing::bundle_view)
+  std::uint64_t piece = 0;             ///< incremental: this piece's handle (give it back); 0 otherwise
+  std::uint32_t offset = 0;            ///< incremental: where the piece starts in its buffer
   int error = 0;                       ///< negative errno, as in the CQE (liburing's convention)
   bool rearm = false;                  ///< a receive that is no longer armed: prepare it again
   explicit operator bool() const noexcept { return kind == RecvEventKind::data; }

@@ -30,6 +30,9 @@
 #ifndef IOU_PBUF_RING_INC
 #define IOU_PBUF_RING_INC 2 // kernel 6.12: buffers consumed incrementally
 #endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4) // kernel 6.12: an incremental buffer keeps receiving after this CQE
+#endif
 #ifndef IORING_OFF_PBUF_RING
 #define IORING_OFF_PBUF_RING 0x80000000ULL
 #endif

@@ -29,6 +29,7 @@ std::error_code UringBufRing<Pool>::prepare(io_uring& ring, unsigned entries, co
   if (!*pool_) return pool_->error();
   if (entries == 0) entries = std::bit_ceil(static_cast<unsigned>(pool_->size()));
   if (entries > max_entries || !std::has_single_bit(entries) || config.cqe_tag == 0) return errc::invalid_config;
+  if (config.incremental && config.bundles) return errc::invalid_config; // one buffer per CQE: see buf_ring_inc.hpp
   in_ring_.reset(new (std::nothrow) std::uint8_t[pool_->size()]());
   scratch_.reset(new (std::nothrow) std::uint16_t[entries]);
   sends_.reset(new (std::nothrow) SendSlot[pool_->size()]);
@@ -36,6 +37,7 @@ std::error_code UringBufRing<Pool>::prepare(io_uring& ring, unsigned entries, co
   pos_of_.reset(new (std::nothrow) std::uint16_t[pool_->size()]());
   if (!in_ring_ || !scratch_ || !sends_ || !bid_at_ || !pos_of_) return errc::out_of_memory;
   bundles_ = config.bundles && (ring.features & IORING_FEAT_RECVSEND_BUNDLE) != 0;
+  if (std::error_code ec = prepare_incremental(config)) return ec;
   // Our own reference to the io_uring instance: teardown reaches it even after
   // the application's io_uring_queue_exit() closed (and maybe reused) its fd.
   own_fd_ = ::fcntl(ring.ring_fd, F_DUPFD_CLOEXEC, 0);
@@ -78,7 +80,10 @@ template <class Pool>
 std::error_code UringBufRing<Pool>::adopt_ring(io_uring& ring, const AdoptedBufRing& adopt,
                                                const BufRingConfig& config) noexcept {
   if (adopt.ring == nullptr || adopt.entries == 0) return errc::invalid_config;
-  if (std::error_code ec = prepare(ring, adopt.entries, config)) return ec;
+  BufRingConfig c = config;
+  c.incremental = adopt.incremental; // as its owner registered it
+  if (std::error_code ec = prepare(ring, adopt.entries, c)) return ec;
+  incremental_ = adopt.incremental;
   adopted_ = true;
   teardown_.adopted = true;
   if (std::error_code ec = attach_pool(config)) return ec;
@@ -96,7 +101,7 @@ int UringBufRing<Pool>::map_ring(const BufRingConfig& config) noexcept {
   reg.bgid = group_;
   if (config.memory != RingMemory::user) {
     reg.flags = IOU_PBUF_RING_MMAP;
-    int rc = detail::register_pbuf_ring(own_fd_, reg);
+    int rc = register_ring(reg);
     if (rc == 0) {
       const auto off = static_cast<off_t>(IORING_OFF_PBUF_RING | (std::uint64_t{group_} << IORING_OFF_PBUF_SHIFT));
       void* mem = ::mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, own_fd_, off);
@@ -118,7 +123,7 @@ int UringBufRing<Pool>::map_ring(const BufRingConfig& config) noexcept {
   br_ = static_cast<io_uring_buf_ring*>(mem);
   io_uring_buf_ring_init(br_);
   reg.ring_addr = reinterpret_cast<std::uint64_t>(br_);
-  if (const int rc = detail::register_pbuf_ring(own_fd_, reg); rc < 0) {
+  if (const int rc = register_ring(reg); rc < 0) {
     ::munmap(br_, map_bytes_);
     br_ = nullptr;
     return rc;
@@ -149,6 +154,7 @@ BufRingTeardown UringBufRing<Pool>::close() noexcept {
   br_ = nullptr;
   if (in_ring_ && pool_ != nullptr) {
     for (std::uint32_t bid = 0; bid < pool_->size(); ++bid) {
+      if (incremental_ && teardown_.unregistered) close_incremental(static_cast<std::uint16_t>(bid));
       if (!in_ring_[bid]) continue;
       // Unregistered: the kernel can no longer pick these, they are free again.
       // Refused: it still might, so they stay posted (never handed back under a device).
@@ -171,8 +177,13 @@ BufRingTeardown UringBufRing<Pool>::close() noexcept {
 
 template <class Pool>
 std::string UringBufRing<Pool>::describe() const {
-  if (!error_) return chosen_ == RingMemory::kernel ? "provided-buffer ring registered (kernel-mapped memory)"
-                                                    : "provided-buffer ring registered (user memory)";
+  if (!error_) {
+    std::string s = chosen_ == RingMemory::kernel ? "provided-buffer ring registered (kernel-mapped memory"
+                                                  : "provided-buffer ring registered (user memory";
+    if (incremental_) s += ", incremental consumption";
+    if (incremental_refused_) s += ", whole buffers: the kernel refused IOU_PBUF_RING_INC (before 6.12)";
+    return s + ")";
+  }
   std::string s = "io_uring provided-buffer ring: " + error_.message();
   if (error_.category() == std::system_category()) {
     switch (error_.value()) {
@@ -200,24 +211,27 @@ unsigned UringBufRing<Pool>::provide(unsigned max) noexcept {
   const std::uint32_t n = pool_->take_for_post(scratch_.get(), want);
   const std::uint32_t len = pool_->buffer_size();
   const unsigned tail = br_->tail; // only we write it; the kernel reads it (br-1)
-  for (std::uint32_t i = 0; i < n; ++i) {
-    const std::uint16_t bid = scratch_[i];
+  std::uint32_t k = 0; // added
+  for (std::uint32_t j = 0; j < n; ++j) {
+    const std::uint16_t bid = scratch_[j];
+    if (incremental_ && park_if_busy(bid)) continue; // the kernel or a piece still has it
+    const std::uint32_t i = k++;
     io_uring_buf_ring_add(br_, pool_->data(bid), len, bid, mask_, static_cast<int>(i));
     const auto pos = static_cast<std::uint16_t>((tail + i) & static_cast<unsigned>(mask_));
     bid_at_[pos] = bid;
     pos_of_[bid] = pos;
     in_ring_[bid] = 1;
   }
-  if (n != 0) {
+  if (k != 0) {
     // (br-1) One store-release of the tail per batch: the entries above are
     // visible to the kernel before it sees the new tail; pairs with the
     // kernel's smp_load_acquire of the tail in io_ring_buffer_select().
-    io_uring_buf_ring_advance(br_, static_cast<int>(n));
-    in_ring_count_ += n;
-    counters_.provided += n;
+    io_uring_buf_ring_advance(br_, static_cast<int>(k));
+    in_ring_count_ += k;
+    counters_.provided += k;
     ++counters_.batches;
   }
-  return n;
+  return k;
 }
 
 /// Takes @bid out of the ring's books; false (counted) if the ring did not hold it.
@@ -238,6 +252,11 @@ RecvCqe UringBufRing<Pool>::on_cqe(const io_uring_cqe& cqe) noexcept {
   RecvCqe r;
   r.multishot = (cqe.flags & IORING_CQE_F_MORE) != 0 ? Multishot::armed : Multishot::ended;
   if (pool_ == nullptr) return r; // closed: error, nothing touched
+  if (incremental_) { // pieces need complete(): nothing touched
+    r.error = EOPNOTSUPP;
+    ++counters_.errors;
+    return r;
+  }
   if (r.multishot == Multishot::ended) ++counters_.multishot_ends;
   bool has_buffer = false;
   if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
@@ -255,9 +274,7 @@ RecvCqe UringBufRing<Pool>::on_cqe(const io_uring_cqe& cqe) noexcept {
   } else if (cqe.res == -ENOBUFS) {
     r.kind = RecvCqeKind::no_buffers;
     r.error = ENOBUFS;
-    ++counters_.no_buffers;
-    // Dry while the pool had buffers to give: the re-provide came too late.
-    if (pool_->free_count() != 0) ++counters_.starved;
+    count_no_buffers();
   } else {
     r.kind = RecvCqeKind::error;
     r.error = cqe.res < 0 ? -cqe.res : EINVAL; // res > 0 without a buffer: not ours
@@ -280,6 +297,7 @@ RecvEvent UringBufRing<Pool>::complete(const io_uring_cqe& cqe, ConnId conn) noe
   }
   if (e.op == CqeOp::send || e.op == CqeOp::send_zc) return finish_send(e, cqe, e.op);
   e.user = static_cast<std::uint32_t>(cqe.user_data);
+  if (incremental_) return finish_piece(e, cqe, conn);
   if (bundles_ && e.op == CqeOp::recv && cqe.res > static_cast<std::int32_t>(pool_->buffer_size()) &&
       (cqe.flags & IORING_CQE_F_BUFFER) != 0)
     return finish_bundle(e, cqe, conn);
@@ -347,7 +365,7 @@ RecvEvent UringBufRing<Pool>::finish_recvmsg(RecvEvent e) noexcept {
     ++counters_.truncated;
     e.kind = RecvEventKind::truncated;
     e.payload = {};
-    (void)pool_->give_back(e.bid);
+    (void)give_back(e); // the piece, or the whole buffer
     return e;
   }
   e.name = static_cast<const sockaddr*>(io_uring_recvmsg_name(o));
@@ -388,7 +406,8 @@ RecvEvent UringBufRing<Pool>::finish_send(RecvEvent e, const io_uring_cqe& cqe, 
     return e;
   }
   e.kind = RecvEventKind::sent;
-  if (pool_->give_back(e.bid)) ++counters_.sends;
+  // Incremental: the send carried a piece, which the caller gives back (give_back(event)).
+  if (incremental_ || pool_->give_back(e.bid)) ++counters_.sends;
   return e;
 }
 
