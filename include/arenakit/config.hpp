@@ -28,3 +28,17 @@ inline constexpr std::size_t cache_line_size = 64;
 #define ARENAKIT_ALWAYS_INLINE inline
 #define ARENAKIT_NOINLINE
 #endif
+
+namespace arenakit::detail {
+
+/// Ask for the cache line at @p, to be written soon (a hint; no effect on
+/// correctness, nothing where the compiler has no builtin).
+inline void prefetch_for_write(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 1, 3);
+#else
+  (void)p;
+#endif
+}
+
+} // namespace arenakit::detail

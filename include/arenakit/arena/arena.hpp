@@ -197,19 +197,7 @@ public:
    * Return: @n, or 0 (nothing taken) if the arena cannot supply @n.
    * Progress and ordering: as acquire(), for each slot.
    */
-  std::uint32_t acquire_bulk(SlotId* out, std::uint32_t n) noexcept {
-    if (n == 0) return 0;
-    const std::uint32_t got = claim_shared(out, n, n);
-    if (got < n) {
-      return_shared(out, got);
-      return 0;
-    }
-    if constexpr (track_held) {
-      const Layout layout = layout_;
-      for (std::uint32_t i = 0; i < n; ++i) layout.mark_held(out[i]);
-    }
-    return n;
-  }
+  std::uint32_t acquire_bulk(SlotId* out, std::uint32_t n) noexcept;
 
   /**
    * release - give @id back, from any thread.
@@ -232,19 +220,7 @@ public:
   /// (refusals are counted and skipped: one bad id does not lose the good
   /// ones). Progress and ordering: as release(), for each id.
   std::uint32_t release_bulk(const SlotId* ids, std::uint32_t n) noexcept
-    requires(!CountedSlotAllocator<SlotsT>) {
-    std::uint32_t accepted = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      if (!take_held(ids[i])) continue;
-      if constexpr (ReclaimerT::immediate) {
-        return_shared(&ids[i], 1);
-      } else {
-        retire(ids[i]);
-      }
-      ++accepted;
-    }
-    return accepted;
-  }
+    requires(!CountedSlotAllocator<SlotsT>);
 
   // --- references, when the slot allocator is counted (arena/impl/counted.hpp)
 

@@ -28,6 +28,9 @@
 namespace arenakit::detail {
 
 /// owner_add - @counter += @n by its only writer; returns the new value.
+/// @StoreOrder: relaxed by default (a count readers snapshot, pairing with
+/// nothing); a caller that publishes through the store passes release and
+/// names its pair at the call.
 template <std::memory_order StoreOrder = std::memory_order_relaxed, class T>
 ARENAKIT_ALWAYS_INLINE T owner_add(std::atomic<T>& counter, std::type_identity_t<T> n) noexcept {
   // Relaxed load: the owner reads back its own last store.
@@ -37,6 +40,7 @@ ARENAKIT_ALWAYS_INLINE T owner_add(std::atomic<T>& counter, std::type_identity_t
 }
 
 /// owner_sub - @counter -= @n by its only writer; returns the new value.
+/// @StoreOrder: as owner_add().
 template <std::memory_order StoreOrder = std::memory_order_relaxed, class T>
 ARENAKIT_ALWAYS_INLINE T owner_sub(std::atomic<T>& counter, std::type_identity_t<T> n) noexcept {
   const T v = static_cast<T>(counter.load(std::memory_order_relaxed) - n); // own last store

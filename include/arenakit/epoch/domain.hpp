@@ -205,7 +205,9 @@ private:
   /// try_reclaim() by @caller's thread (a registered record).
   inline std::size_t try_reclaim_by(const EpochThread* caller) noexcept;
 
-  /// Sealed objects not yet freed (relaxed sums: a trigger, not a count).
+  /// Sealed objects not yet freed. Relaxed loads that pair with nothing:
+  /// the sum only decides when to try an advance (advance_due()); the
+  /// objects themselves travel through the buckets' lists (ll-1)/(ll-2).
   std::size_t sealed() const noexcept {
     return buckets_[0].count.load(std::memory_order_relaxed) + buckets_[1].count.load(std::memory_order_relaxed) +
            buckets_[2].count.load(std::memory_order_relaxed);

@@ -120,12 +120,7 @@ public:
   /// taken from @arena on failure); errc::out_of_memory if the object cannot
   /// be allocated. The library's fallible-construction idiom.
   static Result<std::unique_ptr<RecvPool>> create(ArenaT& arena, const RecvPoolConfig& config,
-                                                  SyncT sync = SyncT{}) noexcept {
-    std::unique_ptr<RecvPool> pool(new (std::nothrow) RecvPool(arena, config, static_cast<SyncT&&>(sync)));
-    if (!pool) return errc::out_of_memory;
-    if (pool->error_) return pool->error_;
-    return pool;
-  }
+                                                  SyncT sync = SyncT{}) noexcept;
   RecvPool(const RecvPool&) = delete;
   RecvPool& operator=(const RecvPool&) = delete;
 

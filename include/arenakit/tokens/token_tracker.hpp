@@ -377,14 +377,6 @@ private:
   enum class Slow : std::uint8_t { done, retry, refused };
   static constexpr std::size_t prefetch_distance = 8;
 
-  static void prefetch_for_write(const void* p) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p, 1, 3);
-#else
-    (void)p;
-#endif
-  }
-
   // Private members are defined in tokens/impl/tracker_*.hpp, each with its
   // contract and its memory-order labels.
 
@@ -404,11 +396,9 @@ private:
   static void end_delivery(State& s, Slot& c, std::uint32_t index) noexcept;
 
   static bool begin_return(Slot& c, std::uint32_t gen) noexcept;
-
   static void end_return(State& s, Slot& c, std::uint32_t index) noexcept;
 
   static void finish_close(State& s, Slot& c, std::uint32_t index) noexcept;
-
   static void try_recycle(State& s, Slot& c, std::uint32_t index) noexcept;
 
   /// The free slot indexes (detail::TaggedIndexStack: tagged against ABA).

@@ -54,7 +54,7 @@ inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::counte
   c.refused_foreign = refused_foreign_.load(std::memory_order_relaxed);
   c.refused_not_held = refused_not_held_.load(std::memory_order_relaxed);
   c.refused_releases = c.refused_out_of_range + c.refused_foreign + c.refused_not_held;
-  c.refused_retains = refused_retains_.load(std::memory_order_relaxed);
+  c.refused_retains = refused_retains_.load(std::memory_order_relaxed); // a statistic: pairs with nothing
   c.huge_page_fallbacks = fallbacks_.load(std::memory_order_relaxed);
   c.growth_failures = growth_failures_.load(std::memory_order_relaxed);
   c.limit_hits = limit_hits_.load(std::memory_order_relaxed);
@@ -236,6 +236,40 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::rele
   return {};
 }
 
+// --- bulk acquire and release from any thread ---
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::acquire_bulk(SlotId* out, std::uint32_t n) noexcept {
+  if (n == 0) return 0;
+  const std::uint32_t got = claim_shared(out, n, n);
+  if (got < n) {
+    return_shared(out, got);
+    return 0;
+  }
+  if constexpr (track_held) {
+    const Layout layout = layout_;
+    for (std::uint32_t i = 0; i < n; ++i) layout.mark_held(out[i]);
+  }
+  return n;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_bulk(const SlotId* ids, std::uint32_t n) noexcept
+  requires(!CountedSlotAllocator<SlotsT>)
+{
+  std::uint32_t accepted = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (!take_held(ids[i])) continue;
+    if constexpr (ReclaimerT::immediate) {
+      return_shared(&ids[i], 1);
+    } else {
+      retire(ids[i]);
+    }
+    ++accepted;
+  }
+  return accepted;
+}
+
 // --- conversions: id to CPU address, device address, offset, buffer ---
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
@@ -294,9 +328,9 @@ template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class Ch
 inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::count_refusal(Validity v) noexcept {
   // Statistics only: relaxed.
   switch (v) {
-  case Validity::foreign: refused_foreign_.fetch_add(1, std::memory_order_relaxed); break;
-  case Validity::out_of_range: refused_range_.fetch_add(1, std::memory_order_relaxed); break;
-  case Validity::valid: refused_not_held_.fetch_add(1, std::memory_order_relaxed); break;
+  case Validity::foreign: refused_foreign_.fetch_add(1, std::memory_order_relaxed); break;    // pairs with nothing
+  case Validity::out_of_range: refused_range_.fetch_add(1, std::memory_order_relaxed); break; // pairs with nothing
+  case Validity::valid: refused_not_held_.fetch_add(1, std::memory_order_relaxed); break;    // pairs with nothing
   }
   return false;
 }

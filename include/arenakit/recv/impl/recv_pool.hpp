@@ -17,6 +17,15 @@
 namespace arenakit {
 
 template <class ArenaT, class SyncT>
+inline Result<std::unique_ptr<RecvPool<ArenaT, SyncT>>> RecvPool<ArenaT, SyncT>::create(ArenaT& arena,
+    const RecvPoolConfig& config, SyncT sync) noexcept {
+  std::unique_ptr<RecvPool> pool(new (std::nothrow) RecvPool(arena, config, static_cast<SyncT&&>(sync)));
+  if (!pool) return errc::out_of_memory;
+  if (pool->error_) return pool->error_;
+  return pool;
+}
+
+template <class ArenaT, class SyncT>
 inline Result<ConnId> RecvPool<ArenaT, SyncT>::add_connection(std::uint32_t quota) noexcept {
   if (connectionless_) return refuse_code(RecvStatus::connectionless);
   if (quota == 0 || quota > count_) return refuse_code(RecvStatus::bad_quota);

@@ -57,9 +57,9 @@ inline auto TokenTracker<OnPageFree, producers, returners>::deliver(ConsumerHand
       if (line != prefetched_line && ahead < s.page_count) {
         prefetched_line = line;
         if constexpr (single_writer) {
-          prefetch_for_write(&s.sw[ahead]);
+          detail::prefetch_for_write(&s.sw[ahead]);
         } else {
-          prefetch_for_write(&s.words[ahead]);
+          detail::prefetch_for_write(&s.words[ahead]);
         }
       }
     }
@@ -180,7 +180,7 @@ ARENAKIT_NOINLINE auto TokenTracker<OnPageFree, producers, returners>::make_room
           return detail::token_word::sw_owner(o) == owner && detail::token_word::sw_delivered(o) != r;
         },
         [&s](std::uint32_t p) noexcept {
-          if (p < s.page_count) prefetch_for_write(&s.sw[p]);
+          if (p < s.page_count) detail::prefetch_for_write(&s.sw[p]);
         },
         s.bytes);
   }
@@ -193,7 +193,7 @@ ARENAKIT_NOINLINE auto TokenTracker<OnPageFree, producers, returners>::make_room
         return (v & (detail::token_word::shared_bit | detail::token_word::owner_mask)) == me;
       },
       [&s](std::uint32_t p) noexcept {
-        if (p < s.page_count) prefetch_for_write(&s.words[p]);
+        if (p < s.page_count) detail::prefetch_for_write(&s.words[p]);
       },
       s.bytes);
 }
