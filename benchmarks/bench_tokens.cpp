@@ -9,9 +9,9 @@
 // rand: pages from a fixed pseudo-random stream, returned as 64 ranges of 1.
 // Every implementation sees the same pages and the same ranges, bounds-checks
 // each range and refuses a return below zero.
-//   arenakit            TokenTracker (Producers::many): 8-byte word per page, owner attribution
-//   arenakit_one_producer  TokenTracker<.., Producers::one>: a free page is claimed by a plain store
-//   arenakit_single_writer TokenTracker<.., Producers::one, Returners::one_per_consumer>: single-writer
+//   arenakit            TokenTracker (AnyThreadRefs): 8-byte word per page, owner attribution
+//   arenakit_one_producer  TokenTracker<.., OneProducerRefs>: a free page is claimed by a plain store
+//   arenakit_single_writer TokenTracker<.., SingleWriterRefs>: single-writer
 //                       delivered/returned counters per page, no locked instruction per token
 //   flat_binding_array  std::atomic<uint32_t> per page per binding (no attribution)
 //   per_consumer_array  std::atomic<uint32_t> per page per consumer (2 MiB each)
@@ -111,7 +111,7 @@ const Workload& workload(Pattern p) {
 
 // ----------------------------------------------------------------- impls
 
-template <arenakit::Producers P>
+template <class P>
 struct Ours {
   using Tracker = arenakit::TokenTracker<arenakit::IgnorePageFree, P>;
   Tracker t;
@@ -133,10 +133,9 @@ struct Ours {
   [[nodiscard]] double bytes() const { return static_cast<double>(t.tracking_bytes()); }
 };
 
-/// Returners::one_per_consumer: the consumer's one Returner gives back.
+/// SingleWriterRefs: the consumer's one Returner gives back.
 struct OursSingleWriter {
-  using Tracker = arenakit::TokenTracker<arenakit::IgnorePageFree, arenakit::Producers::one,
-                                         arenakit::Returners::one_per_consumer>;
+  using Tracker = arenakit::TokenTracker<arenakit::IgnorePageFree, arenakit::SingleWriterRefs>;
   Tracker t;
   arenakit::ConsumerHandle h;
   Tracker::Returner r;
@@ -347,8 +346,8 @@ const int declared_peers = arenakit::bench::declare_peer(
 const int registered = [] {
   using arenakit::bench::target;
   for (auto [scenario, p] : {std::pair{"deliver_return_seq", Pattern::seq}, std::pair{"deliver_return_rand", Pattern::rand}}) {
-    add<Ours<arenakit::Producers::many>>(scenario, "arenakit", p);
-    add<Ours<arenakit::Producers::one>>(scenario, "arenakit_one_producer", p);
+    add<Ours<arenakit::AnyThreadRefs>>(scenario, "arenakit", p);
+    add<Ours<arenakit::OneProducerRefs>>(scenario, "arenakit_one_producer", p);
     add<OursSingleWriter>(scenario, "arenakit_single_writer", p);
     add<FlatArray>(scenario, "flat_binding_array", p);
     add<FlatArray>(scenario, "per_consumer_array", p);

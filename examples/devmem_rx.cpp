@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Composition 4, the token tracker (seed 004), composed from the arena: the
 // binding is one 16 MiB shard of 4 KiB counted slots; a token is a page index.
-// One receive thread (Producers::one, the arena's reclaim owner) takes a free
+// One receive thread (OneProducerRefs, the arena's reclaim owner) takes a free
 // page, cuts it into 1-4 fragments for one of 6 flows (sockets), one tracker
 // reference and one token each. Applications return ranges of tokens, 128 at
 // a time (SO_DEVMEM_DONTNEED); a page's last return drops the consumers' arena
@@ -32,7 +32,7 @@ constexpr std::uint64_t kFragments = 200'000;
 // Host memory: the deferred link lives in a page's first bytes (a dma-buf would use ImmediateReclaimer).
 using Recycled = ak::ReleaseList<ak::WakeNever, ak::NoWaker, ak::Counting::exact>;
 using PageArena = ak::Arena<ak::NoopMapper, ak::CountedSlots, ak::DeferredReclaimer<Recycled>, ak::MmapSource>;
-using Tracker = ak::TokenTracker<ak::ReleaseToArena<PageArena>, ak::Producers::one>;
+using Tracker = ak::TokenTracker<ak::ReleaseToArena<PageArena>, ak::OneProducerRefs>;
 struct Flow { // a socket, and its application's view of it
   ak::ConsumerHandle consumer;
   std::mutex mu;

@@ -233,7 +233,7 @@ TEST_CASE("tokens: binding counters sum over consumers, closed ones included") {
   CHECK(s.page_count == 100);
 }
 
-// ------------------------------------------- Returners::one_per_consumer
+// ---------------------------------------------------------- SingleWriterRefs
 
 // The single-returner rule is in the type: no return_tokens(handle) at all.
 template <class T>

@@ -182,7 +182,7 @@ TEST_CASE("tokens bad input: one batch mixing every reason releases exactly the 
   CHECK(f.t.held_by(f.other, 21) == 1);
 }
 
-// Returners::one_per_consumer: the same bad input, through a Returner. Each
+// SingleWriterRefs: the same bad input, through a Returner. Each
 // is refused under its reason, and the other consumer's references (held in
 // the single-writer counters and in shared mode) never move.
 TEST_CASE("tokens bad input, single writer: refused by reason, never touches another consumer") {

@@ -69,7 +69,7 @@ struct FreeCounter {
 
 } // namespace
 
-template <Producers P>
+template <class P>
 void receive_return_close() {
   constexpr std::uint32_t pages = 500; // small: pages are often shared; 9-bit page field
   constexpr int positions = 8;         // 0..3 stay open, 4..7 are closed and re-opened
@@ -186,15 +186,15 @@ void receive_return_close() {
 }
 
 TEST_CASE("tokens stress: receive path delivers, applications return, consumers close mid-stream") {
-  receive_return_close<Producers::many>();
+  receive_return_close<AnyThreadRefs>();
 }
 
 TEST_CASE("tokens stress: same with one producer (free pages claimed by a plain store)") {
-  receive_return_close<Producers::one>();
+  receive_return_close<OneProducerRefs>();
 }
 
 TEST_CASE("tokens stress: one-producer mode refuses a second concurrent producer") {
-  auto created = TokenTracker<IgnorePageFree, Producers::one>::create(device_binding(256 * 4096), {});
+  auto created = TokenTracker<IgnorePageFree, OneProducerRefs>::create(device_binding(256 * 4096), {});
   REQUIRE(created.has_value());
   auto t = std::move(created).value();
   const ConsumerHandle c[2] = {open(t), open(t)};
@@ -276,7 +276,7 @@ TEST_CASE("tokens stress: racing returns of the same tokens release each referen
   CHECK(t.counters().outstanding() == 0);
 }
 
-// Returners::one_per_consumer: one producer, one returner thread per
+// SingleWriterRefs: one producer, one returner thread per
 // consumer position (each claims the Returner of whichever consumer sits in
 // its position), and a closer that closes and re-opens positions 3..5 while
 // deliveries and returns run. Pages are few, so they often change owner and

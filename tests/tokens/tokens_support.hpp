@@ -46,8 +46,8 @@ DeliverOutcome hand_out(T& t, ConsumerHandle h, std::vector<std::uint32_t> pages
   return t.deliver(h, std::span<const std::uint32_t>(pages));
 }
 
-/// Returners::one_per_consumer (with Producers::one): plain stores, no RMW per token.
-using SwTracker = TokenTracker<IgnorePageFree, Producers::one, Returners::one_per_consumer>;
+/// SingleWriterRefs (one producer, one Returner per consumer): plain stores, no RMW per token.
+using SwTracker = TokenTracker<IgnorePageFree, SingleWriterRefs>;
 
 inline SwTracker make_sw_tracker(std::size_t pages, TokenTrackerConfig cfg = {}) {
   auto t = SwTracker::create(device_binding(pages * cfg.page_size), cfg);

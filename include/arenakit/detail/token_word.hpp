@@ -58,7 +58,7 @@ static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free,
 
 /**
  * struct SwPage - a page's single-writer counters, used only under
- * Returners::one_per_consumer (16 bytes per page, next to the page word).
+ * SingleWriterRefs (16 bytes per page, next to the page word).
  *
  * - held:     | owner index + 1 : 32 | delivered : 32 |, written only by the
  *             one producer (plain stores). Owner and count change together

@@ -37,7 +37,7 @@
  *   The deferred link lives in the page's first bytes, so this needs memory
  *   with a CPU address; device memory uses ImmediateReclaimer.
  * - The hook is the TokenTracker's PageFreeHook, so the tracker policy must
- *   take one (Returners::any, the default).
+ *   take one (AnyThreadRefs, the default, or OneProducerRefs).
  */
 #pragma once
 

@@ -49,7 +49,7 @@ enum class TokenRefusal : std::uint8_t {
   concurrent_delivery, ///< a second thread delivered to a consumer mid-delivery (contract breach, refused not raced)
   count_saturated,     ///< deliver: the page's reference count is at its maximum (2^32 - 1)
   no_memory,           ///< deliver: the consumer's held-page record could not grow
-  concurrent_return,   ///< Returners::one_per_consumer: a second call through the consumer's Returner while one runs (contract breach, refused not raced)
+  concurrent_return,   ///< SingleWriterRefs: a second call through the consumer's Returner while one runs (contract breach, refused not raced)
 };
 inline constexpr std::size_t token_refusal_count = 12;
 

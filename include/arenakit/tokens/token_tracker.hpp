@@ -11,18 +11,23 @@
  *   a stale handle, a page past the binding) is refused whole, counted by
  *   reason (TokenRefusal) and changes nothing; another consumer's
  *   references are never touched.
- * - Memory: 8 bytes per page per binding (+16 with Returners::one_per_consumer);
+ * - Composition: the tracker owns consumers (a registry of slots, their
+ *   lifecycle and handles), the range walk, the work cap and the counters;
+ *   a page-reference policy (concepts/page_refs.hpp: AnyThreadRefs, the
+ *   default, OneProducerRefs, SingleWriterRefs) owns the per-page memory
+ *   and protocol. The tracker has no branch per policy.
+ * - Memory: 8 bytes per page per binding (+16 with SingleWriterRefs);
  *   per consumer a slot, a log of the pages it took while free and a table
  *   of pages it shares: never consumers x binding. tracking_bytes() is exact.
  * - Work: return_tokens() does at most max_tokens_per_call units (capped,
  *   ranges_done); close() costs O(entries it held), never O(binding).
- * - Threads: deliver() one thread per consumer at a time (Producers::one:
- *   per binding), a second is refused (concurrent_delivery); return_tokens()
+ * - Threads: deliver() one thread per consumer at a time (one per binding
+ *   with OneProducerRefs / SingleWriterRefs), a second is refused (concurrent_delivery); return_tokens()
  *   and close() any threads, concurrently with everything; close() never
  *   waits for a delivery or a Returner call in flight, the last to leave
  *   drains. Queries any thread; destruction with no call in flight.
  * - Progress: deliver/return on a page one consumer holds are lock-free (one
- *   CAS on the page word; with Returners::one_per_consumer no locked
+ *   CAS on the page word; with SingleWriterRefs no locked
  *   instruction per token); pages shared by several consumers block on a
  *   per-page spin bit, then the consumer's spin lock (in that order).
  * - Barriers: dropping a reference releases, taking one acquires: a holder's
@@ -36,11 +41,13 @@
 #include <arenakit/config.hpp>
 #include <arenakit/tokens/format.hpp>
 #include <arenakit/tokens/types.hpp>
+#include <arenakit/concepts/page_refs.hpp>
+#include <arenakit/tokens/impl/consumer_registry.hpp>
 #include <arenakit/tokens/impl/consumer_slot.hpp>
-#include <arenakit/detail/token_held.hpp>
+#include <arenakit/tokens/refs/page_words.hpp>
+#include <arenakit/tokens/refs/single_writer.hpp>
+#include <arenakit/tokens/refs/sole_or_shared.hpp>
 #include <arenakit/detail/owner_counter.hpp>
-#include <arenakit/detail/spin_lock.hpp>
-#include <arenakit/detail/tagged_index_stack.hpp>
 #include <arenakit/detail/test_hook.hpp>
 #include <arenakit/detail/token_word.hpp>
 #include <arenakit/error.hpp>
@@ -67,33 +74,24 @@ namespace arenakit {
 /**
  * class TokenTracker - one binding's pages, its consumers, their references.
  * @OnPageFree: PageFreeHook called when a page's last reference comes back.
- * @producers:  Producers::many (default) or Producers::one.
+ * @Refs:       the page-reference policy (concepts/page_refs.hpp).
  *
  * A movable handle to heap state (create() builds it); a default-constructed
  * tracker is empty and must not be used.
  */
-template <class OnPageFree = IgnorePageFree, Producers producers = Producers::many,
-          Returners returners = Returners::any>
+template <class OnPageFree = IgnorePageFree, class Refs = AnyThreadRefs>
 class TokenTracker {
   static_assert(PageFreeHook<OnPageFree>,
                 "arenakit::TokenTracker<OnPageFree>: OnPageFree must be callable as hook(std::uint32_t page) "
                 "noexcept and be nothrow-move-constructible");
-  static constexpr bool single_writer = returners == Returners::one_per_consumer;
-  static_assert(!single_writer || producers == Producers::one,
-                "arenakit::TokenTracker: Returners::one_per_consumer needs Producers::one (the producer must be "
-                "the only writer of `delivered`)");
-  // A Returner's plain store cannot learn whether another consumer's shared
-  // return dropped the page's other references at the same moment without a
-  // StoreLoad barrier (a locked instruction, the cost this policy removes),
-  // so nobody could call the hook exactly once. The one producer polls
-  // page_refs(), which is exact for it (only it adds references).
-  static_assert(!single_writer || std::is_same_v<OnPageFree, IgnorePageFree>,
-                "arenakit::TokenTracker: Returners::one_per_consumer has no page-free hook; the producer polls "
-                "page_refs()");
+  static_assert(check_page_refs<Refs>());
+  static_assert(Refs::calls_hook || std::is_same_v<OnPageFree, IgnorePageFree>,
+                "arenakit::TokenTracker: this page-reference policy calls no page-free hook (SingleWriterRefs: "
+                "the producer polls page_refs())");
+  static constexpr bool one_returner = Refs::one_returner;
   using Slot = detail::TokenConsumerSlot;
+  using Ctx = detail::PageCtx<OnPageFree>;
   struct State;
-  static constexpr unsigned chunk_shift = 6; // 64 slots per chunk
-  static constexpr std::uint32_t chunk_slots = 1u << chunk_shift;
 
 public:
   TokenTracker() noexcept = default;
@@ -174,18 +172,18 @@ public:
    * the caller's use of the page happens-before its next delivery.
    */
   ReturnOutcome return_tokens(ConsumerHandle h, std::span<const TokenRange32> ranges) noexcept
-    requires(!single_writer) // one_per_consumer: only the consumer's Returner returns
+    requires(!one_returner) // SingleWriterRefs: only the consumer's Returner returns
   {
     return return_impl(h, ranges);
   }
   ReturnOutcome return_tokens(ConsumerHandle h, std::span<const TokenRange64> ranges) noexcept
-    requires(!single_writer)
+    requires(!one_returner)
   {
     return return_impl(h, ranges);
   }
 
   /**
-   * class Returner - Returners::one_per_consumer: the one object through
+   * class Returner - SingleWriterRefs: the one object through
    * which a consumer gives references back (claim_returner()). Move-only;
    * one thread at a time (a second concurrent call is refused as
    * concurrent_return). Moving it to another thread needs the caller's own
@@ -236,7 +234,7 @@ public:
   };
 
   /**
-   * claim_returner() - Returners::one_per_consumer: hand out the consumer's
+   * claim_returner() - SingleWriterRefs: hand out the consumer's
    * Returner. Once per consumer (the claim is a bit in the slot state, reset
    * only when the slot is reopened), so at most one Returner writes the
    * consumer's `returned` counters. Any thread.
@@ -244,10 +242,10 @@ public:
    * was already claimed. Lock-free (a CAS on the slot state).
    */
   std::optional<Returner> claim_returner(ConsumerHandle h) noexcept
-    requires(single_writer)
+    requires(one_returner)
   {
     State& s = *state_;
-    Slot* c = s.slot(h.index);
+    Slot* c = s.consumers.slot(h.index);
     if (c == nullptr) return std::nullopt;
     std::uint64_t st = c->state.load(std::memory_order_relaxed);
     for (;;) {
@@ -331,50 +329,26 @@ private:
     explicit State(OnPageFree h) noexcept : hook(std::move(h)) {}
     State(const State&) = delete;
     State& operator=(const State&) = delete;
-    ~State() {
-      if (chunks != nullptr) {
-        for (std::uint32_t k = 0; k < chunk_count; ++k) delete[] chunks[k].load(std::memory_order_relaxed);
-        delete[] chunks;
-      }
-      std::free(words);
-      std::free(sw);
-    }
+    ~State() = default;
 
-    /// slot() - the slot at @index, or null when that index was never
-    /// allocated. acquire: pairs with grow()'s release of the chunk.
-    Slot* slot(std::uint32_t index) const noexcept {
-      if (index >= max_consumers) return nullptr;
-      // (tt-k3) pairs with (tt-k4).
-      Slot* chunk = chunks[index >> chunk_shift].load(std::memory_order_acquire);
-      return chunk == nullptr ? nullptr : chunk + (index & (chunk_slots - 1));
-    }
+    Ctx ctx(Slot& c, std::uint32_t index) noexcept { return Ctx{consumers, c, index, bytes, hook}; }
 
     // Read-mostly, first line: what every hot call reads.
-    std::uint64_t* words = nullptr; ///< page words, accessed through std::atomic_ref
-    detail::token_word::SwPage* sw = nullptr; ///< one_per_consumer only: single-writer counters
+    Refs refs; ///< the page-reference policy: per-page memory and protocol
     std::uint64_t page_count = 0;
     std::uint32_t max_tokens_per_call = 0;
-    std::uint32_t max_consumers = 0;
-    std::atomic<Slot*>* chunks = nullptr;
-    std::uint32_t chunk_count = 0;
     unsigned page_shift = 0;
     std::size_t page_size = 0;
     TokenFormat format;
     Region region;
     [[no_unique_address]] OnPageFree hook;
+    detail::ConsumerRegistry consumers;
     // Written on set-up paths and by statistics.
-    alignas(cache_line_size) detail::TaggedIndexStack free; ///< free slot indexes
-    std::atomic<std::uint32_t> chunks_used{0};
-    std::atomic<std::uint32_t> consumers_open{0};
-    detail::SpinLock grow_lock;
+    alignas(cache_line_size) std::atomic<std::uint32_t> consumers_open{0};
     std::atomic<std::size_t> bytes{0};
     std::array<std::atomic<std::uint64_t>, token_refusal_count> stale_refused{};
-    /// Producers::one: a deliver() batch is running (its own line: the
-    /// producer keeps it in cache).
-    alignas(cache_line_size) std::atomic<std::uint32_t> producer_busy{0};
   };
 
-  enum class Slow : std::uint8_t { done, retry, refused };
   static constexpr std::size_t prefetch_distance = 8;
 
   // Private members are defined in tokens/impl/tracker_*.hpp, each with its
@@ -392,88 +366,27 @@ private:
   ARENAKIT_ALWAYS_INLINE static void end_exclusive(State& s, Slot& c, std::uint32_t index,
                                                    std::uint64_t bit, std::uint64_t other) noexcept;
 
-  static bool begin_delivery(Slot& c, std::uint32_t gen, TokenRefusal& why) noexcept;
-  static void end_delivery(State& s, Slot& c, std::uint32_t index) noexcept;
-
   static bool begin_return(Slot& c, std::uint32_t gen) noexcept;
   static void end_return(State& s, Slot& c, std::uint32_t index) noexcept;
 
   static void finish_close(State& s, Slot& c, std::uint32_t index) noexcept;
   static void try_recycle(State& s, Slot& c, std::uint32_t index) noexcept;
 
-  /// The free slot indexes (detail::TaggedIndexStack: tagged against ABA).
-  /// push_free: release (ts-1), so the slot's link and its drained state are
-  /// visible to whoever pops it; pop_free: acquire (ts-2), pairs with it.
-  static void push_free(State& s, std::uint32_t index) noexcept { s.free.push(index, free_link(s)); }
+  /// drain() - the policy's drain, then the close statistics.
+  static std::uint64_t drain(State& s, Slot& c, std::uint32_t index) noexcept;
 
-  static bool pop_free(State& s, std::uint32_t& index) noexcept;
-
-  static auto free_link(State& s) noexcept {
-    return [&s](std::uint32_t i) noexcept -> std::atomic<std::uint32_t>& { return s.slot(i)->next_free; };
-  }
-
-  static std::error_code grow(State& s, std::uint32_t& index) noexcept;
-
-  // ------------------------- page words (tracker_pages, tracker_deliver)
-
-  static std::uint64_t lock_page(std::atomic_ref<std::uint64_t> w) noexcept;
-
-  static void unlock_page(std::atomic_ref<std::uint64_t> w, std::uint64_t v) noexcept;
-
-  ARENAKIT_NOINLINE static bool make_room(State& s, Slot& c, std::uint64_t me) noexcept;
-
-  ARENAKIT_NOINLINE Slow deliver_slow(State& s, Slot& c, std::uint32_t index, std::uint32_t p,
-                                      TokenRefusal& why) noexcept;
-
-  ARENAKIT_NOINLINE static Slow return_slow(State& s, Slot& c, std::uint32_t index, std::uint32_t p,
-                                     TokenRefusal& why) noexcept;
-
-  // ------- Returners::one_per_consumer (tracker_deliver, tracker_returns)
-
-  ARENAKIT_ALWAYS_INLINE static bool deliver_sw(State& s, Slot& c, std::uint32_t index, std::uint32_t p,
-                                                TokenRefusal& why) noexcept;
-
-  ARENAKIT_NOINLINE static bool deliver_shared_sw(State& s, Slot& c, std::uint32_t p, TokenRefusal& why) noexcept;
-
-  /// What a Returner of consumer `me` (index + 1) sees on a page.
-  struct SwView {
-    std::uint32_t share = 0;    ///< references it holds there (0: none, or not its page)
-    std::uint32_t returned = 0; ///< the `returned` value to extend
-    bool other = false;         ///< another consumer holds the single-writer part
-  };
-
-  ARENAKIT_ALWAYS_INLINE static SwView sw_view(detail::token_word::SwPage& e, std::uint32_t me) noexcept;
-
-  static std::uint32_t sw_share(State& s, std::uint32_t index, std::uint32_t p) noexcept;
-
-  static bool begin_sw_return(Slot& c, std::uint32_t gen, TokenRefusal& why) noexcept;
-  static void end_sw_return(State& s, Slot& c, std::uint32_t index) noexcept;
-
-  ARENAKIT_NOINLINE static bool return_shared_sw(State& s, Slot& c, std::uint32_t index, std::uint32_t p, bool other,
-                                                 TokenRefusal& why) noexcept;
-
-  /// What one page of a return did: a TokenRefusal, or released_step.
-  using Step = std::uint8_t;
-  static constexpr Step released_step = 0xFF;
-  static_assert(token_refusal_count < released_step);
-  static constexpr Step retry_step = 0xFE; ///< return_slow_step(): the page went back to the fast path
-  static constexpr Step refused_step(TokenRefusal why) noexcept { return static_cast<Step>(why); }
-
-  ARENAKIT_NOINLINE static Step return_slow_step(State& s, Slot& c, std::uint32_t index, std::uint32_t p) noexcept;
+  // -------------------------------------------- returns (tracker_returns)
 
   /**
-   * walk_ranges() - the work-capped walk both return paths share: checks
+   * walk_ranges() - the work-capped walk every return path shares: checks
    * each range (tokens/format.hpp), charges its cost to the call's budget
    * (a valid range its count, any other range 1; a range that does not fit
-   * stops the call), and hands each page of a valid range to @per_page,
-   * which returns `released` or the refusal (a Step: one register, so the
-   * hot path keeps no refusal in memory). Refusals are counted on @c by
-   * reason, as is a capped call.
-   * Always inlined: @per_page is the hot loop's body.
+   * stops the call), and gives back each page of a valid range through the
+   * policy. Refusals are counted on @c by reason, as is a capped call.
    */
-  template <class Range, class PerPage>
-  ARENAKIT_ALWAYS_INLINE static ReturnOutcome walk_ranges(State& s, Slot& c, std::span<const Range> ranges,
-                                                          PerPage&& per_page) noexcept;
+  template <class Range>
+  ARENAKIT_ALWAYS_INLINE static ReturnOutcome walk_ranges(State& s, Slot& c, std::uint32_t index,
+                                                          std::span<const Range> ranges) noexcept;
 
   static ReturnOutcome refuse_call(State& s, Slot* c, ConsumerHandle h, TokenRefusal why, std::size_t ranges) noexcept;
 
@@ -482,10 +395,6 @@ private:
 
   template <class Range>
   ReturnOutcome return_impl(ConsumerHandle h, std::span<const Range> ranges) noexcept;
-
-  static std::uint64_t drain(State& s, Slot& c, std::uint32_t index) noexcept;
-
-  static std::uint32_t refs_of(State& s, Slot& slot, std::uint32_t index, std::uint32_t page) noexcept;
 
   std::unique_ptr<State> state_;
 };
@@ -497,4 +406,3 @@ private:
 #include <arenakit/tokens/impl/tracker_consumers.hpp>
 #include <arenakit/tokens/impl/tracker_deliver.hpp>
 #include <arenakit/tokens/impl/tracker_returns.hpp>
-#include <arenakit/tokens/impl/tracker_pages.hpp>

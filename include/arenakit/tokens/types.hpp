@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 /**
  * @file tokens/types.hpp
- * @brief The token tracker's vocabulary: its policies (Producers, Returners,
- *        the page-free hook), its configuration, the consumer handle, what
+ * @brief The token tracker's vocabulary: the page-free hook, its configuration, the consumer handle, what
  *        each call reports (outcomes) and the counters. No behaviour: see
  *        tokens/token_tracker.hpp and docs/tokens.md.
  */
@@ -34,36 +33,9 @@ struct IgnorePageFree {
 template <class H>
 concept PageFreeHook = std::is_nothrow_invocable_v<H&, std::uint32_t> && std::is_nothrow_move_constructible_v<H>;
 
-/**
- * enum Producers - who may call deliver() at the same time.
- * @many: any number of threads, one per consumer at a time (devmem: each
- *        socket's recvmsg). Claiming a free page is a CAS.
- * @one:  one thread at a time for the whole binding (one receive queue per
- *        binding, as io_uring zcrx's area per interface queue). Then only that
- *        thread can write a free page word, and claiming a free page is a
- *        plain store: one locked instruction fewer per token. A second
- *        concurrent deliverer is detected and refused (concurrent_delivery),
- *        at the cost of one exchange per batch.
- */
-enum class Producers : std::uint8_t { many, one };
-
-/**
- * enum Returners - who may give references back for one consumer.
- * @any:              return_tokens(h, ...) from any threads, any number at
- *                    once. Each returned token is one CAS on the page word.
- * @one_per_consumer: each consumer has one Returner (claim_returner(), once
- *                    per consumer, move-only; the only way to return), used
- *                    by one thread at a time. Requires Producers::one and
- *                    no page-free hook. A page held by one consumer then
- *                    keeps two single-writer counters (detail::SwPage):
- *                    `delivered`, written by the producer, and `returned`,
- *                    written by the owner's Returner, so deliver and return
- *                    take no locked instruction per token. References of a
- *                    second consumer on the page, closes and bad input use
- *                    the locked machinery. A second concurrent call through
- *                    one Returner is refused (concurrent_return), not raced.
- */
-enum class Returners : std::uint8_t { any, one_per_consumer };
+// Who may deliver and who may return is the tracker's page-reference policy
+// (concepts/page_refs.hpp): AnyThreadRefs (the default), OneProducerRefs,
+// SingleWriterRefs (tokens/refs/).
 
 /// Set-up of a TokenTracker; every field is checked by create().
 struct TokenTrackerConfig {
@@ -114,7 +86,7 @@ struct ReturnOutcome {
 enum class CloseStatus : std::uint8_t {
   drained,              ///< every reference came back during this call
   deferred_to_delivery, ///< a delivery was in progress: it drains when it finishes
-  deferred_to_return,   ///< Returners::one_per_consumer: a Returner call was in progress: it drains when it finishes
+  deferred_to_return,   ///< SingleWriterRefs: a Returner call was in progress: it drains when it finishes
   refused,              ///< stale handle or already closed: nothing done
 };
 

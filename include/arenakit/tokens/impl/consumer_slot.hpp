@@ -69,7 +69,7 @@ struct TokenSlotCounters {
  * `state` (64 bits): | generation:32 | pins:26 | claimed | returning | free | drained | delivering | closed |
  * - generation: bumped at every open; a handle carries the one it was given.
  * - pins: return_tokens() calls in flight (they keep the slot from reuse).
- * - returning / claimed (Returners::one_per_consumer only): a Returner call
+ * - returning / claimed (SingleWriterRefs only): a Returner call
  *   is in flight (it keeps the slot from reuse and defers a close, like
  *   delivering) / the consumer's Returner was handed out.
  * - delivering: a deliver() batch is in flight (it owns `log`).

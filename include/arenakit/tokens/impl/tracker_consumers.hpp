@@ -2,8 +2,9 @@
 /**
  * @file tokens/impl/tracker_consumers.hpp
  * @brief TokenTracker's out-of-line members: create(), and the consumer
- *        registry: open, close, the slot state machine (who drains, who
- *        recycles), the free list of slots, counters.
+ *        lifecycle over the registry (tokens/impl/consumer_registry.hpp):
+ *        open, close, the slot state machine (who drains, who recycles),
+ *        the queries that check a handle, counters.
  *        Memory-order labels (tt-*) are shared with tokens/token_tracker.hpp
  *        and the other tokens/impl/tracker_*.hpp files: one class, one set.
  */
@@ -13,8 +14,8 @@
 
 namespace arenakit {
 
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::create(const Region& binding,
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::create(const Region& binding,
     const TokenTrackerConfig& cfg, OnPageFree hook) noexcept -> Result<TokenTracker> {
   if (cfg.page_size == 0 || !std::has_single_bit(cfg.page_size)) return errc::invalid_config;
   if (binding.size == 0 || binding.size % cfg.page_size != 0) return errc::invalid_config;
@@ -33,38 +34,22 @@ inline auto TokenTracker<OnPageFree, producers, returners>::create(const Region&
   s->page_shift = static_cast<unsigned>(std::countr_zero(cfg.page_size));
   s->page_count = pages;
   s->max_tokens_per_call = cfg.max_tokens_per_call;
-  s->max_consumers = cfg.max_consumers;
-  // calloc: the zero pages of a large binding cost nothing until touched.
-  s->words = static_cast<std::uint64_t*>(std::calloc(static_cast<std::size_t>(pages), sizeof(std::uint64_t)));
-  if (s->words == nullptr) return errc::out_of_memory;
-  std::size_t sw_bytes = 0;
-  if constexpr (single_writer) {
-    // calloc: zeroed lazily, like the page words. {0, 0}: owner none, share 0.
-    s->sw = static_cast<detail::token_word::SwPage*>(
-        std::calloc(static_cast<std::size_t>(pages), sizeof(detail::token_word::SwPage)));
-    if (s->sw == nullptr) return errc::out_of_memory;
-    sw_bytes = static_cast<std::size_t>(pages) * sizeof(detail::token_word::SwPage);
-  }
-  s->chunk_count = (cfg.max_consumers + chunk_slots - 1) >> chunk_shift;
-  s->chunks = new (std::nothrow) std::atomic<Slot*>[s->chunk_count]();
-  if (s->chunks == nullptr) return errc::out_of_memory;
-  s->bytes.store(sizeof(State) + static_cast<std::size_t>(pages) * sizeof(std::uint64_t) + sw_bytes +
-                     s->chunk_count * sizeof(std::atomic<Slot*>),
-                 std::memory_order_relaxed);
+  // The policy's page memory (calloc'd: the pages of a large binding cost
+  // nothing until touched), then the registry's chunk table.
+  if (!s->refs.allocate(pages)) return errc::out_of_memory;
+  s->bytes.store(sizeof(State) + static_cast<std::size_t>(pages) * Refs::bytes_per_page, std::memory_order_relaxed);
+  if (!s->consumers.init(cfg.max_consumers, s->bytes)) return errc::out_of_memory;
   TokenTracker t;
   t.state_ = std::move(s);
   return t;
 }
 
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::open_consumer() noexcept -> Result<ConsumerHandle> {
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::open_consumer() noexcept -> Result<ConsumerHandle> {
   State& s = *state_;
   std::uint32_t index = 0;
-  if (!pop_free(s, index)) {
-    const std::error_code ec = grow(s, index);
-    if (ec) return ec;
-  }
-  Slot& c = *s.slot(index);
+  if (const std::error_code ec = s.consumers.take(index, s.bytes)) return ec;
+  Slot& c = *s.consumers.slot(index);
   const std::uint64_t old = c.state.load(std::memory_order_relaxed);
   std::uint32_t gen = Slot::generation_of(old) + 1;
   if (gen == 0) gen = 1; // 0 names no consumer
@@ -80,11 +65,11 @@ inline auto TokenTracker<OnPageFree, producers, returners>::open_consumer() noex
   return ConsumerHandle{index, gen};
 }
 
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::close(ConsumerHandle h) noexcept -> CloseOutcome {
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::close(ConsumerHandle h) noexcept -> CloseOutcome {
   State& s = *state_;
   CloseOutcome out;
-  Slot* c = s.slot(h.index);
+  Slot* c = s.consumers.slot(h.index);
   if (c == nullptr) {
     note_refusal(s, c, h, TokenRefusal::consumer_closed, 1);
     return out;
@@ -105,7 +90,7 @@ inline auto TokenTracker<OnPageFree, producers, returners>::close(ConsumerHandle
   }
   s.consumers_open.fetch_sub(1, std::memory_order_relaxed); // statistic
   // The drain runs exactly once, on whichever of this close, the delivery
-  // in flight or (one_per_consumer) the Returner call in flight leaves
+  // in flight or (SingleWriterRefs) the Returner call in flight leaves
   // last: each clears its bit with an RMW on this word, so exactly one of
   // them sees "closed, neither bit set".
   if ((st & (Slot::delivering_bit | Slot::returning_bit)) != 0) {
@@ -119,17 +104,11 @@ inline auto TokenTracker<OnPageFree, producers, returners>::close(ConsumerHandle
   return out;
 }
 
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::counters() const noexcept -> BindingStats {
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::counters() const noexcept -> BindingStats {
   const State& s = *state_;
   BindingStats out;
-  // (tt-k1) pairs with (tt-k5).
-  const std::uint32_t used = s.chunks_used.load(std::memory_order_acquire); // pairs with grow()'s release
-  for (std::uint32_t k = 0; k < used; ++k) {
-    // (tt-k2) pairs with (tt-k4).
-    const Slot* chunk = s.chunks[k].load(std::memory_order_acquire);
-    for (std::uint32_t i = 0; i < chunk_slots; ++i) chunk[i].now.add_to(out);
-  }
+  s.consumers.for_each_slot([&out](const Slot& c) noexcept { c.now.add_to(out); });
   for (std::size_t i = 0; i < token_refusal_count; ++i)
     out.refused[i] += s.stale_refused[i].load(std::memory_order_relaxed);
   out.page_count = s.page_count;
@@ -139,11 +118,10 @@ inline auto TokenTracker<OnPageFree, producers, returners>::counters() const noe
   return out;
 }
 
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers,
-    returners>::consumer_counters(ConsumerHandle h) const noexcept -> std::optional<ConsumerStats> {
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::consumer_counters(ConsumerHandle h) const noexcept -> std::optional<ConsumerStats> {
   State& s = *state_;
-  Slot* c = s.slot(h.index);
+  Slot* c = s.consumers.slot(h.index);
   if (c == nullptr) return std::nullopt;
   // (tt-g3) pairs with (tt-g1).
   const std::uint64_t st = c->state.load(std::memory_order_acquire); // pairs with open's release
@@ -172,8 +150,8 @@ inline auto TokenTracker<OnPageFree, producers,
   return out;
 }
 
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::count(Slot& c, TokenRefusal r,
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::count(Slot& c, TokenRefusal r,
     std::uint64_t n) noexcept -> void {
   if (n != 0) c.now.refused[static_cast<std::size_t>(r)].fetch_add(n, std::memory_order_release); // statistic; (tt-s3)
 }
@@ -181,8 +159,8 @@ inline auto TokenTracker<OnPageFree, producers, returners>::count(Slot& c, Token
 /// note_refusal() - charge a call-level refusal to the consumer when the
 /// handle still names it, else to the binding (a stale handle must not
 /// pollute the counters of the slot's next consumer).
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::note_refusal(State& s, Slot* c, ConsumerHandle h,
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::note_refusal(State& s, Slot* c, ConsumerHandle h,
     TokenRefusal r, std::uint64_t n) noexcept -> void {
   if (c != nullptr && Slot::generation_of(c->state.load(std::memory_order_relaxed)) == h.generation) {
     count(*c, r, n);
@@ -203,8 +181,8 @@ inline auto TokenTracker<OnPageFree, producers, returners>::note_refusal(State& 
 // Always inlined, as the two copies it replaces were: the bits are then
 // constants again (measured: a called copy cost the deliver+return pair
 // up to 0.3 ns).
-template <class OnPageFree, Producers producers, Returners returners>
-ARENAKIT_ALWAYS_INLINE auto TokenTracker<OnPageFree, producers, returners>::begin_exclusive(Slot& c,
+template <class OnPageFree, class Refs>
+ARENAKIT_ALWAYS_INLINE auto TokenTracker<OnPageFree, Refs>::begin_exclusive(Slot& c,
     std::uint32_t gen, std::uint64_t bit, TokenRefusal busy, TokenRefusal& why) noexcept -> bool {
   std::uint64_t st = c.state.load(std::memory_order_relaxed); // checked, then confirmed by the CAS
   for (;;) {
@@ -232,8 +210,8 @@ ARENAKIT_ALWAYS_INLINE auto TokenTracker<OnPageFree, producers, returners>::begi
  * pairs with close()'s release (tt-c1) when it deferred to us, and with the other
  * exclusive call's (tt-x2) (the log it extended).
  */
-template <class OnPageFree, Producers producers, Returners returners>
-ARENAKIT_ALWAYS_INLINE auto TokenTracker<OnPageFree, producers, returners>::end_exclusive(State& s, Slot& c,
+template <class OnPageFree, class Refs>
+ARENAKIT_ALWAYS_INLINE auto TokenTracker<OnPageFree, Refs>::end_exclusive(State& s, Slot& c,
     std::uint32_t index, std::uint64_t bit, std::uint64_t other) noexcept -> void {
   const std::uint64_t st = c.state.fetch_and(~bit, std::memory_order_acq_rel); // (tt-x2)
   if (ARENAKIT_UNLIKELY((st & (Slot::closed_bit | other)) == Slot::closed_bit)) {
@@ -242,21 +220,8 @@ ARENAKIT_ALWAYS_INLINE auto TokenTracker<OnPageFree, producers, returners>::end_
   }
 }
 
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::begin_delivery(Slot& c, std::uint32_t gen,
-    TokenRefusal& why) noexcept -> bool {
-  return begin_exclusive(c, gen, Slot::delivering_bit, TokenRefusal::concurrent_delivery, why);
-}
-
-/// A Returner call still in flight (one_per_consumer) drains instead.
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::end_delivery(State& s, Slot& c,
-    std::uint32_t index) noexcept -> void {
-  end_exclusive(s, c, index, Slot::delivering_bit, Slot::returning_bit);
-}
-
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::begin_return(Slot& c,
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::begin_return(Slot& c,
     std::uint32_t gen) noexcept -> bool {
   std::uint64_t st = c.state.load(std::memory_order_relaxed);
   for (;;) {
@@ -270,8 +235,8 @@ inline auto TokenTracker<OnPageFree, producers, returners>::begin_return(Slot& c
   }
 }
 
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::end_return(State& s, Slot& c,
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::end_return(State& s, Slot& c,
     std::uint32_t index) noexcept -> void {
   // acq_rel: release orders our page and counter updates before a recycler
   // (pairs with try_recycle()'s acquire); acquire lets us recycle.
@@ -280,8 +245,8 @@ inline auto TokenTracker<OnPageFree, producers, returners>::end_return(State& s,
   if (ARENAKIT_UNLIKELY((st & Slot::drained_bit) != 0 && (st & Slot::pins_mask) == 0)) try_recycle(s, c, index);
 }
 
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::finish_close(State& s, Slot& c,
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::finish_close(State& s, Slot& c,
     std::uint32_t index) noexcept -> void {
   // release: the drain happens-before the slot's reuse (pairs with
   // try_recycle()'s acquire, whoever runs it).
@@ -292,8 +257,8 @@ inline auto TokenTracker<OnPageFree, producers, returners>::finish_close(State& 
 
 /// try_recycle() - the last of close / returners / deliverer to leave puts
 /// the slot on the free list; the CAS that sets free_bit picks exactly one.
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::try_recycle(State& s, Slot& c,
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::try_recycle(State& s, Slot& c,
     std::uint32_t index) noexcept -> void {
   constexpr std::uint64_t done = Slot::closed_bit | Slot::drained_bit;
   // acquire: pairs with the releases of finish_close() and end_return().
@@ -308,39 +273,51 @@ inline auto TokenTracker<OnPageFree, producers, returners>::try_recycle(State& s
                                       std::memory_order_acquire))
       break;
   }
-  push_free(s, index);
+  s.consumers.put(index); // (ts-1) release: the drain reaches the next opener
 }
 
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::pop_free(State& s,
-    std::uint32_t& index) noexcept -> bool {
-  const std::uint32_t top = s.free.pop(free_link(s));
-  if (top == detail::TaggedIndexStack::none) return false;
-  index = top;
-  return true;
+/**
+ * drain() - give back everything the closed consumer holds, through the
+ * policy (its log, then its shared table). Runs once, by close() or by the
+ * call close() deferred to; nobody appends to the log any more.
+ */
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::drain(State& s, Slot& c, std::uint32_t index) noexcept -> std::uint64_t {
+  Ctx x = s.ctx(c, index);
+  std::uint64_t visits = 0;
+  const std::uint64_t released = s.refs.drain(x, visits);
+  c.now.close_released.fetch_add(released, std::memory_order_release); // statistic; (tt-s3)
+  c.now.close_visits.fetch_add(visits, std::memory_order_release);     // statistic; (tt-s3)
+  return released;
 }
 
-/// grow() - allocate the next chunk of slots (set-up path, serialised).
-template <class OnPageFree, Producers producers, Returners returners>
-inline auto TokenTracker<OnPageFree, producers, returners>::grow(State& s,
-    std::uint32_t& index) noexcept -> std::error_code {
-  detail::SpinLockGuard g(s.grow_lock);
-  if (pop_free(s, index)) return {};
-  const std::uint32_t k = s.chunks_used.load(std::memory_order_relaxed);
-  if (k == s.chunk_count) return make_error_code(errc::limit_reached);
-  Slot* chunk = new (std::nothrow) Slot[chunk_slots];
-  if (chunk == nullptr) return make_error_code(errc::out_of_memory);
-  s.bytes.fetch_add(chunk_slots * sizeof(Slot), std::memory_order_relaxed); // statistic
-  // release: pairs with the acquire in State::slot() and stats().
-  // (tt-k4) pairs with (tt-k2), (tt-k3).
-  s.chunks[k].store(chunk, std::memory_order_release);
-  // (tt-k5) pairs with (tt-k1).
-  s.chunks_used.store(k + 1, std::memory_order_release);
-  const std::uint32_t first = k << chunk_shift;
-  const std::uint32_t last = std::min<std::uint32_t>(first + chunk_slots, s.max_consumers);
-  for (std::uint32_t i = last; i-- > first + 1;) push_free(s, i); // low indexes pop first
-  index = first;
-  return {};
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::page_refs(std::uint32_t page) const noexcept -> std::uint32_t {
+  if (page >= state_->page_count) return 0;
+  return state_->refs.page_refs(page); // acquire: see the policy
+}
+
+template <class OnPageFree, class Refs>
+inline auto TokenTracker<OnPageFree, Refs>::held_by(ConsumerHandle h, std::uint32_t page) const noexcept
+    -> std::uint32_t {
+  State& s = *state_;
+  Slot* c = s.consumers.slot(h.index);
+  if (c == nullptr || page >= s.page_count) return 0;
+  // (tt-g2) pairs with (tt-g1): the reset slot of this generation.
+  const std::uint64_t st = c->state.load(std::memory_order_acquire);
+  if (Slot::generation_of(st) != h.generation || (st & (Slot::closed_bit | Slot::free_bit)) != 0) return 0;
+  ARENAKIT_TEST_PAUSE(token_handle_checked);
+  Ctx x = s.ctx(*c, h.index);
+  const std::uint32_t n = s.refs.refs_of(x, page);
+  // The slot may have been closed, recycled and reopened meanwhile, and the
+  // owner field is the slot index in every generation: what we counted
+  // may be the next consumer's. Read the state again.
+  // (tt-s5) refs_of() read the page memory (and the shared table, under
+  // its lock) with acquire: a delivery to the new consumer that we counted
+  // happens-before this reload, and so does the reopen before it.
+  const std::uint64_t again = c->state.load(std::memory_order_relaxed);
+  if (Slot::generation_of(again) != h.generation || (again & (Slot::closed_bit | Slot::free_bit)) != 0) return 0;
+  return n;
 }
 
 } // namespace arenakit
