@@ -119,7 +119,7 @@ public:
    * so only the binding's one producer may call it on a free page.
    */
   template <class Hook>
-  ARENAKIT_NOINLINE PageStep add_shared(PageCtx<Hook>& x, std::uint32_t p) noexcept {
+  ARENAKIT_NOINLINE PageStep add_shared(PageCtx<Hook> x, std::uint32_t p) noexcept {
     std::atomic_ref<std::uint64_t> w = word(p);
     const std::uint64_t v = lock(w); // 0: not locked
     if (token_word::count(v) == token_word::count_max) {
@@ -146,7 +146,7 @@ public:
    * became free or ours while we waited.
    */
   template <class Hook>
-  ARENAKIT_NOINLINE PageStep deliver_slow(PageCtx<Hook>& x, std::uint32_t p) noexcept {
+  ARENAKIT_NOINLINE PageStep deliver_slow(PageCtx<Hook> x, std::uint32_t p) noexcept {
     std::atomic_ref<std::uint64_t> w = word(p);
     const std::uint64_t v = lock(w);
     if (v == 0) return page_retry; // freed while we waited (not locked)
@@ -188,7 +188,7 @@ public:
    * do, consumer_closed when a close of this consumer took its table.
    */
   template <class Hook>
-  ARENAKIT_NOINLINE PageStep return_shared(PageCtx<Hook>& x, std::uint32_t p) noexcept {
+  ARENAKIT_NOINLINE PageStep return_shared(PageCtx<Hook> x, std::uint32_t p) noexcept {
     std::atomic_ref<std::uint64_t> w = word(p);
     const std::uint64_t v = lock(w);
     if (v == 0) return page_refused(TokenRefusal::underflow); // nobody holds it (not locked)
@@ -224,7 +224,7 @@ public:
    * added any more: the caller drained its sole pages first).
    */
   template <class Hook>
-  std::uint64_t drain_shared(PageCtx<Hook>& x, std::uint64_t& visits) noexcept {
+  std::uint64_t drain_shared(PageCtx<Hook> x, std::uint64_t& visits) noexcept {
     PageCountTable mine;
     {
       SpinLockGuard g(x.c.shared_lock);

@@ -85,7 +85,7 @@ public:
   /// deliver() - on the one producer's thread. No locked instruction when
   /// the page's single-writer part is free or already this consumer's.
   template <class Hook>
-  ARENAKIT_ALWAYS_INLINE detail::PageStep deliver(detail::PageCtx<Hook>& x, std::uint32_t p) noexcept {
+  ARENAKIT_ALWAYS_INLINE detail::PageStep deliver(detail::PageCtx<Hook> x, std::uint32_t p) noexcept {
     namespace tw = detail::token_word;
     SwPage& e = sw_[p];
     std::atomic_ref<std::uint64_t> held(e.held);
@@ -116,7 +116,7 @@ public:
   /// producer cannot give the page away before delivered == returned, and
   /// a close waits for the Returner call to end).
   template <class Hook>
-  ARENAKIT_ALWAYS_INLINE detail::PageStep give_back(detail::PageCtx<Hook>& x, std::uint32_t p) noexcept {
+  ARENAKIT_ALWAYS_INLINE detail::PageStep give_back(detail::PageCtx<Hook> x, std::uint32_t p) noexcept {
     SwPage& e = sw_[p];
     const View v = view(e, x.index + 1);
     if (ARENAKIT_LIKELY(v.share != 0)) {
@@ -131,7 +131,7 @@ public:
   /// delivery to it runs, so for a page it owns with a share left nobody
   /// else writes `returned`, and `held` is stable too.
   template <class Hook>
-  std::uint64_t drain(detail::PageCtx<Hook>& x, std::uint64_t& visits) noexcept {
+  std::uint64_t drain(detail::PageCtx<Hook> x, std::uint64_t& visits) noexcept {
     std::uint64_t released = 0;
     for (const std::uint32_t p : x.c.log) {
       ++visits;
@@ -165,7 +165,7 @@ public:
   }
 
   template <class Hook>
-  std::uint32_t refs_of(detail::PageCtx<Hook>& x, std::uint32_t p) const noexcept {
+  std::uint32_t refs_of(detail::PageCtx<Hook> x, std::uint32_t p) const noexcept {
     namespace tw = detail::token_word;
     const std::uint32_t n = view(sw_[p], x.index + 1).share;
     // (pw-4)-style acquire, pairs with (pw-2).
@@ -219,7 +219,7 @@ private:
   /// may sit in our shared table. @other: another consumer holds the
   /// single-writer part (not_held rather than underflow).
   template <class Hook>
-  ARENAKIT_NOINLINE detail::PageStep give_back_shared(detail::PageCtx<Hook>& x, std::uint32_t p, bool other) noexcept {
+  ARENAKIT_NOINLINE detail::PageStep give_back_shared(detail::PageCtx<Hook> x, std::uint32_t p, bool other) noexcept {
     // relaxed: a hint; return_shared() decides under the page's spin bit.
     if (words_.word(p).load(std::memory_order_relaxed) != 0) {
       const detail::PageStep step = words_.return_shared(x, p);
@@ -233,7 +233,7 @@ private:
   }
 
   template <class Hook>
-  ARENAKIT_NOINLINE bool make_room(detail::PageCtx<Hook>& x) noexcept {
+  ARENAKIT_NOINLINE bool make_room(detail::PageCtx<Hook> x) noexcept {
     const std::uint32_t owner = x.index + 1;
     return x.c.log.make_room(
         [this, owner](std::uint32_t p) noexcept {

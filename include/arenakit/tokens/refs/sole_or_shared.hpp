@@ -56,7 +56,7 @@ public:
   /// one CAS when the page is free or its alone, plus a 4-byte log append
   /// when it was free. Lock-free on unshared pages.
   template <class Hook>
-  ARENAKIT_ALWAYS_INLINE detail::PageStep deliver(detail::PageCtx<Hook>& x, std::uint32_t p) noexcept {
+  ARENAKIT_ALWAYS_INLINE detail::PageStep deliver(detail::PageCtx<Hook> x, std::uint32_t p) noexcept {
     namespace tw = detail::token_word;
     const std::uint64_t me = tw::owner_field(x.index);
     std::atomic_ref<std::uint64_t> w = words_.word(p);
@@ -88,7 +88,7 @@ public:
   /// give_back() - drop one of @x's consumer's references on @p. One CAS
   /// on a page it holds alone; lock-free there.
   template <class Hook>
-  ARENAKIT_ALWAYS_INLINE detail::PageStep give_back(detail::PageCtx<Hook>& x, std::uint32_t p) noexcept {
+  ARENAKIT_ALWAYS_INLINE detail::PageStep give_back(detail::PageCtx<Hook> x, std::uint32_t p) noexcept {
     namespace tw = detail::token_word;
     const std::uint64_t me = tw::owner_field(x.index);
     std::atomic_ref<std::uint64_t> w = words_.word(p);
@@ -117,7 +117,7 @@ public:
    * is its alone, so nothing can be added to its table), then the table.
    */
   template <class Hook>
-  std::uint64_t drain(detail::PageCtx<Hook>& x, std::uint64_t& visits) noexcept {
+  std::uint64_t drain(detail::PageCtx<Hook> x, std::uint64_t& visits) noexcept {
     namespace tw = detail::token_word;
     const std::uint64_t me = tw::owner_field(x.index);
     std::uint64_t released = 0;
@@ -151,7 +151,7 @@ public:
   /// refs_of() - @x's consumer's references on @p now (the caller checks
   /// the handle before and after). Cold path: may take the spin bit.
   template <class Hook>
-  std::uint32_t refs_of(detail::PageCtx<Hook>& x, std::uint32_t p) const noexcept {
+  std::uint32_t refs_of(detail::PageCtx<Hook> x, std::uint32_t p) const noexcept {
     namespace tw = detail::token_word;
     const std::uint64_t me = tw::owner_field(x.index);
     // (so-3) pairs with (so-2), (so-4), (pw-2).
@@ -171,7 +171,7 @@ private:
   /// make_room() - compact the consumer's log (deliverer context). A page
   /// stays listed while its word says "held by this consumer alone".
   template <class Hook>
-  ARENAKIT_NOINLINE bool make_room(detail::PageCtx<Hook>& x) noexcept {
+  ARENAKIT_NOINLINE bool make_room(detail::PageCtx<Hook> x) noexcept {
     const std::uint64_t me = detail::token_word::owner_field(x.index);
     return x.c.log.make_room(
         [this, me](std::uint32_t p) noexcept {
