@@ -14,3 +14,8 @@ arenakit_add_test(NAME tokens_arena_binding_stress SOURCES tokens/tokens_arena_b
 # One consumer across several bindings: 64-bit tokens carry the binding id (issue 12).
 arenakit_add_test(NAME tokens_binding_group SOURCES tokens/tokens_binding_group.cpp)
 arenakit_add_test(NAME tokens_binding_group_stress SOURCES tokens/tokens_binding_group_stress.cpp LABELS stress TIMEOUT 600)
+# The page-reference policies and the consumer registry on their own (issue 12).
+arenakit_add_test(NAME tokens_page_refs SOURCES tokens/tokens_page_refs.cpp)
+arenakit_add_compile_fail_test(NAME cf_page_refs_without_give_back
+  SOURCE concepts/compile_fail/page_refs_without_give_back.cpp
+  REGEX "arenakit: PageRefs is missing `give_back")
