@@ -5,8 +5,8 @@
 // page, cuts it into 1-4 fragments for one of 6 flows (sockets), one tracker
 // reference and one token each. Applications return ranges of tokens, 128 at
 // a time (SO_DEVMEM_DONTNEED); a page's last return drops the consumers' arena
-// reference and the deferred reclaimer brings the page back to the receive
-// thread in a batch. One application crashes holding tokens: closing its
+// reference (the hook took it with the page's first fragment) and the deferred
+// reclaimer brings the page back to the receive thread in a batch. One application crashes holding tokens: closing its
 // consumer brings back exactly what it held, at a cost in what it held.
 #include <arenakit/arena/arena.hpp>
 #include <arenakit/lists/release_list.hpp>
@@ -71,11 +71,11 @@ int main() {
       Flow& f = flows[rng() % kFlows];
       frags.assign(1 + rng() % 4, page); // one reference per fragment
       n += frags.size();
-      (void)arena.retain(id); // the consumers' reference: the tracker's hook drops it
-      // A page's fragments go in one batch before any of its tokens is published: none comes back early.
+      // The page's first reference retains its slot for the consumers (the hook's taken()).
       const auto out = tracker.deliver(f.consumer, std::span<const std::uint32_t>(frags));
-      rx_bad += out.refused != 0 && out.last_refusal != ak::TokenRefusal::consumer_closed;
-      if (binding.release_undelivered(out, id)) closed_refs += out.refused; // closed: nobody took it
+      const bool closed = out.refused != 0 && out.last_refusal == ak::TokenRefusal::consumer_closed;
+      rx_bad += out.refused != 0 && !closed;
+      if (closed) closed_refs += out.refused; // nobody took it, and no arena reference was taken
       frags.resize(out.delivered);
       f.delivered += out.delivered;
       { std::lock_guard<std::mutex> g(f.mu); for (std::uint32_t p : frags) f.tokens.push_back(tracker.token32(p)); }

@@ -46,15 +46,14 @@ struct Rig {
     return std::move(t).value();
   }
 
-  /// The receive path: a fresh page with its consumers' reference taken,
-  /// delivered as @frags fragments, then the receive path's reference dropped.
+  /// The receive path: a fresh page delivered as @frags fragments (the
+  /// hook retains the consumers' arena reference), then the receive path's
+  /// reference dropped.
   std::uint32_t receive(ConsumerHandle h, std::uint32_t frags, bool keep_rx_reference = false) {
     const SlotId id = arena.acquire();
     REQUIRE(id);
-    REQUIRE(arena.retain(id));
     const std::uint32_t p = binding.page_of(id);
-    const DeliverOutcome out = hand_out(tracker, h, std::vector<std::uint32_t>(frags, p));
-    binding.release_undelivered(out, id);
+    (void)hand_out(tracker, h, std::vector<std::uint32_t>(frags, p));
     if (!keep_rx_reference) CHECK(arena.release(id));
     return p;
   }
@@ -150,6 +149,60 @@ TEST_CASE("arena binding: a page no consumer took goes back at once") {
   const std::uint32_t p = rig.receive(gone, 2); // every fragment refused: consumer closed
   CHECK(rig.tracker.page_refs(p) == 0);
   CHECK(rig.list.pending() == 1);
+  CHECK(rig.arena.reclaim() == 1);
+  CHECK(rig.arena.counters().slots_in_use == 0);
+}
+
+TEST_CASE("arena binding: the receive path delivers a page in several batches while it holds it") {
+  Rig rig;
+  const ConsumerHandle a = open(rig.tracker);
+  const std::uint32_t p = rig.receive(a, 2, /*keep_rx_reference=*/true);
+  const SlotId id = rig.binding.id_of(p);
+  CHECK(rig.arena.refs(id) == 2); // the receive path's, and one for all consumers
+  const TokenRange32 one{rig.tracker.token32(p), 1};
+  CHECK(give_back(rig.tracker, a, {one, one}).released == 2); // the tracker's count falls to 0
+  CHECK(rig.arena.refs(id) == 1);
+  CHECK(hand_out(rig.tracker, a, {p}).delivered == 1); // a second batch of the same fill
+  CHECK(rig.arena.refs(id) == 2);
+  CHECK(rig.arena.release(id));
+  CHECK(rig.list.pending() == 0); // the consumer still reads it
+  CHECK(give_back(rig.tracker, a, {one}).released == 1);
+  CHECK(rig.list.pending() == 1);
+  CHECK(rig.arena.reclaim() == 1);
+  CHECK(rig.arena.counters().refused_releases == 0);
+  CHECK(rig.arena.counters().slots_in_use == 0);
+}
+
+TEST_CASE("arena binding: a page the receive path no longer holds is refused as page_not_live, nothing changes") {
+  Rig rig;
+  const ConsumerHandle a = open(rig.tracker);
+  const SlotId id = rig.arena.acquire();
+  REQUIRE(id);
+  const std::uint32_t p = rig.binding.page_of(id);
+  CHECK(rig.arena.release(id)); // draining: back to the arena at the next reclaim
+  const DeliverOutcome late = hand_out(rig.tracker, a, {p, p});
+  CHECK(late.delivered == 0);
+  CHECK(late.refused == 2);
+  CHECK(late.last_refusal == TokenRefusal::page_not_live);
+  CHECK(rig.tracker.page_refs(p) == 0);
+  CHECK(rig.arena.refs(id) == 0);
+  CHECK(rig.tracker.consumer_counters(a)->refused_for(TokenRefusal::page_not_live) == 2);
+  CHECK(rig.arena.reclaim() == 1);
+  // Free in the arena now: still not the producer's to hand out.
+  CHECK(hand_out(rig.tracker, a, {p}).last_refusal == TokenRefusal::page_not_live);
+  CHECK(rig.arena.counters().slots_in_use == 0);
+}
+
+TEST_CASE("arena binding: a delivery to a closed consumer takes no arena reference") {
+  Rig rig;
+  const ConsumerHandle a = open(rig.tracker);
+  (void)rig.tracker.close(a);
+  const SlotId id = rig.arena.acquire();
+  REQUIRE(id);
+  const std::uint32_t p = rig.binding.page_of(id);
+  CHECK(hand_out(rig.tracker, a, {p}).last_refusal == TokenRefusal::consumer_closed);
+  CHECK(rig.arena.refs(id) == 1); // only the receive path's: nothing to give back by hand
+  CHECK(rig.arena.release(id));
   CHECK(rig.arena.reclaim() == 1);
   CHECK(rig.arena.counters().slots_in_use == 0);
 }

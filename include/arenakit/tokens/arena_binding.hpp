@@ -14,30 +14,30 @@
  *   p * page_size: page_of() and id_of() are a shift each.
  * - References. The arena counts who holds a page, the tracker counts which
  *   consumer holds how many references:
- *     receive path   id = arena.acquire()            1 reference: the receive path's
- *                    arena.retain(id)                one more: the consumers', handed over
- *                    tracker.deliver(h, frags)       n tracker references for consumer h
- *                    release_undelivered(out, id)    the consumers' reference back if none took it
+ *     receive path   id = arena.acquire()            1 arena reference: the receive path's
+ *                    tracker.deliver(h, frags)       n tracker references for consumer h; when
+ *                                                    the page's tracker count leaves 0, the
+ *                                                    hook's taken() retains one arena
+ *                                                    reference for all consumers
  *                    ... receive path done with the page ...
  *                    arena.release(id)               the receive path's reference
- *     consumers      return_tokens() / close()       tracker references back; the last one
- *                                                    calls the hook, which drops the
- *                                                    consumers' arena reference
+ *     consumers      return_tokens() / close()       tracker references back; when the count
+ *                                                    falls to 0 the hook drops the consumers'
+ *                                                    arena reference
  *   So a page is never back in the arena while the receive path or any
- *   consumer still uses it, whichever finishes first, and the counted
- *   arena refuses (and counts) a drop at zero instead of recycling twice.
- * - Deliver each acquired page in one batch (a NIC fills a page once before
- *   it is recycled): the hook drops the consumers' reference when the
- *   tracker's count for the page falls to zero, so a second batch after
- *   that would hand out references no arena reference backs.
+ *   consumer still uses it, whichever finishes first; the receive path may
+ *   deliver a page in as many batches as it likes while it holds it; and a
+ *   delivery of a page the receive path no longer holds (its slot free or
+ *   draining) is refused as page_not_live, counted, and changes nothing.
  * - Recycling. With a deferred reclaimer (DeferredReclaimer over a
  *   ReleaseList) the last drop queues the page, from whichever thread
  *   returned or closed, and the receive thread takes pages back in a batch
  *   with arena.reclaim() before it acquires: no free ring beside the arena.
  *   The deferred link lives in the page's first bytes, so this needs memory
  *   with a CPU address; device memory uses ImmediateReclaimer.
- * - The hook is the TokenTracker's PageFreeHook, so the tracker policy must
- *   take one (AnyThreadRefs, the default, or OneProducerRefs).
+ * - The hook is the TokenTracker's PageFreeHook and PageTakeHook
+ *   (tokens/types.hpp), so the tracker's page-reference policy must call
+ *   hooks (AnyThreadRefs, the default, or OneProducerRefs).
  */
 #pragma once
 
@@ -52,17 +52,21 @@
 
 namespace arenakit {
 
-/// The PageFreeHook of a tracker over an ArenaBinding: a page's last
-/// consumer reference came back, so the consumers' arena reference goes.
-/// Any thread; lock-free (Arena::release() of a counted arena: one CAS, then
-/// the reclaimer's retire).
+/// The hook of a tracker over an ArenaBinding: taken() retains the page's
+/// arena slot for the consumers when the page's tracker count leaves 0 (the
+/// producer still holds its own reference, so this succeeds unless the page
+/// is not the producer's to hand out); the call drops that reference when
+/// the count falls back to 0. Any thread; lock-free (one CAS each, and for
+/// the last drop the reclaimer's retire).
 template <class ArenaT>
 struct ReleaseToArena {
   ArenaT* arena = nullptr;
   unsigned page_shift = 0;
-  void operator()(std::uint32_t page) const noexcept {
-    (void)arena->release(arena->from_offset(std::uint64_t{page} << page_shift));
-  }
+  bool taken(std::uint32_t page) const noexcept { return arena->retain(id(page)); }
+  void operator()(std::uint32_t page) const noexcept { (void)arena->release(id(page)); }
+
+private:
+  SlotId id(std::uint32_t page) const noexcept { return arena->from_offset(std::uint64_t{page} << page_shift); }
 };
 
 template <class ArenaT>
@@ -105,17 +109,6 @@ public:
 
   /// The hook to create the TokenTracker with.
   [[nodiscard]] ReleaseToArena<ArenaT> hook() const noexcept { return {arena_, page_shift_}; }
-
-  /**
-   * release_undelivered() - after deliver(): when no consumer took the page
-   * (every reference refused, e.g. the consumer closed), drop the
-   * consumers' reference the receive path retained for it. Return: true
-   * when it did. Any thread; lock-free.
-   */
-  template <class Outcome>
-  bool release_undelivered(const Outcome& out, SlotId id) const noexcept {
-    return out.delivered == 0 && arena_->release(id);
-  }
 
 private:
   ArenaBinding() noexcept = default;

@@ -50,8 +50,9 @@ enum class TokenRefusal : std::uint8_t {
   count_saturated,     ///< deliver: the page's reference count is at its maximum (2^32 - 1)
   no_memory,           ///< deliver: the consumer's held-page record could not grow
   concurrent_return,   ///< SingleWriterRefs: a second call through the consumer's Returner while one runs (contract breach, refused not raced)
+  page_not_live,       ///< deliver: the hook refused to take the page (ArenaBinding: its arena slot holds no reference: free or draining)
 };
-inline constexpr std::size_t token_refusal_count = 12;
+inline constexpr std::size_t token_refusal_count = 13;
 
 /// Short, stable name of a refusal reason (for logs and benchmark counters).
 constexpr const char* to_string(TokenRefusal r) noexcept {
@@ -68,6 +69,7 @@ constexpr const char* to_string(TokenRefusal r) noexcept {
   case TokenRefusal::count_saturated: return "count_saturated";
   case TokenRefusal::no_memory: return "no_memory";
   case TokenRefusal::concurrent_return: return "concurrent_return";
+  case TokenRefusal::page_not_live: return "page_not_live";
   }
   return "unknown";
 }

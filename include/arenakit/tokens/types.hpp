@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <arenakit/config.hpp>
 #include <arenakit/tokens/format.hpp>
 
 #include <array>
@@ -32,6 +33,35 @@ struct IgnorePageFree {
  */
 template <class H>
 concept PageFreeHook = std::is_nothrow_invocable_v<H&, std::uint32_t> && std::is_nothrow_move_constructible_v<H>;
+
+/**
+ * A hook may also be told when a page is taken: `hook.taken(page) -> bool`
+ * (noexcept), called by the deliverer when the page's tracker count goes
+ * from 0 to 1, before the page is claimed; false refuses the delivery
+ * (TokenRefusal::page_not_live) and changes nothing. Each taken() that
+ * returned true is answered by exactly one hook(page): when the count falls
+ * back to 0, or at once when the claim lost a race to another deliverer.
+ * ReleaseToArena (tokens/arena_binding.hpp) retains the page's arena slot
+ * there, so the tracker holds one arena reference while any consumer holds
+ * the page. A hook without taken() takes every page.
+ */
+template <class H>
+concept PageTakeHook = PageFreeHook<H> && requires(H& h, std::uint32_t page) {
+  { h.taken(page) } noexcept -> std::same_as<bool>;
+};
+
+namespace detail {
+/// take_page() - the hook's taken(), or true for a hook without one.
+template <class H>
+ARENAKIT_ALWAYS_INLINE bool take_page(H& hook, std::uint32_t page) noexcept {
+  if constexpr (PageTakeHook<H>) {
+    return hook.taken(page);
+  } else {
+    (void)page;
+    return true;
+  }
+}
+} // namespace detail
 
 // Who may deliver and who may return is the tracker's page-reference policy
 // (concepts/page_refs.hpp): AnyThreadRefs (the default), OneProducerRefs,

@@ -38,7 +38,8 @@ inline auto TokenTracker<OnPageFree, Refs>::deliver(ConsumerHandle h,
     return out;
   }
   Ctx x = s.ctx(*c, h.index);
-  std::size_t refused_by[3] = {0, 0, 0}; // out_of_range, count_saturated, no_memory
+  std::size_t refused_by[3] = {0, 0, 0}; // out_of_range, count_saturated, others (no_memory, page_not_live)
+  std::size_t not_live = 0;
   std::size_t done = 0;
   const std::size_t n_pages = pages.size();
   std::uint64_t prefetched_line = ~std::uint64_t{0};
@@ -66,6 +67,7 @@ inline auto TokenTracker<OnPageFree, Refs>::deliver(ConsumerHandle h,
     } else {
       const auto r = static_cast<TokenRefusal>(step);
       ++refused_by[r == TokenRefusal::count_saturated ? 1 : 2];
+      not_live += r == TokenRefusal::page_not_live ? 1 : 0;
       out.last_refusal = r;
     }
   }
@@ -76,7 +78,8 @@ inline auto TokenTracker<OnPageFree, Refs>::deliver(ConsumerHandle h,
   if (ARENAKIT_UNLIKELY(refused_by[0] | refused_by[1] | refused_by[2])) {
     count(*c, TokenRefusal::out_of_range, refused_by[0]);
     count(*c, TokenRefusal::count_saturated, refused_by[1]);
-    count(*c, TokenRefusal::no_memory, refused_by[2]);
+    count(*c, TokenRefusal::no_memory, refused_by[2] - not_live);
+    count(*c, TokenRefusal::page_not_live, not_live);
   }
   ARENAKIT_TEST_PAUSE(token_deliver_before_end);
   // A Returner call still in flight (SingleWriterRefs) drains instead.

@@ -73,10 +73,15 @@ public:
       if (v == 0) {
         if (ARENAKIT_UNLIKELY(!x.c.log.has_room()) && !make_room(x))
           return detail::page_refused(TokenRefusal::no_memory);
+        // The page goes from 0 to 1: the hook may refuse it (PageTakeHook).
+        if (ARENAKIT_UNLIKELY(!detail::take_page(x.hook, p)))
+          return detail::page_refused(TokenRefusal::page_not_live);
         if (ProducerPolicy::claim(w, v, me | 1)) { // (pr-3) / (pr-4)
           x.c.log.push(p);
           return detail::page_done;
         }
+        // Another deliverer claimed it first: give the take back at once.
+        if constexpr (PageTakeHook<Hook>) x.hook(p);
         continue;
       }
       const detail::PageStep step = words_.deliver_slow(x, p);
