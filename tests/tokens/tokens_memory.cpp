@@ -50,6 +50,7 @@ TEST_CASE("tokens memory: 10,000 consumers x 1,024 tokens, pages held alone") {
   const std::size_t bytes = t.tracking_bytes();
   report("held alone", bytes);
   CHECK(bytes <= limit);
+  CHECK(bytes <= std::size_t{16} << 20); // issue 12: pages held alone cost at most 16 MiB
   // Exactly: page words + slot chunks + one 64-entry log per consumer.
   const std::size_t slots = ((consumers + 63) / 64) * 64 * sizeof(detail::TokenConsumerSlot);
   const std::size_t logs = std::size_t{consumers} * 64 * sizeof(std::uint32_t);
