@@ -17,8 +17,7 @@
  * - `P::calls_hook` (bool): give_back()/drain() call x.hook(page) when a
  *   page's last reference drops. A policy that cannot must say false; the
  *   tracker then accepts only IgnorePageFree.
- * - `P::bytes_per_page`, `P::pages_per_line` (std::size_t): memory per page
- *   (tracking_bytes()) and how many pages share a cache line (prefetching).
+ * - `P::bytes_per_page` (std::size_t): memory per page (tracking_bytes()).
  * - `p.allocate(pages) -> bool` (set-up; false: out of memory).
  * - `p.begin_batch() -> bool`, `p.end_batch()`: bracket one deliver() call;
  *   begin may refuse (concurrent_delivery).
@@ -55,7 +54,6 @@ concept PageRefs =
       { P::one_returner } -> std::convertible_to<bool>;
       { P::calls_hook } -> std::convertible_to<bool>;
       { P::bytes_per_page } -> std::convertible_to<std::size_t>;
-      { P::pages_per_line } -> std::convertible_to<std::size_t>;
       { p.allocate(std::uint64_t{1}) } noexcept -> std::same_as<bool>;
       { p.begin_batch() } noexcept -> std::same_as<bool>;
       { p.end_batch() } noexcept;
@@ -79,11 +77,8 @@ constexpr bool check_page_refs() {
                   { P::calls_hook } -> std::convertible_to<bool>;
                 },
                 "arenakit: PageRefs is missing `static constexpr bool one_returner` / `calls_hook`");
-  static_assert(requires {
-                  { P::bytes_per_page } -> std::convertible_to<std::size_t>;
-                  { P::pages_per_line } -> std::convertible_to<std::size_t>;
-                },
-                "arenakit: PageRefs is missing `bytes_per_page` / `pages_per_line`");
+  static_assert(requires { { P::bytes_per_page } -> std::convertible_to<std::size_t>; },
+                "arenakit: PageRefs is missing `static constexpr std::size_t bytes_per_page`");
   static_assert(requires(P& p) { { p.allocate(std::uint64_t{1}) } noexcept -> std::same_as<bool>; },
                 "arenakit: PageRefs is missing `allocate(std::uint64_t pages) noexcept -> bool`");
   static_assert(requires(P& p) {

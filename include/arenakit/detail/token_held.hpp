@@ -98,9 +98,9 @@ public:
       std::sort(data_, data_ + kept);
       size_ = kept = static_cast<std::size_t>(std::unique(data_, data_ + kept) - data_);
     }
-    if (kept > cap_ / 2) {
+    if (kept > cap_ / 4) {
       if (!resize(cap_ * 2, bytes)) return has_room();
-    } else if (kept < cap_ / 8 && cap_ > min_capacity) {
+    } else if (kept < cap_ / 16 && cap_ > min_capacity) {
       (void)resize(cap_ / 2, bytes); // shrinking is an optimisation: failure keeps the old buffer
     }
     ++compactions_;

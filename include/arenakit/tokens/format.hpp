@@ -168,6 +168,13 @@ public:
     return binding_field_ | page;
   }
 
+  /// page_hint() - the page @start names if it is a well-formed token of
+  /// this binding, else a value >= page_count(): one xor, for prefetching
+  /// ahead of check().
+  [[nodiscard]] constexpr std::uint64_t page_hint(std::uint64_t start) const noexcept {
+    return start ^ binding_field_;
+  }
+
   /**
    * check() - validate an untrusted range of tokens.
    * @start: first token (any 64-bit value; for 32-bit formats a value past

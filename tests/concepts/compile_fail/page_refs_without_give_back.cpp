@@ -5,7 +5,6 @@ struct DeliverOnly {
   static constexpr bool one_returner = false;
   static constexpr bool calls_hook = true;
   static constexpr std::size_t bytes_per_page = 8;
-  static constexpr std::size_t pages_per_line = 8;
   bool allocate(std::uint64_t) noexcept { return true; }
   bool begin_batch() noexcept { return true; }
   void end_batch() noexcept {}

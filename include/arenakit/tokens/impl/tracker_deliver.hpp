@@ -42,20 +42,14 @@ inline auto TokenTracker<OnPageFree, Refs>::deliver(ConsumerHandle h,
   std::size_t not_live = 0;
   std::size_t done = 0;
   const std::size_t n_pages = pages.size();
-  std::uint64_t prefetched_line = ~std::uint64_t{0};
   for (std::size_t i = 0; i < n_pages; ++i) {
     const std::uint32_t p = pages[i];
     // The batch says which pages come next: start their cache misses now
-    // (random pages of a large binding are rarely in cache); once per
-    // cache line, so sequential pages pay almost nothing for it.
-    if (i + prefetch_distance < n_pages) {
-      const std::uint32_t ahead = pages[i + prefetch_distance];
-      const std::uint64_t line = ahead / Refs::pages_per_line;
-      if (line != prefetched_line && ahead < s.page_count) {
-        prefetched_line = line;
-        s.refs.prefetch(ahead);
-      }
-    }
+    // (random pages of a large binding are rarely in cache). Every page: a
+    // test to skip lines already fetched cost more than the prefetches it
+    // saved (callgrind: 12 instructions per token against 4).
+    if (i + prefetch_distance < n_pages && pages[i + prefetch_distance] < s.page_count)
+      s.refs.prefetch(pages[i + prefetch_distance]);
     if (ARENAKIT_UNLIKELY(p >= s.page_count)) {
       ++refused_by[0];
       out.last_refusal = TokenRefusal::out_of_range;

@@ -26,6 +26,12 @@ ARENAKIT_ALWAYS_INLINE auto TokenTracker<OnPageFree, Refs>::walk_ranges(State& s
   std::uint64_t released = 0;
   std::size_t i = 0;
   for (; i < ranges.size(); ++i) {
+    // Start the cache miss of a range a few ahead (scattered single-token
+    // ranges of a large binding are rarely in cache), as deliver() does.
+    if (i + prefetch_distance < ranges.size()) {
+      const std::uint64_t ahead = s.format.page_hint(ranges[i + prefetch_distance].start);
+      if (ahead < s.page_count) s.refs.prefetch(static_cast<std::uint32_t>(ahead));
+    }
     const CheckedRange r = s.format.check(ranges[i].start, ranges[i].count, s.max_tokens_per_call);
     const std::uint64_t cost = r.ok && r.count != 0 ? r.count : 1;
     if (cost > budget) {

@@ -62,7 +62,6 @@ public:
   static constexpr bool one_returner = true;
   static constexpr bool calls_hook = false;
   static constexpr std::size_t bytes_per_page = sizeof(std::uint64_t) + sizeof(SwPage);
-  static constexpr std::size_t pages_per_line = cache_line_size / sizeof(SwPage);
 
   SingleWriterRefs() noexcept = default;
   SingleWriterRefs(SingleWriterRefs&& o) noexcept : words_(std::move(o.words_)), sw_(std::exchange(o.sw_, nullptr)) {}

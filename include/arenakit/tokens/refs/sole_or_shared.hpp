@@ -50,7 +50,6 @@ public:
   bool begin_batch() noexcept { return producer_.begin_batch(); }
   void end_batch() noexcept { producer_.end_batch(); }
   void prefetch(std::uint32_t p) const noexcept { words_.prefetch(p); }
-  static constexpr std::size_t pages_per_line = cache_line_size / bytes_per_page;
 
   /// deliver() - one more reference for @x's consumer on @p: one load and
   /// one CAS when the page is free or its alone, plus a 4-byte log append
