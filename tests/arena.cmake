@@ -101,3 +101,5 @@ arenakit_add_compile_fail_test(NAME cf_counted_slots_without_drop
 arenakit_add_compile_fail_test(NAME cf_counted_arena_cache
   SOURCE concepts/compile_fail/counted_arena_cache.cpp
   REGEX "arenakit: Arena::Cache needs an uncounted slot allocator")
+# Mappings counted in extents, under a budget (issue 15.2).
+arenakit_add_test(NAME test_arena_extents SOURCES arena/test_arena_extents.cpp)

@@ -30,6 +30,7 @@ enum class errc : int {
   numa_bind_failed,      ///< mbind() refused the requested node
   slots_outstanding,     ///< teardown found slots still held by users
   size_overflow,         ///< a byte size or count does not fit its type (slot > 4 GiB - 1, shards x shard size > 2^64)
+  mapping_budget,        ///< growth would need a mapping past ArenaConfig::max_mappings
 };
 
 namespace detail {
@@ -49,6 +50,7 @@ struct ErrcErrors {
       {errc::slots_outstanding, "slots are still held by users"},
       {errc::size_overflow,
        "a size does not fit: slot_size must fit 32 bits and max_shards * shard_size 64 bits"},
+      {errc::mapping_budget, "growth would need more device mappings than max_mappings allows"},
   };
 };
 } // namespace detail

@@ -20,6 +20,7 @@
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "loopback.hpp"
@@ -126,6 +127,47 @@ TEST_CASE("72 buffers of 4 KB take 72 / 5 / 1 real registrations with 4 KB / 64 
     CHECK(arena.release_bulk(ids.data(), 72) == 72);
     CHECK_FALSE(arena.release_memory());
     CHECK(arena.counters().mappings == 0);
+    CHECK(rec.occupied.empty());
+    CHECK(arena.mapper().unmap_failures() == 0);
+  }
+}
+
+TEST_CASE("1,024 x 64 KiB shards take 1,024 real registrations, and 32 with 2 MiB extents (issue 15.2)") {
+  // 64 MiB pinned: needs RLIMIT_MEMLOCK >= 64 MiB (or CAP_IPC_LOCK).
+  rlimit lim{};
+  REQUIRE(::getrlimit(RLIMIT_MEMLOCK, &lim) == 0);
+  if (::geteuid() != 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < (std::uint64_t{64} << 20)) {
+    MESSAGE("skipped: RLIMIT_MEMLOCK below 64 MiB and not root");
+    return;
+  }
+  for (const std::uint32_t per : {1u, 32u}) {
+    CAPTURE(per);
+    Ring r;
+    Recorder rec;
+    auto table = UringBufferTable::prepare(r.ring, 1024, rec.ops());
+    REQUIRE(table);
+    ArenaConfig c = cfg(64 * 1024, 1024, 1024);
+    c.shards_per_extent = per;
+    UringArena arena(c, MmapSource{}, UringFixedBufferMapper(*table));
+    REQUIRE(arena);
+    CHECK(arena.counters().shards == 1024);
+    CHECK(arena.counters().mappings == 1024 / per);
+    CHECK(rec.registrations == 1024 / per); // the kernel saw exactly that many
+    std::vector<SlotId> ids(1024 * 16);
+    REQUIRE(arena.acquire_bulk(ids.data(), static_cast<std::uint32_t>(ids.size())) == ids.size());
+    std::set<unsigned> indices;
+    for (SlotId id : ids) {
+      const UringFixedSlot s = uring_fixed_slot(arena, id);
+      indices.insert(s.buf_index);
+      CHECK(s.offset_in_buffer + s.len <= std::size_t{per} * 64 * 1024);
+    }
+    CHECK(indices.size() == 1024 / per);
+    // A slot in the middle of an extent is live in the kernel through its entry.
+    const SlotId mid = ids[ids.size() / 2 + 17];
+    CHECK(read_one_through(r.ring, reinterpret_cast<std::uint64_t>(arena.pointer(mid)),
+                           uring_fixed_slot(arena, mid).buf_index) == 1);
+    CHECK(arena.release_bulk(ids.data(), static_cast<std::uint32_t>(ids.size())) == ids.size());
+    CHECK_FALSE(arena.release_memory());
     CHECK(rec.occupied.empty());
     CHECK(arena.mapper().unmap_failures() == 0);
   }

@@ -454,6 +454,19 @@ private:
 
   std::error_code add_shard_locked(std::uint32_t list) noexcept;
 
+  /// The extent being carved into shards (under growth_mutex_): its region,
+  /// mapping and device address, and how many of its shards exist.
+  struct OpenExtent {
+    Region region{};
+    mapping_type mapping{};
+    std::uint64_t dev = 0;
+    std::uint32_t used = 0;  ///< shards carved so far
+    std::uint32_t count = 0; ///< shards it holds (0: none open)
+  };
+
+  /// Take and map the next extent; errc::mapping_budget past max_mappings.
+  std::error_code open_extent_locked(std::uint32_t first_shard) noexcept;
+
   std::error_code release_memory_impl(TeardownReport& report) noexcept;
 
   // Read-mostly geometry.
@@ -470,6 +483,8 @@ private:
   std::uint32_t index_mask_ = 0;
   std::uint32_t slots_per_shard_ = 0;
   std::uint32_t max_shards_ = 0;
+  std::uint32_t shards_per_extent_ = 1;
+  std::uint32_t max_mappings_ = 0; ///< 0: no budget
   std::uint8_t tag_ = 0;
   detail::VirtualArray<Shard*> shards_;
   detail::VirtualArray<ShardView> views_;
@@ -493,11 +508,13 @@ private:
   std::atomic<std::uint64_t> fallbacks_{0};
   std::atomic<std::uint64_t> growth_failures_{0};
   std::atomic<std::uint64_t> limit_hits_{0};
+  std::atomic<std::uint64_t> mapping_budget_hits_{0};
   mutable std::atomic<std::uint64_t> high_water_{0}; ///< sampled (see ArenaCounters::high_water)
   std::atomic<std::uint64_t> retired_fast_hits_{0};
 
   mutable std::mutex growth_mutex_;
   std::error_code last_growth_error_; // guarded by growth_mutex_
+  OpenExtent extent_;                 // guarded by growth_mutex_
   mutable std::mutex cache_mutex_;
   Cache* caches_ = nullptr;
 

@@ -72,6 +72,16 @@ struct ArenaConfig {
   std::size_t max_bytes = 0;
   /// Shards created (and mapped) at construction.
   std::uint32_t initial_shards = 0;
+  /// Shards reserved and mapped together, as one extent (a power of two; 1 =
+  /// one mapping per shard). Allocation stays per shard (a slot id still
+  /// names (shard, index), lookups stay O(1)); registration happens once per
+  /// extent: 32 x 64 KiB shards = one 2 MiB MR / fixed buffer / mapping.
+  /// The whole extent is taken from the source when its first shard is added.
+  std::uint32_t shards_per_extent = 1;
+  /// Most live mappings (extents) the arena may hold; 0 = no budget. Growth
+  /// that would need one more is refused with errc::mapping_budget, counted
+  /// in ArenaCounters::mapping_budget_hits, and takes nothing from the source.
+  std::uint32_t max_mappings = 0;
   /// SlotId tag (1..255); 0 picks the next one from a process-wide counter.
   std::uint8_t tag = 0;
   /// Filled by the destructor; optional, must outlive the arena.
@@ -83,7 +93,7 @@ struct ArenaConfig {
 
 struct ArenaCounters {
   std::uint64_t shards = 0;              ///< shards created and not freed
-  std::uint64_t mappings = 0;            ///< live mappings (one per shard)
+  std::uint64_t mappings = 0;            ///< live mappings (one per extent: per shard by default)
   std::uint64_t slots_per_shard = 0;
   std::uint64_t slots_in_use = 0;        ///< held by users (not counting caches)
   std::uint64_t slots_cached = 0;        ///< taken from shards, parked in owner caches
@@ -105,6 +115,7 @@ struct ArenaCounters {
   std::uint64_t huge_page_fallbacks = 0; ///< shards on normal pages though huge were asked
   std::uint64_t growth_failures = 0;     ///< source or mapper refused a new shard
   std::uint64_t limit_hits = 0;          ///< growth refused by the configured limit
+  std::uint64_t mapping_budget_hits = 0; ///< growth refused by max_mappings (errc::mapping_budget)
   std::uint64_t reclaim_pending = 0;     ///< released, waiting in the reclaimer
 };
 

@@ -58,6 +58,7 @@ inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::counte
   c.huge_page_fallbacks = fallbacks_.load(std::memory_order_relaxed);
   c.growth_failures = growth_failures_.load(std::memory_order_relaxed);
   c.limit_hits = limit_hits_.load(std::memory_order_relaxed);
+  c.mapping_budget_hits = mapping_budget_hits_.load(std::memory_order_relaxed);
   c.reclaim_pending = reclaimer_.pending();
   return c;
 }
@@ -116,6 +117,15 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
   // slot_size <= (2^index_bits + 1) * 2^32 and shards <= 2^(24 -
   // index_bits), so every shard the limit allows ends below 2^57.
   if (c.initial_shards > limit) return errc::limit_reached;
+  // An extent is a power of two of shards, so it is a power of two of bytes
+  // and its shards' offsets are a shift: at most 2^24 shards (an id's reach).
+  if (c.shards_per_extent == 0 || !std::has_single_bit(c.shards_per_extent) ||
+      c.shards_per_extent > (std::uint32_t{1} << slot_id_position_bits))
+    return errc::invalid_config;
+  if (std::uint64_t{c.shards_per_extent} > std::numeric_limits<std::size_t>::max() / c.shard_size)
+    return errc::size_overflow;
+  shards_per_extent_ = c.shards_per_extent;
+  max_mappings_ = c.max_mappings;
   max_shards_ = static_cast<std::uint32_t>(limit);
   tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
   layout_ = Layout{nullptr, index_bits_, held_shift_ - index_bits_, index_mask_, slots_per_shard_, tag_};
@@ -159,7 +169,65 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_
     limit_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
     return errc::limit_reached;
   }
-  Result<Region> region = source_.allocate(shard_size_, shard_size_);
+  // The shard is the next piece of the open extent; the first shard of an
+  // extent takes it from the source and maps it, once.
+  const bool first = extent_.used == extent_.count;
+  if (first) {
+    if (const std::error_code ec = open_extent_locked(shard)) return ec;
+  }
+  auto* s = new (std::nothrow) Shard(slots_per_shard_);
+  if (s == nullptr || !s->slots.ready()) {
+    delete s;
+    if (first) { // nothing else is carved from it yet: give the whole extent back
+      mapper_.unmap(extent_.mapping);
+      source_.deallocate(extent_.region);
+      mappings_.fetch_sub(1, std::memory_order_relaxed); // statistics only
+      extent_ = OpenExtent{};
+    }
+    growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    return errc::out_of_memory;
+  }
+  const std::size_t offset = std::size_t{extent_.used} * shard_size_;
+  const Region& whole = extent_.region;
+  s->region = whole; // alignment, huge pages, NUMA node, dma-buf: the extent's
+  s->region.data = whole.data == nullptr ? nullptr : whole.data + offset;
+  s->region.size = shard_size_;
+  s->region.dmabuf_offset = whole.dmabuf_offset + offset;
+  s->mapping = extent_.mapping;
+  s->owns_extent = first;
+  if (first) s->extent = whole;
+  s->home = list;
+  const std::uint64_t dev = extent_.dev + offset;
+  ++extent_.used;
+  views_[shard] = ShardView{s->region.data, dev};
+  shards_[shard] = s;
+  // A device-only shard has no CPU address: from_pointer() must never find it.
+  if (s->region.data != nullptr)
+    cpu_index_.insert(reinterpret_cast<std::uint64_t>(s->region.data), shard_size_, shard);
+  dev_index_.insert(dev, shard_size_, shard);
+  growths_.fetch_add(1, std::memory_order_relaxed);  // statistics only
+  if (first && whole.huge_page_fallback) fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  // (ar-8) release pairs with (ar-7): the shard is built before it is counted.
+  hot_.shard_count.store(shard + 1, std::memory_order_release);
+  s->listed.store(true, std::memory_order_relaxed); // published by (ar-9)
+  push_partial(shard);
+  return {};
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::open_extent_locked(
+    std::uint32_t first_shard) noexcept {
+  // The budget is checked before anything is taken: a refusal leaks nothing.
+  if (max_mappings_ != 0 && mappings_.load(std::memory_order_relaxed) >= max_mappings_) { // written under our lock
+    mapping_budget_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    return errc::mapping_budget;
+  }
+  // The last extent may be cut short by the shard limit.
+  const std::uint32_t count = std::min(shards_per_extent_, max_shards_ - first_shard);
+  const std::size_t bytes = std::size_t{count} * shard_size_;
+  // Aligned to the whole extent when it is a power of two (huge pages, and
+  // one IOMMU/MR entry per extent); a short last extent to its shard size.
+  Result<Region> region = source_.allocate(bytes, std::has_single_bit(bytes) ? bytes : shard_size_);
   if (!region) {
     growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
     return region.error();
@@ -170,31 +238,12 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_
     growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
     return mapping.error();
   }
-  auto* s = new (std::nothrow) Shard(slots_per_shard_);
-  if (s == nullptr || !s->slots.ready()) {
-    delete s;
-    mapper_.unmap(*mapping);
-    source_.deallocate(*region);
-    growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    return errc::out_of_memory;
-  }
-  s->region = *region;
-  s->mapping = *mapping;
-  s->home = list;
-  const std::uint64_t dev = mapper_.device_address(s->mapping);
-  views_[shard] = ShardView{region->data, dev};
-  shards_[shard] = s;
-  // A device-only shard has no CPU address: from_pointer() must never find it.
-  if (region->data != nullptr)
-    cpu_index_.insert(reinterpret_cast<std::uint64_t>(region->data), shard_size_, shard);
-  dev_index_.insert(dev, shard_size_, shard);
+  extent_.region = *region;
+  extent_.mapping = *mapping;
+  extent_.dev = mapper_.device_address(extent_.mapping);
+  extent_.used = 0;
+  extent_.count = count;
   mappings_.fetch_add(1, std::memory_order_relaxed); // statistics only
-  growths_.fetch_add(1, std::memory_order_relaxed);  // statistics only
-  if (region->huge_page_fallback) fallbacks_.fetch_add(1, std::memory_order_relaxed);
-  // (ar-8) release pairs with (ar-7): the shard is built before it is counted.
-  hot_.shard_count.store(shard + 1, std::memory_order_release);
-  s->listed.store(true, std::memory_order_relaxed); // published by (ar-9)
-  push_partial(shard);
   return {};
 }
 
@@ -219,14 +268,18 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::rele
     report.clean = false;
     return errc::slots_outstanding;
   }
+  // Each extent's first shard gives the whole extent back, once.
   for (std::uint32_t i = 0; i < shards; ++i) {
     Shard* s = shards_[i];
-    mapper_.unmap(s->mapping);
-    source_.deallocate(s->region);
+    if (s->owns_extent) {
+      mapper_.unmap(s->mapping);
+      source_.deallocate(s->extent);
+      mappings_.fetch_sub(1, std::memory_order_relaxed); // statistics only
+    }
     delete s;
     shards_[i] = nullptr;
-    mappings_.fetch_sub(1, std::memory_order_relaxed); // statistics only
   }
+  extent_ = OpenExtent{}; // its region went with its first shard
   // Start over with empty tables: ids of the old shards are now out of range.
   hot_.shard_count.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (ar-7) for later growth
   for (auto& l : hot_.lists) l.head.reset(); // teardown, no concurrent callers; the tag still advances (ts-5), pairs with (ar-10)

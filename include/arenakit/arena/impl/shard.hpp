@@ -26,11 +26,16 @@ struct ArenaShardView {
 };
 
 /// One shard: a region from the MemorySource, its mapping, its slots.
+/// With extents (ArenaConfig::shards_per_extent > 1) the shard's region is a
+/// piece of its extent and `mapping` a copy of the extent's; the extent's
+/// first shard owns both (`extent` is the whole region it gives back).
 template <class Mapping, class Slots>
 struct ArenaShard {
   explicit ArenaShard(std::uint32_t count) noexcept : slots(count) {}
   Region region;
   Mapping mapping{};
+  bool owns_extent = true; ///< unmap `mapping` and give `extent` back at teardown
+  Region extent;           ///< owner only: the whole extent (== region without extents)
   // Partial-list link and membership; written by claimers and releasers.
   alignas(cache_line_size) std::atomic<std::uint32_t> next_partial{TaggedIndexStack::none};
   std::atomic<bool> listed{false};
