@@ -103,3 +103,6 @@ arenakit_add_compile_fail_test(NAME cf_counted_arena_cache
   REGEX "arenakit: Arena::Cache needs an uncounted slot allocator")
 # Mappings counted in extents, under a budget (issue 15.2).
 arenakit_add_test(NAME test_arena_extents SOURCES arena/test_arena_extents.cpp)
+# Idle shards given back (issue 15.1).
+arenakit_add_test(NAME test_arena_shrink SOURCES arena/test_arena_shrink.cpp)
+arenakit_add_test(NAME arena_shrink_stress SOURCES arena/arena_shrink_stress.cpp LABELS stress TIMEOUT 600)

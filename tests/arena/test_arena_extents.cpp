@@ -7,6 +7,8 @@
 #include <arenakit/arena/arena.hpp>
 #include <arenakit/sources/mmap.hpp>
 
+#include "arena_seams.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -18,46 +20,9 @@ using namespace arenakit;
 
 namespace {
 
-struct Calls {
-  int maps = 0, unmaps = 0, allocations = 0, deallocations = 0;
-  int fail_map_at = -1;    ///< the map call (0-based) that fails, -1: none
-  std::size_t biggest = 0; ///< largest region asked for
-};
-
-/// Device address = a fake IOVA per mapping, far from CPU addresses; the
-/// mapping carries its sequence number (an "lkey").
-struct CountingMapper {
-  Calls* calls;
-  struct mapping_type {
-    std::uint64_t iova = 0;
-    std::uint32_t key = 0;
-    std::size_t bytes = 0;
-  };
-  Result<mapping_type> map(const Region& r) noexcept {
-    const int n = calls->maps++;
-    if (n == calls->fail_map_at) return errc::map_failed;
-    return mapping_type{(std::uint64_t{1} << 48) + std::uint64_t(n) * (std::uint64_t{1} << 32),
-                        static_cast<std::uint32_t>(n + 100), r.size};
-  }
-  void unmap(mapping_type&) noexcept { ++calls->unmaps; }
-  std::uint64_t device_address(const mapping_type& m) const noexcept { return m.iova; }
-};
-
-struct CountingSource {
-  Calls* calls;
-  Result<Region> allocate(std::size_t bytes, std::size_t alignment) noexcept {
-    auto r = MmapSource{}.allocate(bytes, alignment);
-    if (r) {
-      ++calls->allocations;
-      if (bytes > calls->biggest) calls->biggest = bytes;
-    }
-    return r;
-  }
-  void deallocate(const Region& r) noexcept {
-    ++calls->deallocations;
-    MmapSource{}.deallocate(r);
-  }
-};
+using arena_seams::Calls;
+using arena_seams::CountingMapper;
+using arena_seams::CountingSource;
 
 using ExtentArena = Arena<CountingMapper, BitmapSlots, ImmediateReclaimer, CountingSource>;
 
@@ -91,13 +56,13 @@ TEST_CASE("extents: 1,024 x 64 KiB shards make 1,024 mappings per shard and 32 w
       const ArenaCounters c = a.counters();
       CHECK(c.shards == 1024);
       CHECK(c.mappings == 1024 / per);
-      CHECK(calls.maps == static_cast<int>(1024 / per));
-      CHECK(calls.allocations == static_cast<int>(1024 / per));
+      CHECK(calls.maps.load() == static_cast<int>(1024 / per));
+      CHECK(calls.allocations.load() == static_cast<int>(1024 / per));
       CHECK(calls.biggest == std::size_t{per} * 64 * 1024);
       for (SlotId id : ids) CHECK(a.release(id));
     }
-    CHECK(calls.unmaps == calls.maps);
-    CHECK(calls.deallocations == calls.allocations);
+    CHECK(calls.unmaps.load() == calls.maps.load());
+    CHECK(calls.deallocations.load() == calls.allocations.load());
   }
 }
 
@@ -164,7 +129,7 @@ TEST_CASE("extents: a failure mapping extent k leaks nothing and the arena stays
     for (SlotId id : ids) CHECK(a.release(id));
   }
   CHECK(calls.unmaps == 3);
-  CHECK(calls.allocations == calls.deallocations);
+  CHECK(calls.allocations.load() == calls.deallocations.load());
 }
 
 TEST_CASE("extents: the last extent is cut short by max_shards; a bad extent size is refused") {
@@ -179,8 +144,8 @@ TEST_CASE("extents: the last extent is cut short by max_shards; a bad extent siz
     CHECK(calls.biggest == 4 * 64 * 1024);
     for (SlotId id : ids) CHECK(a.release(id));
   }
-  CHECK(calls.allocations == calls.deallocations);
-  CHECK(calls.unmaps == calls.maps);
+  CHECK(calls.allocations.load() == calls.deallocations.load());
+  CHECK(calls.unmaps.load() == calls.maps.load());
   for (const std::uint32_t bad : {0u, 3u, 6u}) {
     ExtentArena b(config(bad), CountingMapper{&calls}, ImmediateReclaimer{}, CountingSource{&calls});
     CHECK(b.error() == make_error_code(errc::invalid_config));

@@ -327,6 +327,30 @@ public:
     return release_memory_impl(report);
   }
 
+  /**
+   * shrink - give idle shards back: unmap through the mapper, free through
+   * the source, per @policy (ShrinkPolicy). Never on the acquire/release
+   * paths: call it from the owner's housekeeping, or after a burst.
+   *
+   * A shard is given back only when every slot is free in its allocator (no
+   * slot held, parked in a cache, or waiting in the reclaimer). It first
+   * stops being claimable: shrink() claims every slot itself (one
+   * reservation, so a concurrent claimer either got a slot first, and the
+   * shard stays, or gets none), without held flags, so a stale release of
+   * one of its ids is refused as not held. Only then is it unmapped and its
+   * memory freed; its Shard record and number stay (ids stay unambiguous)
+   * and the next growth maps a vacant shard (a whole extent) again before it
+   * adds a new one. A mapper whose try_unmap() fails keeps the extent
+   * (counted in unmap_failures, retried by the next shrink()).
+   *
+   * Needs held flags (a RangeOnlyCheck arena could not refuse a stale
+   * release into a sealed shard) and an uncounted allocator.
+   * Blocking: takes the growth lock; O(shards). Any thread, concurrently
+   * with acquires, releases and growth.
+   */
+  ShrinkResult shrink(const ShrinkPolicy& policy = {}) noexcept
+    requires(CheckT::value != ReleaseCheck::range_only && !CountedSlotAllocator<SlotsT>);
+
 private:
   using Validity = detail::SlotValidity;
   using Layout = detail::SlotLayout;
@@ -467,6 +491,16 @@ private:
   /// Take and map the next extent; errc::mapping_budget past max_mappings.
   std::error_code open_extent_locked(std::uint32_t first_shard) noexcept;
 
+  // --- shrink (arena/impl/shrink.hpp, under growth_mutex_) ---------------------------
+
+  /// Claim every slot of shard @k for the arena itself; false (nothing
+  /// kept) when one is out.
+  bool seal_locked(std::uint32_t k) noexcept;
+  /// Give a sealed shard's slots back to its allocator (it lists itself).
+  void unseal_locked(std::uint32_t k) noexcept;
+  /// Map the lowest vacant extent again and unseal its shards for @list.
+  std::error_code reopen_vacant_locked(std::uint32_t list) noexcept;
+
   std::error_code release_memory_impl(TeardownReport& report) noexcept;
 
   // Read-mostly geometry.
@@ -509,6 +543,11 @@ private:
   std::atomic<std::uint64_t> growth_failures_{0};
   std::atomic<std::uint64_t> limit_hits_{0};
   std::atomic<std::uint64_t> mapping_budget_hits_{0};
+  std::atomic<std::uint64_t> shards_given_back_{0};
+  std::atomic<std::uint64_t> bytes_given_back_{0};
+  std::atomic<std::uint64_t> mappings_removed_{0};
+  std::atomic<std::uint64_t> unmap_failures_{0};
+  std::atomic<std::uint32_t> vacant_shards_{0}; ///< written under growth_mutex_
   mutable std::atomic<std::uint64_t> high_water_{0}; ///< sampled (see ArenaCounters::high_water)
   std::atomic<std::uint64_t> retired_fast_hits_{0};
 
@@ -527,4 +566,5 @@ private:
 // concept each, included here so that <arenakit/arena/arena.hpp> gives all.
 #include <arenakit/arena/impl/arena.hpp>
 #include <arenakit/arena/impl/counted.hpp>
+#include <arenakit/arena/impl/shrink.hpp>
 #include <arenakit/arena/cache.hpp>

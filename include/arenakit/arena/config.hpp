@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -19,6 +20,30 @@ struct TeardownReport {
   std::uint64_t bytes_kept = 0;
   bool caches_alive = false;     ///< an Arena::Cache outlived its arena (a bug in the caller)
   bool clean = false;            ///< true when everything was released and freed
+};
+
+/**
+ * struct ShrinkPolicy - what Arena::shrink() gives back.
+ * @keep_spare_shards: idle shards (every slot free) kept mapped for the next
+ *                     burst; the lowest-numbered ones are kept.
+ * @min_idle:          give back only shards found idle by every shrink()
+ *                     call for at least this long (the first call that sees
+ *                     a shard idle starts its clock; a busy sighting resets
+ *                     it). 0: idle now is enough.
+ * With extents, whole extents only: an extent goes when all its shards may.
+ */
+struct ShrinkPolicy {
+  std::uint32_t keep_spare_shards = 1;
+  std::chrono::nanoseconds min_idle{0};
+};
+
+/// What one Arena::shrink() did.
+struct ShrinkResult {
+  std::uint64_t shards_given_back = 0;
+  std::uint64_t bytes_given_back = 0;
+  std::uint64_t mappings_removed = 0;
+  std::uint64_t unmap_failures = 0; ///< extents kept because the mapper failed to unmap them (retried next time)
+  std::uint64_t shards_kept_busy = 0; ///< shards with a slot out (held, cached or waiting in the reclaimer)
 };
 
 /// How much a release checks before it takes a slot back.
@@ -116,6 +141,11 @@ struct ArenaCounters {
   std::uint64_t growth_failures = 0;     ///< source or mapper refused a new shard
   std::uint64_t limit_hits = 0;          ///< growth refused by the configured limit
   std::uint64_t mapping_budget_hits = 0; ///< growth refused by max_mappings (errc::mapping_budget)
+  std::uint64_t shards_given_back = 0;   ///< by shrink(), since creation
+  std::uint64_t bytes_given_back = 0;
+  std::uint64_t mappings_removed = 0;    ///< by shrink()
+  std::uint64_t unmap_failures = 0;      ///< shrink() kept an extent the mapper failed to unmap
+  std::uint64_t vacant_shards = 0;       ///< given back, their numbers kept for regrowth (not in `shards`)
   std::uint64_t reclaim_pending = 0;     ///< released, waiting in the reclaimer
 };
 

@@ -17,6 +17,10 @@
  *   the device address of the region's first byte. Slot addresses are this
  *   plus the slot's offset, so a mapping must be contiguous on the device.
  * - move-constructible: an arena keeps its mapper by value.
+ * - optional: `m.try_unmap(mapping_type&) noexcept -> std::error_code`, an
+ *   unmap that can fail (a deregistration the device refuses). Arena::shrink()
+ *   uses it when present and keeps the extent on failure (counted, retried);
+ *   teardown and mappers without it use unmap().
  */
 #pragma once
 
@@ -25,6 +29,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <system_error>
 
 namespace arenakit {
 
@@ -38,6 +43,18 @@ concept Mapper = std::move_constructible<M> && requires { typename M::mapping_ty
                  };
 
 namespace detail {
+/// unmap_checked() - the mapper's try_unmap() when it has one, else unmap()
+/// (which cannot fail).
+template <class M, class Mapping>
+std::error_code unmap_checked(M& m, Mapping& mapping) noexcept {
+  if constexpr (requires { { m.try_unmap(mapping) } noexcept -> std::same_as<std::error_code>; }) {
+    return m.try_unmap(mapping);
+  } else {
+    m.unmap(mapping);
+    return {};
+  }
+}
+
 template <class M>
 struct mapping_of {
   struct missing {};

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /**
  * @file detail/shard_index.hpp
- * @brief Address -> shard lookup in O(1): an insert-only open-addressing
- *        table keyed by address frame (address >> log2(shard size)).
+ * @brief Address -> shard lookup in O(1): an open-addressing table keyed
+ *        by address frame (address >> log2(shard size)); erase() leaves a
+ *        tombstone (a shard given back by Arena::shrink()).
  *
  * A shard of size 2^k covers at most two frames of size 2^k (one if it is
  * aligned, as every MmapSource/HeapSource shard is), so each shard inserts at
@@ -38,6 +39,16 @@ public:
     const std::uint64_t first = base >> shift_;
     const std::uint64_t last = (base + size - 1) >> shift_;
     for (std::uint64_t frame = first; frame <= last; ++frame) put(frame, shard);
+  }
+
+  /// Forget that [base, base + size) belongs to @shard (a shard given back).
+  /// One writer at a time (the inserter's). A reader racing it sees the key
+  /// or the tombstone: either way its match() decides by the shard's current
+  /// range, and a tombstone is probed past, never taken for the end.
+  void erase(std::uint64_t base, std::uint64_t size, std::uint32_t shard) noexcept {
+    const std::uint64_t first = base >> shift_;
+    const std::uint64_t last = (base + size - 1) >> shift_;
+    for (std::uint64_t frame = first; frame <= last; ++frame) drop(frame, shard);
   }
 
   /// Call @match(shard) for each shard recorded on @address's frame until it
@@ -77,15 +88,35 @@ private:
                                     (keys_.size() - 1));
   }
 
+  /// A cell whose shard was given back: probed past by readers, reused by put().
+  static constexpr std::uint64_t tombstone = ~std::uint64_t{0};
+
   void put(std::uint64_t frame, std::uint32_t shard) noexcept {
     const std::uint64_t key = frame + 1; // 0 marks an empty cell
     const std::size_t mask = keys_.size() - 1;
     std::size_t i = hash(key);
-    while (std::atomic_ref<std::uint64_t>(keys_[i]).load(std::memory_order_relaxed) != 0)
+    for (;;) { // relaxed: the only writer reads its own stores
+      const std::uint64_t k = std::atomic_ref<std::uint64_t>(keys_[i]).load(std::memory_order_relaxed);
+      if (k == 0 || k == tombstone) break;
       i = (i + 1) & mask;
+    }
     std::atomic_ref<std::uint32_t>(values_[i]).store(shard, std::memory_order_relaxed);
     // (si-2) release pairs with (si-1): a reader that sees the key sees the value.
     std::atomic_ref<std::uint64_t>(keys_[i]).store(key, std::memory_order_release);
+  }
+
+  void drop(std::uint64_t frame, std::uint32_t shard) noexcept {
+    const std::uint64_t key = frame + 1;
+    const std::size_t mask = keys_.size() - 1;
+    for (std::size_t i = hash(key);; i = (i + 1) & mask) {
+      const std::uint64_t k = std::atomic_ref<std::uint64_t>(keys_[i]).load(std::memory_order_relaxed);
+      if (k == 0) return; // not recorded
+      if (k == key && std::atomic_ref<std::uint32_t>(values_[i]).load(std::memory_order_relaxed) == shard) {
+        // relaxed: readers decide by match(), and put() (same writer) reuses it.
+        std::atomic_ref<std::uint64_t>(keys_[i]).store(tombstone, std::memory_order_relaxed);
+        return;
+      }
+    }
   }
 
   VirtualArray<std::uint64_t> keys_;

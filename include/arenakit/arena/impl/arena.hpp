@@ -23,7 +23,13 @@ template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class Ch
 inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::counters() const noexcept {
   ArenaCounters c;
   const std::uint32_t shards = hot_.shard_count.load(std::memory_order_acquire); // (ar-7): pairs with (ar-8)
-  c.shards = shards;
+  const std::uint32_t vacant = vacant_shards_.load(std::memory_order_relaxed); // statistic
+  c.shards = shards - std::min(shards, vacant);
+  c.vacant_shards = vacant;
+  c.shards_given_back = shards_given_back_.load(std::memory_order_relaxed); // statistics only
+  c.bytes_given_back = bytes_given_back_.load(std::memory_order_relaxed);
+  c.mappings_removed = mappings_removed_.load(std::memory_order_relaxed);
+  c.unmap_failures = unmap_failures_.load(std::memory_order_relaxed);
   c.mappings = mappings_.load(std::memory_order_relaxed);
   c.slots_per_shard = slots_per_shard_;
   std::uint64_t cached = 0;
@@ -66,7 +72,10 @@ inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::counte
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline std::uint64_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claimed_slots(std::uint32_t shards) const noexcept {
   std::uint64_t claimed = 0;
-  for (std::uint32_t i = 0; i < shards; ++i) claimed += slots_per_shard_ - shards_[i]->slots.free_count();
+  // A vacant shard's slots are sealed by the arena itself, not out.
+  for (std::uint32_t i = 0; i < shards; ++i)
+    if (!shards_[i]->vacant.load(std::memory_order_relaxed)) // a statistic's filter; pairs with nothing
+      claimed += slots_per_shard_ - shards_[i]->slots.free_count();
   return claimed;
 }
 
@@ -165,6 +174,8 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_
   const std::uint32_t shard = hot_.shard_count.load(std::memory_order_relaxed);
   // The arena grows when its shards are (nearly) full: a peak worth sampling.
   note_high_water(claimed_slots(shard));
+  // Shards given back by shrink() are mapped again before new ones are made.
+  if (vacant_shards_.load(std::memory_order_relaxed) != 0) return reopen_vacant_locked(list); // written under our lock
   if (shard >= max_shards_) {
     limit_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
     return errc::limit_reached;
@@ -271,7 +282,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::rele
   // Each extent's first shard gives the whole extent back, once.
   for (std::uint32_t i = 0; i < shards; ++i) {
     Shard* s = shards_[i];
-    if (s->owns_extent) {
+    if (s->owns_extent && !s->vacant.load(std::memory_order_relaxed)) { // no concurrent callers
       mapper_.unmap(s->mapping);
       source_.deallocate(s->extent);
       mappings_.fetch_sub(1, std::memory_order_relaxed); // statistics only
@@ -280,6 +291,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::rele
     shards_[i] = nullptr;
   }
   extent_ = OpenExtent{}; // its region went with its first shard
+  vacant_shards_.store(0, std::memory_order_relaxed); // teardown, no concurrent callers
   // Start over with empty tables: ids of the old shards are now out of range.
   hot_.shard_count.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (ar-7) for later growth
   for (auto& l : hot_.lists) l.head.reset(); // teardown, no concurrent callers; the tag still advances (ts-5), pairs with (ar-10)

@@ -36,6 +36,11 @@ struct ArenaShard {
   Mapping mapping{};
   bool owns_extent = true; ///< unmap `mapping` and give `extent` back at teardown
   Region extent;           ///< owner only: the whole extent (== region without extents)
+  /// Given back by Arena::shrink(): no memory, every slot sealed (claimed by
+  /// the arena itself, no held flag), so nothing can claim or release one.
+  /// Written under the growth mutex; read relaxed by counters().
+  std::atomic<bool> vacant{false};
+  std::uint64_t idle_since = 0; ///< shrink(): first seen idle (steady-clock ns), 0: busy; growth mutex
   // Partial-list link and membership; written by claimers and releasers.
   alignas(cache_line_size) std::atomic<std::uint32_t> next_partial{TaggedIndexStack::none};
   std::atomic<bool> listed{false};
