@@ -106,3 +106,5 @@ arenakit_add_test(NAME test_arena_extents SOURCES arena/test_arena_extents.cpp)
 # Idle shards given back (issue 15.1).
 arenakit_add_test(NAME test_arena_shrink SOURCES arena/test_arena_shrink.cpp)
 arenakit_add_test(NAME arena_shrink_stress SOURCES arena/arena_shrink_stress.cpp LABELS stress TIMEOUT 600)
+arenakit_add_test(NAME arena_shrink_races SOURCES arena/arena_shrink_races.cpp LABELS stress)
+target_compile_definitions(arena_shrink_races PRIVATE ARENAKIT_TEST_HOOKS)

@@ -31,6 +31,7 @@ enum class TestPoint : std::uint8_t {
   recv_counters_held_read,  ///< recv pool: counters() read held_, before posted_
   arena_release_held_read,   ///< arena: a release read a slot's held flag
   arena_return_bitmap_done,  ///< arena: return_shared() gave slots back to a bitmap
+  arena_claim_peeked,        ///< arena: a claimer read the top of a partial list, before it claims from that shard
   counted_retain_read,       ///< counted slots: retain() read the count, before its CAS
   counted_drop_read,         ///< counted slots: drop() / release() read the count, before its CAS
 };

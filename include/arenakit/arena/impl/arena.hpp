@@ -453,6 +453,7 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_from(deta
     const std::uint64_t head = list.peek();
     const std::uint32_t top = detail::TaggedIndexStack::top_of(head);
     if (top == none) return false;
+    ARENAKIT_TEST_PAUSE(arena_claim_peeked);
     if (take(top)) return true;
     pop_full(list, head, top); // it had less than wanted: full now, or soon refilled and re-listed
   }
@@ -462,13 +463,18 @@ template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class Ch
 template <class Take>
 inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_any(Take&& take, bool may_grow) noexcept {
   const std::uint32_t mine = my_list();
-  for (;;) {
+  for (int second_look = 0;; ++second_look) {
     if (claim_from(hot_.lists[mine].head, take)) return true;
     // Our list is dry: a shard of our own if the limit allows (no other
     // thread then shares its lines), else what the other lists have.
     if (may_grow && grow(mine)) continue;
     for (std::uint32_t k = 1; k < partial_lists; ++k)
       if (claim_from(hot_.lists[(mine + k) & (partial_lists - 1)].head, take)) return true;
+    // shrink() may have given back the shards we passed over since our
+    // growth found the limit: they can be mapped again (once more only, so
+    // a shrinker that keeps racing us cannot hold this call forever).
+    // relaxed: a hint; grow() decides under the growth lock.
+    if (may_grow && second_look == 0 && vacant_shards_.load(std::memory_order_relaxed) != 0) continue;
     return false;
   }
 }
