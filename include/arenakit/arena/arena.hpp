@@ -490,6 +490,12 @@ private:
 
   /// Take and map the next extent; errc::mapping_budget past max_mappings.
   std::error_code open_extent_locked(std::uint32_t first_shard) noexcept;
+  /// The budget, then the source, then the mapper, for an extent of @count
+  /// shards; nothing kept on failure.
+  std::error_code map_extent_locked(std::uint32_t count, Region& region, mapping_type& mapping) noexcept;
+  /// Make shard @k the piece at @offset of an extent, homed on @list.
+  void place_shard_locked(std::uint32_t k, Shard* s, const Region& whole, const mapping_type& mapping,
+                          std::uint64_t dev, std::size_t offset, bool owner, std::uint32_t list) noexcept;
 
   // --- shrink (arena/impl/shrink.hpp, under growth_mutex_) ---------------------------
 

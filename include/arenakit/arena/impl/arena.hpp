@@ -198,26 +198,11 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_
     growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
     return errc::out_of_memory;
   }
-  const std::size_t offset = std::size_t{extent_.used} * shard_size_;
-  const Region& whole = extent_.region;
-  s->region = whole; // alignment, huge pages, NUMA node, dma-buf: the extent's
-  s->region.data = whole.data == nullptr ? nullptr : whole.data + offset;
-  s->region.size = shard_size_;
-  s->region.dmabuf_offset = whole.dmabuf_offset + offset;
-  s->mapping = extent_.mapping;
-  s->owns_extent = first;
-  if (first) s->extent = whole;
-  s->home = list;
-  const std::uint64_t dev = extent_.dev + offset;
+  place_shard_locked(shard, s, extent_.region, extent_.mapping, extent_.dev, std::size_t{extent_.used} * shard_size_,
+                     first, list);
   ++extent_.used;
-  views_[shard] = ShardView{s->region.data, dev};
   shards_[shard] = s;
-  // A device-only shard has no CPU address: from_pointer() must never find it.
-  if (s->region.data != nullptr)
-    cpu_index_.insert(reinterpret_cast<std::uint64_t>(s->region.data), shard_size_, shard);
-  dev_index_.insert(dev, shard_size_, shard);
   growths_.fetch_add(1, std::memory_order_relaxed);  // statistics only
-  if (first && whole.huge_page_fallback) fallbacks_.fetch_add(1, std::memory_order_relaxed);
   // (ar-8) release pairs with (ar-7): the shard is built before it is counted.
   hot_.shard_count.store(shard + 1, std::memory_order_release);
   s->listed.store(true, std::memory_order_relaxed); // published by (ar-9)
@@ -226,35 +211,62 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
-inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::open_extent_locked(
-    std::uint32_t first_shard) noexcept {
+inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::map_extent_locked(
+    std::uint32_t count, Region& region, mapping_type& mapping) noexcept {
   // The budget is checked before anything is taken: a refusal leaks nothing.
   if (max_mappings_ != 0 && mappings_.load(std::memory_order_relaxed) >= max_mappings_) { // written under our lock
     mapping_budget_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
     return errc::mapping_budget;
   }
-  // The last extent may be cut short by the shard limit.
-  const std::uint32_t count = std::min(shards_per_extent_, max_shards_ - first_shard);
   const std::size_t bytes = std::size_t{count} * shard_size_;
   // Aligned to the whole extent when it is a power of two (huge pages, and
   // one IOMMU/MR entry per extent); a short last extent to its shard size.
-  Result<Region> region = source_.allocate(bytes, std::has_single_bit(bytes) ? bytes : shard_size_);
-  if (!region) {
+  Result<Region> r = source_.allocate(bytes, std::has_single_bit(bytes) ? bytes : shard_size_);
+  if (!r) {
     growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    return region.error();
+    return r.error();
   }
-  Result<mapping_type> mapping = mapper_.map(*region);
-  if (!mapping) {
-    source_.deallocate(*region);
+  Result<mapping_type> m = mapper_.map(*r);
+  if (!m) {
+    source_.deallocate(*r);
     growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    return mapping.error();
+    return m.error();
   }
-  extent_.region = *region;
-  extent_.mapping = *mapping;
+  region = *r;
+  mapping = *m;
+  mappings_.fetch_add(1, std::memory_order_relaxed); // statistics only
+  if (region.huge_page_fallback) fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  return {};
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::place_shard_locked(std::uint32_t k, Shard* s,
+    const Region& whole, const mapping_type& mapping, std::uint64_t dev, std::size_t offset, bool owner,
+    std::uint32_t list) noexcept {
+  s->region = whole; // alignment, huge pages, NUMA node, dma-buf: the extent's
+  s->region.data = whole.data == nullptr ? nullptr : whole.data + offset;
+  s->region.size = shard_size_;
+  s->region.dmabuf_offset = whole.dmabuf_offset + offset;
+  s->mapping = mapping;
+  s->owns_extent = owner;
+  s->extent = owner ? whole : Region{};
+  s->home = list;
+  views_[k] = ShardView{s->region.data, dev + offset};
+  // A device-only shard has no CPU address: from_pointer() must never find it.
+  if (s->region.data != nullptr)
+    cpu_index_.insert(reinterpret_cast<std::uint64_t>(s->region.data), shard_size_, k);
+  dev_index_.insert(dev + offset, shard_size_, k);
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::open_extent_locked(
+    std::uint32_t first_shard) noexcept {
+  // The last extent may be cut short by the shard limit.
+  const std::uint32_t count = std::min(shards_per_extent_, max_shards_ - first_shard);
+  if (const std::error_code ec = map_extent_locked(count, extent_.region, extent_.mapping)) return ec;
   extent_.dev = mapper_.device_address(extent_.mapping);
   extent_.used = 0;
   extent_.count = count;
-  mappings_.fetch_add(1, std::memory_order_relaxed); // statistics only
   return {};
 }
 

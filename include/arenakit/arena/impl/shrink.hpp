@@ -163,44 +163,16 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::reop
   while (first < shards && !shards_[first]->vacant.load(std::memory_order_relaxed)) first += shards_per_extent_;
   if (first >= shards) return errc::invalid_config; // cannot happen: vacant_shards_ said one exists
   const std::uint32_t count = std::min(shards_per_extent_, shards - first);
-  if (max_mappings_ != 0 && mappings_.load(std::memory_order_relaxed) >= max_mappings_) {
-    mapping_budget_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    return errc::mapping_budget;
-  }
-  const std::size_t bytes = std::size_t{count} * shard_size_;
-  Result<Region> region = source_.allocate(bytes, std::has_single_bit(bytes) ? bytes : shard_size_);
-  if (!region) {
-    growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    return region.error();
-  }
-  Result<mapping_type> mapping = mapper_.map(*region);
-  if (!mapping) {
-    source_.deallocate(*region);
-    growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
-    return mapping.error();
-  }
-  const std::uint64_t dev = mapper_.device_address(*mapping);
+  Region region;
+  mapping_type mapping{};
+  if (const std::error_code ec = map_extent_locked(count, region, mapping)) return ec;
+  const std::uint64_t dev = mapper_.device_address(mapping);
   for (std::uint32_t k = first; k < first + count; ++k) {
-    Shard* s = shards_[k];
-    const std::size_t offset = std::size_t{k - first} * shard_size_;
-    s->region = *region;
-    s->region.data = region->data == nullptr ? nullptr : region->data + offset;
-    s->region.size = shard_size_;
-    s->region.dmabuf_offset = region->dmabuf_offset + offset;
-    s->mapping = *mapping;
-    s->owns_extent = k == first;
-    s->extent = k == first ? *region : Region{};
-    s->home = list;
-    views_[k] = ShardView{s->region.data, dev + offset};
-    if (s->region.data != nullptr)
-      cpu_index_.insert(reinterpret_cast<std::uint64_t>(s->region.data), shard_size_, k);
-    dev_index_.insert(dev + offset, shard_size_, k);
-    s->vacant.store(false, std::memory_order_relaxed); // a statistic's filter; the unseal below publishes
+    place_shard_locked(k, shards_[k], region, mapping, dev, std::size_t{k - first} * shard_size_, k == first, list);
+    shards_[k]->vacant.store(false, std::memory_order_relaxed); // a statistic's filter; the unseal below publishes
   }
-  mappings_.fetch_add(1, std::memory_order_relaxed);            // statistics only
   vacant_shards_.fetch_sub(count, std::memory_order_relaxed);   // read under our lock or as a statistic
   growths_.fetch_add(count, std::memory_order_relaxed);         // statistics only
-  if (region->huge_page_fallback) fallbacks_.fetch_add(1, std::memory_order_relaxed);
   // Last: each release publishes the views and indexes above to its claimer.
   for (std::uint32_t k = first; k < first + count; ++k) unseal_locked(k);
   return {};
