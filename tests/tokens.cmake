@@ -14,3 +14,5 @@ arenakit_add_test(NAME tokens_arena_binding_stress SOURCES tokens/tokens_arena_b
 # One consumer across several bindings: 64-bit tokens carry the binding id (issue 12).
 arenakit_add_test(NAME tokens_binding_group SOURCES tokens/tokens_binding_group.cpp)
 arenakit_add_test(NAME tokens_binding_group_stress SOURCES tokens/tokens_binding_group_stress.cpp LABELS stress TIMEOUT 600)
+# A token return ring per consumer (issue 15, part 3): the application writes, the receive thread drains.
+arenakit_add_test(NAME tokens_return_ring SOURCES tokens/tokens_return_ring.cpp)

@@ -33,6 +33,7 @@ enum class TestPoint : std::uint8_t {
   arena_return_bitmap_done,  ///< arena: return_shared() gave slots back to a bitmap
   counted_retain_read,       ///< counted slots: retain() read the count, before its CAS
   counted_drop_read,         ///< counted slots: drop() / release() read the count, before its CAS
+  token_ring_drain_run,      ///< tokens: a return ring's drain took its run of published entries, before the tracker call
 };
 
 using TestHookFn = void (*)(TestPoint) noexcept;
