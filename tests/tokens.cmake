@@ -16,3 +16,7 @@ arenakit_add_test(NAME tokens_binding_group SOURCES tokens/tokens_binding_group.
 arenakit_add_test(NAME tokens_binding_group_stress SOURCES tokens/tokens_binding_group_stress.cpp LABELS stress TIMEOUT 600)
 # A token return ring per consumer (issue 15, part 3): the application writes, the receive thread drains.
 arenakit_add_test(NAME tokens_return_ring SOURCES tokens/tokens_return_ring.cpp)
+arenakit_add_test(NAME tokens_return_ring_races SOURCES tokens/tokens_return_ring_races.cpp LABELS stress)
+target_compile_definitions(tokens_return_ring_races PRIVATE ARENAKIT_TEST_HOOKS) # pause points
+arenakit_add_test(NAME tokens_return_ring_stress SOURCES tokens/tokens_return_ring_stress.cpp LABELS stress TIMEOUT 300)
+target_compile_definitions(tokens_return_ring_stress PRIVATE ARENAKIT_TEST_HOOKS) # YieldPoint widens the drain's window
