@@ -53,7 +53,7 @@ void note(Lane& l, const RingDrainOutcome& d) {
 TEST_CASE("return ring stress: a writer against a drainer with closes and re-opens; nothing lost or released twice") {
   constexpr std::uint32_t pages = 500; // small: pages are often held by two consumers at once
   constexpr int positions = 4;         // 0, 1 stay open; 2, 3 are closed and re-opened
-  constexpr int batches = 6'000;
+  constexpr int batches = 20'000;
   constexpr std::uint32_t batch = 12;
   TokenTrackerConfig cfg;
   cfg.max_tokens_per_call = 8; // below a batch: every drain of a whole batch is capped
@@ -169,7 +169,7 @@ TEST_CASE("return ring stress: a writer against a drainer with closes and re-ope
     CHECK(c.closed.status == CloseStatus::drained);
     CHECK(c.closed.released == 0);
   }
-  CHECK(closed_lanes >= 60);
+  CHECK(closed_lanes >= 200);
   // The paths under test all ran: the fallback, capped drains.
   std::uint64_t direct_calls = 0;
   for (auto& l : lanes) direct_calls += l->direct_calls;
@@ -178,13 +178,17 @@ TEST_CASE("return ring stress: a writer against a drainer with closes and re-ope
   for (std::uint32_t p = 0; p < pages; ++p) REQUIRE(t.page_refs(p) == 0);
   const auto s = t.counters();
   CHECK(s.outstanding() == 0);
-  // Nothing was released twice: no return ever found a page below zero or
-  // another consumer's, and the only refusals are the injected entries and
-  // calls through closed handles.
-  CHECK(s.refused_for(TokenRefusal::underflow) == 0);
-  CHECK(s.refused_for(TokenRefusal::not_held) == 0);
-  std::uint64_t injected = 0;
-  for (auto& l : lanes) injected += l->injected;
+  // Refusals: the injected entries (each once, on the live consumers) and,
+  // on closed consumers only, returns through a closed handle or racing its
+  // close (consumer_closed, underflow, not_held: the tracker's documented
+  // outcomes for that race), each seen by the thread whose call it was.
+  std::uint64_t injected = 0, closed_refused = 0;
+  for (auto& l : lanes) {
+    injected += l->injected;
+    if (l->closed) closed_refused += l->ring_refused + l->direct_refused;
+  }
   CHECK(s.refused_for(TokenRefusal::out_of_range) == injected);
-  CHECK(s.refused_total() == injected + s.refused_for(TokenRefusal::consumer_closed));
+  CHECK(s.refused_total() == injected + closed_refused);
+  CHECK(s.refused_total() == injected + s.refused_for(TokenRefusal::consumer_closed) +
+                                 s.refused_for(TokenRefusal::underflow) + s.refused_for(TokenRefusal::not_held));
 }
