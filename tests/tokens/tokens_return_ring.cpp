@@ -3,24 +3,13 @@
 // entries and publishes them once; the drain side hands them to the tracker's
 // return_tokens(), so each entry gets its validation, refusal counters and
 // work cap. Single-threaded here: every step is one side's call, in order.
-#include "tokens_support.hpp"
+#include "return_ring_support.hpp"
 
 #include <arenakit/tokens/binding_group.hpp>
-#include <arenakit/tokens/return_ring.hpp>
-
-#include <memory>
 
 using namespace tokens_test;
 
 namespace {
-
-using Ring = TokenReturnRing<TokenRange32>;
-
-std::unique_ptr<Ring> make_ring(std::uint32_t capacity) {
-  auto r = Ring::create(capacity);
-  REQUIRE(r.has_value());
-  return std::move(r).value();
-}
 
 std::size_t write(Ring& ring, std::vector<TokenRange32> entries) {
   return ring.try_push(std::span<const TokenRange32>(entries));
@@ -133,16 +122,9 @@ TEST_CASE("return ring: hostile entries are refused by reason and counted; nothi
 }
 
 TEST_CASE("return ring: the work cap stops a drain; the rest stays in the ring, in order, for the next") {
-  TokenTrackerConfig cfg;
-  cfg.max_tokens_per_call = 8;
-  auto t = make_tracker(64, cfg);
-  const ConsumerHandle h = open(t);
-  std::vector<std::uint32_t> pages;
-  for (std::uint32_t p = 0; p < 12; ++p) pages.push_back(p);
-  REQUIRE(hand_out(t, h, pages).delivered == 12);
-  auto ring = make_ring(8);
-  REQUIRE(write(*ring, {{t.token32(0), 4}, {t.token32(4), 4}, {t.token32(8), 4}}) == 3);
-  ring->publish();
+  RingSetup setup(12, 8, 8);
+  auto& [t, h, ring] = setup;
+  write_and_publish(*ring, {{t.token32(0), 4}, {t.token32(4), 4}, {t.token32(8), 4}});
 
   const RingDrainOutcome first = ring->drain(t, h);
   CHECK(first.capped);
@@ -165,16 +147,11 @@ TEST_CASE("return ring: the work cap stops a drain; the rest stays in the ring, 
 }
 
 TEST_CASE("return ring: a drain stops at the end of the array; the next one goes on from slot 0") {
-  auto t = make_tracker(64);
-  const ConsumerHandle h = open(t);
-  REQUIRE(hand_out(t, h, {0, 1, 2, 3, 4, 5}).delivered == 6);
-  auto ring = make_ring(4);
-  REQUIRE(write(*ring, {{t.token32(0), 1}, {t.token32(1), 1}, {t.token32(2), 1}}) == 3);
-  ring->publish();
+  RingSetup setup(6, 4);
+  auto& [t, h, ring] = setup;
+  write_and_publish(*ring, ones(t, 0, 3));
   CHECK(ring->drain(t, h).entries == 3);
-  // Slots 3, 0, 1: written across the wrap, published once.
-  REQUIRE(write(*ring, {{t.token32(3), 1}, {t.token32(4), 1}, {t.token32(5), 1}}) == 3);
-  ring->publish();
+  write_and_publish(*ring, ones(t, 3, 3)); // slots 3, 0, 1: across the wrap, published once
   const RingDrainOutcome a = ring->drain(t, h);
   CHECK(a.entries == 1);
   CHECK(a.left == 2);
@@ -188,12 +165,9 @@ TEST_CASE("return ring: a drain stops at the end of the array; the next one goes
 }
 
 TEST_CASE("return ring: a full ring takes what fits; the writer returns the rest directly") {
-  auto t = make_tracker(64);
-  const ConsumerHandle h = open(t);
-  REQUIRE(hand_out(t, h, {0, 1, 2, 3, 4, 5}).delivered == 6);
-  auto ring = make_ring(4);
-  std::vector<TokenRange32> back;
-  for (std::uint32_t p = 0; p < 6; ++p) back.push_back({t.token32(p), 1});
+  RingSetup setup(6, 4);
+  auto& [t, h, ring] = setup;
+  const std::vector<TokenRange32> back = ones(t, 0, 6);
   const std::span<const TokenRange32> all(back);
   const std::size_t took = ring->try_push(all);
   CHECK(took == 4);
@@ -215,12 +189,9 @@ TEST_CASE("return ring: a full ring takes what fits; the writer returns the rest
 }
 
 TEST_CASE("return ring: close() drains what was published, then closes; later entries are refused") {
-  auto t = make_tracker(64);
-  const ConsumerHandle h = open(t);
-  REQUIRE(hand_out(t, h, {0, 1, 2, 3, 4, 5, 6, 7}).delivered == 8);
-  auto ring = make_ring(8);
-  REQUIRE(write(*ring, {{t.token32(0), 2}, {t.token32(2), 1}}) == 2);
-  ring->publish();
+  RingSetup setup(8, 8);
+  auto& [t, h, ring] = setup;
+  write_and_publish(*ring, {{t.token32(0), 2}, {t.token32(2), 1}});
   REQUIRE(ring->push({t.token32(3), 1})); // written, not published: not part of the close's drain
 
   const RingCloseOutcome c = ring->close(t, h);
@@ -253,16 +224,9 @@ TEST_CASE("return ring: close() drains what was published, then closes; later en
 }
 
 TEST_CASE("return ring: close() drains a ring longer than one call's work cap, across the wrap") {
-  TokenTrackerConfig cfg;
-  cfg.max_tokens_per_call = 4;
-  auto t = make_tracker(64, cfg);
-  const ConsumerHandle h = open(t);
-  std::vector<std::uint32_t> pages;
-  for (std::uint32_t p = 0; p < 16; ++p) pages.push_back(p);
-  REQUIRE(hand_out(t, h, pages).delivered == 16);
-  auto ring = make_ring(8);
-  REQUIRE(write(*ring, {{t.token32(0), 1}, {t.token32(1), 1}, {t.token32(2), 1}}) == 3);
-  ring->publish();
+  RingSetup setup(16, 8, 4);
+  auto& [t, h, ring] = setup;
+  write_and_publish(*ring, ones(t, 0, 3));
   REQUIRE(ring->drain(t, h).entries == 3);
   for (std::uint32_t p = 3; p < 11; ++p) REQUIRE(ring->push({t.token32(p), 1})); // 8 entries, wrapping
   ring->publish();

@@ -5,29 +5,26 @@
 // before it hands them to the tracker; the test thread plays the writer
 // there, then lets the drain go on.
 #include "pause_point.hpp"
-#include "tokens_support.hpp"
+#include "return_ring_support.hpp"
 
-#include <arenakit/tokens/return_ring.hpp>
-
-#include <memory>
 #include <thread>
+#include <utility>
 
 using namespace tokens_test;
 
 namespace {
 
-using Ring = TokenReturnRing<TokenRange32>;
-
-std::unique_ptr<Ring> make_ring(std::uint32_t capacity) {
-  auto r = Ring::create(capacity);
-  REQUIRE(r.has_value());
-  return std::move(r).value();
-}
-
-std::vector<TokenRange32> ones(const TokenTracker<>& t, std::uint32_t first, std::uint32_t n) {
-  std::vector<TokenRange32> v;
-  for (std::uint32_t p = first; p < first + n; ++p) v.push_back({t.token32(p), 1});
-  return v;
+/// Runs @drain_side on its own thread, stops it at token_ring_drain_run
+/// (its run taken, the tracker not called yet), runs @writer on this thread,
+/// then lets the drain side go on and waits for it.
+template <class DrainSide, class Writer>
+void while_drain_paused(DrainSide&& drain_side, Writer&& writer) {
+  pause_test::PausePoint pause(arenakit::detail::TestPoint::token_ring_drain_run);
+  std::thread drainer(std::forward<DrainSide>(drain_side));
+  pause.wait_until_paused();
+  writer();
+  pause.resume();
+  drainer.join();
 }
 
 } // namespace
@@ -37,26 +34,22 @@ std::vector<TokenRange32> ones(const TokenTracker<>& t, std::uint32_t first, std
 // released early would let the writer overwrite entries 0..3 with 4..7 under
 // the drain, which would then return 4..7 and leave 0..3 held for ever.
 TEST_CASE("return ring races: a full ring stays full while a drain reads it; the writer falls back") {
-  auto t = make_tracker(64);
-  const ConsumerHandle h = open(t);
-  REQUIRE(hand_out(t, h, {0, 1, 2, 3, 4, 5, 6, 7}).delivered == 8);
-  auto ring = make_ring(4);
-  const auto first = ones(t, 0, 4), second = ones(t, 4, 4);
-  REQUIRE(ring->try_push(std::span<const TokenRange32>(first)) == 4);
-  ring->publish();
+  RingSetup setup(8, 4);
+  auto& t = setup.t; // named, not bound: clang 14 cannot capture structured bindings
+  const ConsumerHandle h = setup.h;
+  Ring* const ring = setup.ring.get();
+  const auto second = ones(t, 4, 4);
+  write_and_publish(*ring, ones(t, 0, 4));
 
-  pause_test::PausePoint pause(arenakit::detail::TestPoint::token_ring_drain_run);
   RingDrainOutcome drained;
-  std::thread drainer([&] { drained = ring->drain(t, h); });
-  pause.wait_until_paused();
-  // The writer: the ring is full until the drain's call is over.
-  const std::size_t took = ring->try_push(std::span<const TokenRange32>(second));
-  CHECK(took == 0);
-  const auto direct = t.return_tokens(h, std::span<const TokenRange32>(second).subspan(took));
-  CHECK(direct.released == 4 - took);
-  ring->publish();
-  pause.resume();
-  drainer.join();
+  while_drain_paused([&] { drained = ring->drain(t, h); },
+                     [&] { // the writer: the ring is full until the drain's call is over
+                       const std::size_t took = ring->try_push(std::span<const TokenRange32>(second));
+                       CHECK(took == 0);
+                       const auto direct = t.return_tokens(h, std::span<const TokenRange32>(second).subspan(took));
+                       CHECK(direct.released == 4 - took);
+                       ring->publish();
+                     });
 
   CHECK(drained.entries == 4);
   CHECK(drained.released == 4);
@@ -74,22 +67,15 @@ TEST_CASE("return ring races: a full ring stays full while a drain reads it; the
 // part of that drain (its run was fixed when it read the tail) and are all
 // there for the next one: nothing lost, nothing applied twice.
 TEST_CASE("return ring races: entries published during a drain wait for the next drain") {
-  auto t = make_tracker(64);
-  const ConsumerHandle h = open(t);
-  REQUIRE(hand_out(t, h, {0, 1, 2, 3, 4, 5, 6}).delivered == 7);
-  auto ring = make_ring(8);
-  const auto first = ones(t, 0, 3), second = ones(t, 3, 4);
-  REQUIRE(ring->try_push(std::span<const TokenRange32>(first)) == 3);
-  ring->publish();
+  RingSetup setup(7, 8);
+  auto& t = setup.t; // named, not bound: clang 14 cannot capture structured bindings
+  const ConsumerHandle h = setup.h;
+  Ring* const ring = setup.ring.get();
+  write_and_publish(*ring, ones(t, 0, 3));
 
-  pause_test::PausePoint pause(arenakit::detail::TestPoint::token_ring_drain_run);
   RingDrainOutcome drained;
-  std::thread drainer([&] { drained = ring->drain(t, h); });
-  pause.wait_until_paused();
-  REQUIRE(ring->try_push(std::span<const TokenRange32>(second)) == 4); // slots 3..6: free
-  ring->publish();
-  pause.resume();
-  drainer.join();
+  while_drain_paused([&] { drained = ring->drain(t, h); },
+                     [&] { write_and_publish(*ring, ones(t, 3, 4)); }); // slots 3..6: free
 
   CHECK(drained.entries == 3);
   CHECK(drained.released == 3);
@@ -109,22 +95,14 @@ TEST_CASE("return ring races: entries published during a drain wait for the next
 // consumer (they are refused by a later drain as consumer_closed), and a
 // writer that keeps publishing cannot keep the close going.
 TEST_CASE("return ring races: entries published while close() drains are refused after it, not applied") {
-  auto t = make_tracker(64);
-  const ConsumerHandle h = open(t);
-  REQUIRE(hand_out(t, h, {0, 1, 2, 3, 4, 5}).delivered == 6);
-  auto ring = make_ring(8);
-  const auto first = ones(t, 0, 2), second = ones(t, 2, 2);
-  REQUIRE(ring->try_push(std::span<const TokenRange32>(first)) == 2);
-  ring->publish();
+  RingSetup setup(6, 8);
+  auto& t = setup.t; // named, not bound: clang 14 cannot capture structured bindings
+  const ConsumerHandle h = setup.h;
+  Ring* const ring = setup.ring.get();
+  write_and_publish(*ring, ones(t, 0, 2));
 
-  pause_test::PausePoint pause(arenakit::detail::TestPoint::token_ring_drain_run);
   RingCloseOutcome closed;
-  std::thread drainer([&] { closed = ring->close(t, h); });
-  pause.wait_until_paused();
-  REQUIRE(ring->try_push(std::span<const TokenRange32>(second)) == 2);
-  ring->publish();
-  pause.resume();
-  drainer.join();
+  while_drain_paused([&] { closed = ring->close(t, h); }, [&] { write_and_publish(*ring, ones(t, 2, 2)); });
 
   CHECK(closed.drained.entries == 2);
   CHECK(closed.drained.released == 2);

@@ -8,9 +8,7 @@
 // reference comes back exactly once (by a drain, the fallback or a close),
 // nothing is refused but the injected entries and the closed consumers'.
 #include "pause_point.hpp"
-#include "tokens_support.hpp"
-
-#include <arenakit/tokens/return_ring.hpp>
+#include "return_ring_support.hpp"
 
 #include <atomic>
 #include <memory>
@@ -21,8 +19,6 @@
 using namespace tokens_test;
 
 namespace {
-
-using Ring = TokenReturnRing<TokenRange32>;
 
 /// One consumer and its ring. Each counter has one writer thread and is
 /// read after both threads are joined.
