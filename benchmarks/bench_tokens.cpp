@@ -401,6 +401,15 @@ void add(const char* scenario, const char* impl, Pattern p) {
                                [p](benchmark::State& s) { deliver_return<Impl>(s, p); });
 }
 
+/// Same iteration count for every row of a return_app_thread scenario.
+template <AppSide side>
+void add_app_side(const char* scenario, const char* impl, Pattern p) {
+  benchmark::RegisterBenchmark((std::string(scenario) + "/" + impl).c_str(),
+                               [p](benchmark::State& s) { return_app_thread<side>(s, p); })
+      ->UseManualTime()
+      ->Iterations(2000);
+}
+
 // Optional peer: a missing one is reported as "not measured", with its package.
 const int declared_peers = arenakit::bench::declare_peer(
     "judy", ARENAKIT_BENCH_FOUND(ARENAKIT_HAVE_JUDY), "libjudy-dev",
@@ -434,15 +443,9 @@ const int registered = [] {
   }
   for (auto [scenario, p] : {std::pair{"return_app_thread_seq", Pattern::seq}, std::pair{"return_app_thread_rand", Pattern::rand}}) {
     const std::string s(scenario);
-    benchmark::RegisterBenchmark((s + "/arenakit_return_tokens").c_str(), [p](benchmark::State& st) {
-      return_app_thread<AppSide::return_tokens>(st, p);
-    })->UseManualTime()->Iterations(2000);
-    benchmark::RegisterBenchmark((s + "/arenakit_ring_write").c_str(), [p](benchmark::State& st) {
-      return_app_thread<AppSide::ring_write>(st, p);
-    })->UseManualTime()->Iterations(2000);
-    benchmark::RegisterBenchmark((s + "/arenakit_ring_drain").c_str(), [p](benchmark::State& st) {
-      return_app_thread<AppSide::ring_drain>(st, p);
-    })->UseManualTime()->Iterations(2000);
+    add_app_side<AppSide::return_tokens>(scenario, "arenakit_return_tokens", p);
+    add_app_side<AppSide::ring_write>(scenario, "arenakit_ring_write", p);
+    add_app_side<AppSide::ring_drain>(scenario, "arenakit_ring_drain", p);
     const std::string tag = p == Pattern::seq ? "seq" : "rand";
     target(s, "arenakit_ring_write", s, "arenakit_return_tokens", 0.5,
            tag + ": ring write+publish <= 0.5x a return_tokens() call, per token, application thread");
