@@ -20,3 +20,6 @@ arenakit_add_test(NAME tokens_return_ring_races SOURCES tokens/tokens_return_rin
 target_compile_definitions(tokens_return_ring_races PRIVATE ARENAKIT_TEST_HOOKS) # pause points
 arenakit_add_test(NAME tokens_return_ring_stress SOURCES tokens/tokens_return_ring_stress.cpp LABELS stress TIMEOUT 300)
 target_compile_definitions(tokens_return_ring_stress PRIVATE ARENAKIT_TEST_HOOKS) # YieldPoint widens the drain's window
+arenakit_add_compile_fail_test(NAME cf_return_ring_single_writer
+  SOURCE tokens/compile_fail/return_ring_single_writer.cpp
+  REGEX "TokenReturnRing::drain\\(\\): the target needs return_tokens\\(handle, ranges\\)")
