@@ -34,8 +34,8 @@
  * - A ring serves one consumer for life: entries name tokens, not
  *   consumers, so a re-opened consumer gets a new ring.
  * - Progress: try_push / push / publish / readable are wait-free (the
- *   writer loads the head only when its cached copy says full; the drain
- *   side loads the tail only when its copy says empty). drain(): wait-free
+ *   writer loads the head only when its cached copy says full; drain()
+ *   loads the tail only when its copy is used up). drain(): wait-free
  *   on the ring, plus one return_tokens() (its progress). close(): at most
  *   capacity() drains, then the target's close().
  * - Barriers: publish() stores the tail with release (rr-1), paired with
