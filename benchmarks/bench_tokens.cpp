@@ -19,12 +19,28 @@
 //   judy_churn          JudyL per consumer, insert on delivery, erase at zero (xarray-like)
 //   unordered_map       std::unordered_map<page, count> per consumer, churn
 //
+// return_app_thread_{seq,rand}/<impl> (issue 15, part 3): what giving tokens
+// back costs the application's thread, per token. Each iteration delivers
+// 64 blocks of 64 pages (untimed), then the application gives them back,
+// one batch per block (seq: one range of 64; rand: 64 ranges of 1), on the
+// same tracker and consumer. Manual time, one clock pair per 4,096 tokens,
+// 2,000 iterations for every row:
+//   arenakit_return_tokens  timed: one return_tokens() call per batch; the
+//                       references are released on this thread
+//   arenakit_ring_write     timed: try_push(batch) + publish() per batch on the
+//                       consumer's TokenReturnRing (4,096 entries): entries
+//                       only; the drain that releases the references runs
+//                       untimed after the burst (the receive thread's work)
+//   arenakit_ring_drain     the other half, for the total: the same write
+//                       untimed, the drain (return_tokens() on ring runs) timed
+//
 // close_1024_on_2GiB/<impl>: a consumer holding 1,024 tokens (random pages)
 // closes; only the close is timed (manual time). Peers: the per-consumer
 // array's scrub over the whole binding, kernel style (xchg every page) and
 // read-first (xchg only non-zero pages); Judy: walk and free the tree.
 #include "support/table.hpp"
 
+#include <arenakit/tokens/return_ring.hpp>
 #include <arenakit/tokens/token_tracker.hpp>
 
 #include <atomic>
@@ -256,6 +272,55 @@ void deliver_return(benchmark::State& state, Pattern pattern) {
   if (impl.bytes() > 0) state.counters["track_KiB"] = impl.bytes() / 1024;
 }
 
+// --------------------------------------- returns on the application thread
+
+constexpr std::size_t kBurst = 64; // blocks per iteration: 4,096 tokens
+using Clock = std::chrono::steady_clock;
+
+enum class AppSide { return_tokens, ring_write, ring_drain };
+
+/// The application's side of a return (see the file comment): @side says
+/// which part of the iteration is timed.
+template <AppSide side>
+void return_app_thread(benchmark::State& state, Pattern pattern) {
+  const Workload& w = workload(pattern);
+  auto t = std::move(arenakit::TokenTracker<>::create(arenakit::Region{nullptr, std::size_t{kPages} * 4096}, {}).value());
+  const arenakit::ConsumerHandle h = *t.open_consumer();
+  auto ring = std::move(arenakit::TokenReturnRing<TokenRange32>::create(kBurst * kBatch).value());
+  std::size_t next = 0;
+  for (auto _ : state) {
+    for (std::size_t b = 0; b < kBurst; ++b) (void)t.deliver(h, w.block(next + b));
+    Clock::time_point t0, t1;
+    if constexpr (side == AppSide::return_tokens) {
+      t0 = Clock::now();
+      for (std::size_t b = 0; b < kBurst; ++b) {
+        auto out = t.return_tokens(h, w.returns(next + b));
+        benchmark::DoNotOptimize(out);
+      }
+      t1 = Clock::now();
+    } else {
+      if constexpr (side == AppSide::ring_write) t0 = Clock::now();
+      for (std::size_t b = 0; b < kBurst; ++b) {
+        const auto batch = w.returns(next + b);
+        if (ring->try_push(batch) != batch.size()) state.SkipWithError("ring full");
+        ring->publish();
+      }
+      if constexpr (side == AppSide::ring_write) t1 = Clock::now();
+      if constexpr (side == AppSide::ring_drain) t0 = Clock::now();
+      while (ring->readable() != 0) {
+        auto out = ring->drain(t, h);
+        benchmark::DoNotOptimize(out);
+      }
+      if constexpr (side == AppSide::ring_drain) t1 = Clock::now();
+    }
+    state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+    next += kBurst;
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<benchmark::IterationCount>(kBurst * kBatch));
+  if (t.counters().outstanding() != 0 || t.counters().refused_total() != 0)
+    state.SkipWithError("lost, extra or refused references");
+}
+
 // ----------------------------------------------------------------- close
 
 std::vector<std::uint32_t> close_pages() {
@@ -264,8 +329,6 @@ std::vector<std::uint32_t> close_pages() {
   for (auto& x : p) x = static_cast<std::uint32_t>(rng() % kPages);
   return p;
 }
-
-using Clock = std::chrono::steady_clock;
 
 void close_ours(benchmark::State& state) {
   auto t = std::move(arenakit::TokenTracker<>::create(arenakit::Region{nullptr, std::size_t{kPages} * 4096}, {}).value());
@@ -337,6 +400,15 @@ void add(const char* scenario, const char* impl, Pattern p) {
                                [p](benchmark::State& s) { deliver_return<Impl>(s, p); });
 }
 
+/// Same iteration count for every row of a return_app_thread scenario.
+template <AppSide side>
+void add_app_side(const char* scenario, const char* impl, Pattern p) {
+  benchmark::RegisterBenchmark((std::string(scenario) + "/" + impl).c_str(),
+                               [p](benchmark::State& s) { return_app_thread<side>(s, p); })
+      ->UseManualTime()
+      ->Iterations(2000);
+}
+
 // Optional peer: a missing one is reported as "not measured", with its package.
 const int declared_peers = arenakit::bench::declare_peer(
     "judy", ARENAKIT_BENCH_FOUND(ARENAKIT_HAVE_JUDY), "libjudy-dev",
@@ -367,6 +439,15 @@ const int registered = [] {
     target(s, "arenakit_single_writer", s, "flat_binding_array", 1.25, tag + ", single writer: <= 1.25x flat array");
     target(s, "arenakit_single_writer", s, "judy_present", 1 / 3.0, tag + ", single writer: >= 3x faster than Judy present");
     target(s, "arenakit_single_writer", s, "judy_churn", 1 / 10.0, tag + ", single writer: >= 10x faster than Judy churn");
+  }
+  for (auto [scenario, p] : {std::pair{"return_app_thread_seq", Pattern::seq}, std::pair{"return_app_thread_rand", Pattern::rand}}) {
+    const std::string s(scenario);
+    add_app_side<AppSide::return_tokens>(scenario, "arenakit_return_tokens", p);
+    add_app_side<AppSide::ring_write>(scenario, "arenakit_ring_write", p);
+    add_app_side<AppSide::ring_drain>(scenario, "arenakit_ring_drain", p);
+    const std::string tag = p == Pattern::seq ? "seq" : "rand";
+    target(s, "arenakit_ring_write", s, "arenakit_return_tokens", 0.5,
+           tag + ": ring write+publish <= 0.5x a return_tokens() call, per token, application thread");
   }
   benchmark::RegisterBenchmark("close_1024_on_2GiB/arenakit", close_ours)->UseManualTime();
   benchmark::RegisterBenchmark("close_1024_on_2GiB/scrub_xchg_every_page", close_scrub<false>)->UseManualTime();

@@ -19,3 +19,12 @@ arenakit_add_test(NAME tokens_page_refs SOURCES tokens/tokens_page_refs.cpp)
 arenakit_add_compile_fail_test(NAME cf_page_refs_without_give_back
   SOURCE concepts/compile_fail/page_refs_without_give_back.cpp
   REGEX "arenakit: PageRefs is missing `give_back")
+# A token return ring per consumer (issue 15, part 3): the application writes, the receive thread drains.
+arenakit_add_test(NAME tokens_return_ring SOURCES tokens/tokens_return_ring.cpp)
+arenakit_add_test(NAME tokens_return_ring_races SOURCES tokens/tokens_return_ring_races.cpp LABELS stress)
+target_compile_definitions(tokens_return_ring_races PRIVATE ARENAKIT_TEST_HOOKS) # pause points
+arenakit_add_test(NAME tokens_return_ring_stress SOURCES tokens/tokens_return_ring_stress.cpp LABELS stress TIMEOUT 300)
+target_compile_definitions(tokens_return_ring_stress PRIVATE ARENAKIT_TEST_HOOKS) # YieldPoint widens the drain's window
+arenakit_add_compile_fail_test(NAME cf_return_ring_single_writer
+  SOURCE tokens/compile_fail/return_ring_single_writer.cpp
+  REGEX "TokenReturnRing::drain\\(\\): the target needs return_tokens\\(handle, ranges\\)")

@@ -34,6 +34,7 @@ enum class TestPoint : std::uint8_t {
   arena_claim_peeked,        ///< arena: a claimer read the top of a partial list, before it claims from that shard
   counted_retain_read,       ///< counted slots: retain() read the count, before its CAS
   counted_drop_read,         ///< counted slots: drop() / release() read the count, before its CAS
+  token_ring_drain_run,      ///< tokens: a return ring's drain took its run of published entries, before the tracker call
 };
 
 using TestHookFn = void (*)(TestPoint) noexcept;
