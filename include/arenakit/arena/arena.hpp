@@ -299,7 +299,8 @@ public:
     if constexpr (!track_held) return owns(id);
     // Relaxed: a snapshot for the caller's own checks; it orders nothing and
     // pairs with nothing (a concurrent release may clear it right after).
-    return owns(id) && layout_.flag(id.position()).load(std::memory_order_relaxed) != detail::HeldFlag::free;
+    return owns(id) && (layout_.flag(id.position()).load(std::memory_order_relaxed) != detail::HeldFlag::free ||
+                        layout_.bit_held(id.position()));
   }
 
   // --- geometry and counters --------------------------------------------------
@@ -474,6 +475,7 @@ private:
   detail::VirtualArray<Shard*> shards_;
   detail::VirtualArray<ShardView> views_;
   detail::VirtualArray<detail::HeldFlag> held_;
+  detail::VirtualArray<std::uint64_t> held_words_; ///< the bulk paths' held bitmap (SlotLayout::words)
   Layout layout_;
   detail::ShardIndex cpu_index_;
   detail::ShardIndex dev_index_;

@@ -112,17 +112,23 @@ public:
     }
     have -= n;
     if constexpr (track_held) {
-      for (std::uint32_t i = 0; i < n; ++i) {
-        out[i] = ids_[have + i];
-        Layout::mark_flag(held_ + flag_at(out[i].raw - tag_base_)); // (ar-h1)
+      const SlotId* src = ids_ + have;
+      const detail::WordBatch b = word_wise && n >= word_batch_min ? batch_of(src, n) : detail::WordBatch{};
+      if (b.ok) {
+        // One or two words (the usual case: the cache was refilled from one
+        // shard): held by their bits, one RMW per word.
+        copy_ids(out, src, n);
+        arena_->layout_.mark_words(b); // (ar-h4)
+      } else {
+        for (std::uint32_t i = 0; i < n; ++i) {
+          out[i] = src[i];
+          Layout::mark_flag(held_ + flag_at(out[i].raw - tag_base_)); // (ar-h1)
+        }
       }
     } else {
-      // A plain loop, not memcpy: the compiler vectorises it inline, where
-      // a call would cost more than the copy for a batch of 32. Through a
-      // pointer, not ids_[have + i]: a 32-bit index may wrap, and that
-      // possibility alone kept the loop scalar.
-      const SlotId* src = ids_ + have;
-      for (std::uint32_t i = 0; i < n; ++i) out[i] = src[i];
+      // Through a pointer, not ids_[have + i]: a 32-bit index may wrap,
+      // and that possibility alone kept the loop scalar.
+      copy_ids(out, ids_ + have, n);
     }
     set_count(have, hits);
     return n;
@@ -148,7 +154,7 @@ public:
           std::uint32_t have = cached();
           if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
           SlotId* dst = ids_ + have; // a pointer, not a 32-bit index: see acquire_bulk()
-          for (std::uint32_t i = 0; i < chunk; ++i) dst[i] = ids[i];
+          copy_ids(dst, ids, chunk);
           set_count(have + chunk);
           accepted += chunk;
           ids += chunk;
@@ -161,9 +167,13 @@ public:
         std::uint32_t have = cached();
         if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
         std::uint32_t kept = have;
-        for (std::uint32_t i = 0; i < chunk; ++i) {
-          ids_[kept] = ids[i];
-          kept += take(ids[i]) ? 1u : 0u;
+        if (word_wise && chunk >= word_batch_min) {
+          kept = take_words(ids, chunk, kept);
+        } else {
+          for (std::uint32_t i = 0; i < chunk; ++i) {
+            ids_[kept] = ids[i];
+            kept += take(ids[i]) ? 1u : 0u;
+          }
         }
         set_count(kept);
         accepted += kept - have;
@@ -182,6 +192,14 @@ public:
   Arena& arena() const noexcept { return *arena_; }
 
 private:
+  /// Copy @n ids. A plain loop, not memcpy: the compiler vectorises it
+  /// inline, where a call would cost more than the copy for a batch of 32.
+  /// The raw words, not the SlotId structs: GCC 12 does not vectorise an
+  /// aggregate copy ("more than one data ref in stmt").
+  ARENAKIT_ALWAYS_INLINE static void copy_ids(SlotId* dst, const SlotId* src, std::uint32_t n) noexcept {
+    for (std::uint32_t i = 0; i < n; ++i) dst[i].raw = src[i].raw;
+  }
+
   /// Branch-free over the batch so the compiler can vectorise it.
   static bool all_in_range(const Layout& layout, const SlotId* ids, std::uint32_t n,
                            std::uint32_t shards) noexcept {
@@ -201,6 +219,15 @@ private:
   static constexpr std::uint64_t count_mask = (std::uint64_t{1} << count_bits) - 1;
   static constexpr std::uint64_t one_hit = std::uint64_t{1} << count_bits;
   static_assert(capacity <= count_mask, "arenakit: the cache's count must fit its bits of the owner word");
+  /// HeldFlagsCheck marks and checks batches word-wise, one RMW per word of
+  /// the held bitmap instead of one exchange per id. PlainHeldFlagsCheck
+  /// keeps its flags' plain loads and stores, which cost less than even one
+  /// locked instruction per word (measured: 1.3 against 2.0 ns per object
+  /// for a batch of 32).
+  static constexpr bool word_wise = track_held && !plain_held;
+  /// Batches at least this long are marked and checked word-wise (below it
+  /// the flags' plain stores cost less than a locked RMW per word).
+  static constexpr std::uint32_t word_batch_min = 4;
 
   /// Where a position's held flag is (SlotLayout::flag(), from the raw id).
   std::size_t flag_at(std::uint32_t pos) const noexcept { return std::size_t{pos} << spread_; }
@@ -248,12 +275,54 @@ private:
     if (ARENAKIT_UNLIKELY(!known(pos))) return take_unknown(id);
     if constexpr (track_held) {
       HeldFlag* const flag = held_ + flag_at(pos);
-      if (ARENAKIT_UNLIKELY(!(plain_held ? Layout::clear_flag_plain(flag) : Layout::clear_flag(flag)))) {
-        arena_->count_refusal(id);
-        return false;
-      }
+      if (ARENAKIT_UNLIKELY(!(plain_held ? Layout::clear_flag_plain(flag) : Layout::clear_flag(flag))))
+        return take_bit(id, pos);
     }
     return true;
+  }
+
+  /// The one or two held-bitmap words @ids fall in, if they do (see
+  /// detail::word_batch()); positions the cache does not know are refused.
+  detail::WordBatch batch_of(const SlotId* ids, std::uint32_t n) const noexcept {
+    return detail::word_batch(ids, n, tag_base_, known_limit_, arena_->layout_.word_shift);
+  }
+
+  /// release_bulk()'s check of @n ids with held flags, into ids_ from @kept
+  /// on; returns the new count. Word-wise when the batch falls in one or two
+  /// words of the held bitmap: one CAS per word checks and clears every bit
+  /// the batch names, or changes nothing if one is clear. The ids of a word
+  /// that did not pass (a not-held id among them, or ids a single acquire
+  /// handed out, held by their flags) go through take() one by one, so one
+  /// bad id does not lose the good ones and each refusal is counted by
+  /// reason.
+  std::uint32_t take_words(const SlotId* ids, std::uint32_t n, std::uint32_t kept) noexcept {
+    const detail::WordBatch b = batch_of(ids, n);
+    const Layout& layout = arena_->layout_;
+    bool took[2] = {false, false};
+    if (b.ok) {
+      took[0] = layout.take_word(b.word[0], b.mask[0]); // (ar-h5)
+      took[1] = b.mask[1] == 0 ? took[0] : layout.take_word(b.word[1], b.mask[1]); // (ar-h5)
+    }
+    if (took[0] && took[1]) {
+      SlotId* dst = ids_ + kept; // a pointer, not a 32-bit index: see acquire_bulk()
+      copy_ids(dst, ids, n);
+      return kept + n;
+    }
+    const unsigned shift = layout.word_shift;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      ids_[kept] = ids[i];
+      const bool in_taken = b.ok && took[((ids[i].raw - tag_base_) >> shift) == b.word[0] ? 0 : 1];
+      kept += in_taken || take(ids[i]) ? 1u : 0u;
+    }
+    return kept;
+  }
+
+  /// take() of an id whose held flag was clear: held by its bit (a bulk
+  /// acquire handed it out), or not held (counted).
+  ARENAKIT_NOINLINE bool take_bit(SlotId id, std::uint32_t pos) noexcept {
+    if (arena_->layout_.take_bit(pos)) return true; // (ar-h5)
+    arena_->count_refusal(id);
+    return false;
   }
 
   /// take() of an id the cache does not know: a shard added since it last

@@ -119,11 +119,16 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
   max_shards_ = static_cast<std::uint32_t>(limit);
   tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
   layout_ = Layout{nullptr, index_bits_, held_shift_ - index_bits_, index_mask_, slots_per_shard_, tag_};
+  layout_.word_shift = Layout::word_shift_for(index_bits_);
+  layout_.word_pad = Layout::word_pad_for(index_bits_);
+  const std::size_t words = ((static_cast<std::size_t>(limit) << index_bits_) >> layout_.word_shift) << layout_.word_pad;
   if (!shards_.allocate(limit) || !views_.allocate(limit) ||
       (track_held && !held_.allocate(static_cast<std::size_t>(limit) << held_shift_)) ||
+      (track_held && !held_words_.allocate(words)) ||
       !cpu_index_.allocate(limit, shard_shift_) || !dev_index_.allocate(limit, shard_shift_))
     return errc::out_of_memory;
   layout_.held = held_.data();
+  layout_.words = held_words_.data();
   return {};
 }
 
