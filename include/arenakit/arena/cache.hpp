@@ -94,9 +94,12 @@ public:
   /// PlainHeldFlagsCheck, nothing with RangeOnlyCheck), plain stores into the
   /// cache, a batched flush when it is full (see take() for the check).
   ARENAKIT_ALWAYS_INLINE bool release(SlotId id) noexcept {
-    if (!take(id)) return false;
-    keep(id);
-    return true;
+    const Took took = take(id);
+    if (ARENAKIT_LIKELY(took == Took::keep)) {
+      keep(id);
+      return true;
+    }
+    return took == Took::returned;
   }
 
   /// Exactly @n slots or none (@n at most capacity); returns @n or 0.
@@ -167,16 +170,14 @@ public:
         std::uint32_t have = cached();
         if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
         std::uint32_t kept = have;
+        std::uint32_t returned = 0; // held_direct slots that went back to their shards
         if (word_wise && chunk >= word_batch_min) {
-          kept = take_words(ids, chunk, kept);
+          kept = take_words(ids, chunk, kept, returned);
         } else {
-          for (std::uint32_t i = 0; i < chunk; ++i) {
-            ids_[kept] = ids[i];
-            kept += take(ids[i]) ? 1u : 0u;
-          }
+          for (std::uint32_t i = 0; i < chunk; ++i) kept = take_into(ids[i], kept, returned);
         }
         set_count(kept);
-        accepted += kept - have;
+        accepted += kept - have + returned;
         ids += chunk;
         n -= chunk;
       }
@@ -265,20 +266,27 @@ private:
     }
   }
 
-  /// Validate @id and clear its held flag; false (counted by reason) if it
-  /// is not a held slot of this arena. The id is checked against what this
-  /// cache knows (its arena's tag, the shards counted when it last looked,
-  /// the held flag): one subtraction, one compare and the flag. Anything
-  /// else goes to the arena's full check.
-  ARENAKIT_ALWAYS_INLINE bool take(SlotId id) noexcept {
+  /// What take() decided: refuse (counted), park the slot in the cache, or
+  /// nothing more to do (a `held_direct` slot went back to its shard).
+  enum class Took : std::uint8_t { refused, keep, returned };
+
+  /// Validate @id and clear its held flag. The id is checked against what
+  /// this cache knows (its arena's tag, the shards counted when it last
+  /// looked, the held flag): one subtraction, one compare and the flag.
+  /// Anything else goes to the slow paths.
+  ARENAKIT_ALWAYS_INLINE Took take(SlotId id) noexcept {
     const std::uint32_t pos = id.raw - tag_base_; // another arena's tag wraps past known_limit_
     if (ARENAKIT_UNLIKELY(!known(pos))) return take_unknown(id);
+    return take_known(id, pos);
+  }
+
+  ARENAKIT_ALWAYS_INLINE Took take_known(SlotId id, std::uint32_t pos) noexcept {
     if constexpr (track_held) {
       HeldFlag* const flag = held_ + flag_at(pos);
-      if (ARENAKIT_UNLIKELY(!(plain_held ? Layout::clear_flag_plain(flag) : Layout::clear_flag(flag))))
-        return take_bit(id, pos);
+      const HeldFlag was = plain_held ? Layout::take_flag_plain(flag) : Layout::exchange_flag(flag);
+      if (ARENAKIT_UNLIKELY(was != HeldFlag::held)) return take_other(id, pos, was);
     }
-    return true;
+    return Took::keep;
   }
 
   /// The one or two held-bitmap words @ids fall in, if they do (see
@@ -295,7 +303,7 @@ private:
   /// handed out, held by their flags) go through take() one by one, so one
   /// bad id does not lose the good ones and each refusal is counted by
   /// reason.
-  std::uint32_t take_words(const SlotId* ids, std::uint32_t n, std::uint32_t kept) noexcept {
+  std::uint32_t take_words(const SlotId* ids, std::uint32_t n, std::uint32_t kept, std::uint32_t& returned) noexcept {
     const detail::WordBatch b = batch_of(ids, n);
     const Layout& layout = arena_->layout_;
     bool took[2] = {false, false};
@@ -310,26 +318,55 @@ private:
     }
     const unsigned shift = layout.word_shift;
     for (std::uint32_t i = 0; i < n; ++i) {
-      ids_[kept] = ids[i];
-      const bool in_taken = b.ok && took[((ids[i].raw - tag_base_) >> shift) == b.word[0] ? 0 : 1];
-      kept += in_taken || take(ids[i]) ? 1u : 0u;
+      if (b.ok && took[((ids[i].raw - tag_base_) >> shift) == b.word[0] ? 0 : 1]) {
+        ids_[kept++] = ids[i];
+      } else {
+        kept = take_into(ids[i], kept, returned);
+      }
     }
     return kept;
   }
 
-  /// take() of an id whose held flag was clear: held by its bit (a bulk
-  /// acquire handed it out), or not held (counted).
-  ARENAKIT_NOINLINE bool take_bit(SlotId id, std::uint32_t pos) noexcept {
-    if (arena_->layout_.take_bit(pos)) return true; // (ar-h5)
+  /// take() of @id into ids_[kept]; returns the new count, counts a
+  /// `returned` one in @returned.
+  ARENAKIT_ALWAYS_INLINE std::uint32_t take_into(SlotId id, std::uint32_t kept, std::uint32_t& returned) noexcept {
+    ids_[kept] = id;
+    const Took took = take(id);
+    returned += took == Took::returned ? 1u : 0u;
+    return kept + (took == Took::keep ? 1u : 0u);
+  }
+
+  /// take() of an id whose flag was not `held`. `held_direct`: it came
+  /// from Arena::acquire(), whose racing release decides by the bitmap, so
+  /// this one must too: back to the shard, not parked (see HeldFlag).
+  /// `free`: held by its bit (a bulk acquire handed it out), or not held
+  /// (counted).
+  ARENAKIT_NOINLINE Took take_other(SlotId id, std::uint32_t pos, HeldFlag was) noexcept {
+    if (was == HeldFlag::held_direct) {
+      // (ar-h6) as Arena::release_direct(): cleared before the bitmap
+      // release (the exchange did already; PlainHeldFlagsCheck did not).
+      std::atomic_ref<HeldFlag>(held_[flag_at(pos)]).store(HeldFlag::free, std::memory_order_relaxed);
+      return arena_->release_to_shard(id) ? Took::returned : Took::refused;
+    }
+    if (arena_->layout_.take_bit(pos)) return Took::keep; // (ar-h5)
     arena_->count_refusal(id);
-    return false;
+    return Took::refused;
   }
 
   /// take() of an id the cache does not know: a shard added since it last
-  /// looked, or bad input. The arena's full check decides and counts.
-  ARENAKIT_NOINLINE bool take_unknown(SlotId id) noexcept {
-    see_shards();
-    return arena_->take_held(id);
+  /// looked, or bad input (counted by reason).
+  ARENAKIT_NOINLINE Took take_unknown(SlotId id) noexcept {
+    const std::uint32_t pos = id.raw - tag_base_;
+    for (;;) {
+      see_shards();
+      if (known(pos)) return take_known(id, pos);
+      const auto v = arena_->classify(id);
+      if (v != detail::SlotValidity::valid) {
+        (void)arena_->count_refusal(v);
+        return Took::refused;
+      }
+      // Valid now but not when we looked: a shard was added in between.
+    }
   }
 
   /// Set the cached count to @n and add @hits fast-path hits.

@@ -22,7 +22,14 @@ namespace arenakit::detail {
 /// (GCC gives an enum its underlying type's alias set, so an 8-bit enum too)
 /// may alias anything, and the compiler would reload every field of the
 /// cache after each flag store; a 16-bit flag aliases only 16-bit data.
-enum class HeldFlag : std::uint16_t { free = 0, held = 1 };
+///
+/// `held` is set by a cache's acquire (and Arena::acquire_bulk), and a
+/// release decides its single winner by exchanging the flag. `held_direct`
+/// is set by Arena::acquire() on an arena whose releases go straight back
+/// to the shards: its release decides by the bitmap RMW that frees the slot
+/// (clearing a clear bit is the detected double release), so the flag
+/// costs it no locked instruction (see Arena::release_direct()).
+enum class HeldFlag : std::uint16_t { free = 0, held = 1, held_direct = 2 };
 
 /// What an id is to an arena.
 enum class SlotValidity : std::uint8_t { valid, foreign, out_of_range };
@@ -80,9 +87,11 @@ struct SlotLayout {
   // a plain store. Ownership itself moves through the bitmap's
   // acquire/release pair (BitmapSlots (bm-2)/(bm-3)) or the user's own
   // synchronisation, so relaxed is enough.
-  void mark_held(SlotId id) const noexcept { mark_flag(held + (std::size_t{id.position()} << spread)); }
-  static void mark_flag(HeldFlag* at) noexcept {
-    std::atomic_ref<HeldFlag>(*at).store(HeldFlag::held, std::memory_order_relaxed); // (ar-h1)
+  void mark_held(SlotId id, HeldFlag how = HeldFlag::held) const noexcept {
+    mark_flag(held + (std::size_t{id.position()} << spread), how);
+  }
+  static void mark_flag(HeldFlag* at, HeldFlag how = HeldFlag::held) noexcept {
+    std::atomic_ref<HeldFlag>(*at).store(how, std::memory_order_relaxed); // (ar-h1)
   }
 
   /// Clear @id's held flag; false if it was not held. Exactly one of two
@@ -99,14 +108,18 @@ struct SlotLayout {
   /// clear_held() on a flag the caller located (the cache computes it from
   /// the raw id). One exchange, no load before it: the exchange's old value
   /// is the answer, and a refusal is the rare case.
-  static bool clear_flag(HeldFlag* at) noexcept {
+  static bool clear_flag(HeldFlag* at) noexcept { return exchange_flag(at) != HeldFlag::free; }
+
+  /// clear_flag() that says what the flag was (a cache must not park a
+  /// `held_direct` slot: see HeldFlag).
+  static HeldFlag exchange_flag(HeldFlag* at) noexcept {
     std::atomic_ref<HeldFlag> f(*at);
     // (ar-h2) relaxed exchange: the winner is decided by the RMW's
     // atomicity alone; what the releaser wrote to the slot reaches the
     // next owner through the bitmap release (BitmapSlots (bm-3)) after it.
     const HeldFlag was = f.exchange(HeldFlag::free, std::memory_order_relaxed);
     ARENAKIT_TEST_PAUSE(arena_release_held_read);
-    return was != HeldFlag::free;
+    return was;
   }
 
   /// The bitmap word @w (a word index, position >> word_shift).
@@ -151,18 +164,20 @@ struct SlotLayout {
     return (held_word(pos >> word_shift).load(std::memory_order_relaxed) & bit) != 0;
   }
 
-  /// clear_flag() without the RMW, for PlainHeldFlagsCheck's caches: a
+  /// exchange_flag() without the RMW, for PlainHeldFlagsCheck's caches: a
   /// double release ordered after the first is refused; two racing ones may
   /// both pass (the policy's documented trade).
-  static bool clear_flag_plain(HeldFlag* at) noexcept {
+  /// Returns what the flag was; clears it only if it was `held` (anything
+  /// else goes to the caller's slow path, as after exchange_flag()).
+  static HeldFlag take_flag_plain(HeldFlag* at) noexcept {
     std::atomic_ref<HeldFlag> f(*at);
     // (ar-h3) relaxed load and store, as (ar-h2): the order of the slot's
     // contents comes from the bitmap release after it, or from the cache's
     // owner being the next acquirer; the atomics only make the racing case
     // (which the policy accepts to lose) free of undefined behaviour.
-    if (ARENAKIT_UNLIKELY(f.load(std::memory_order_relaxed) == HeldFlag::free)) return false;
-    f.store(HeldFlag::free, std::memory_order_relaxed);
-    return true;
+    const HeldFlag was = f.load(std::memory_order_relaxed);
+    if (ARENAKIT_LIKELY(was == HeldFlag::held)) f.store(HeldFlag::free, std::memory_order_relaxed);
+    return was;
   }
 };
 
