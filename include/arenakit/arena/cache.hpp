@@ -92,7 +92,9 @@ public:
   /// arena may come back through any cache). Progress: wait-free; one
   /// exchange on the held flag (a plain load and store with
   /// PlainHeldFlagsCheck, nothing with RangeOnlyCheck), plain stores into the
-  /// cache, a batched flush when it is full (see take() for the check).
+  /// cache, a batched flush when it is full (see take() for the check). A
+  /// slot from Arena::acquire() is not parked: it goes back to its shard
+  /// with one bitmap RMW, which decides against a racing direct release.
   ARENAKIT_ALWAYS_INLINE bool release(SlotId id) noexcept {
     const Took took = take(id);
     if (ARENAKIT_LIKELY(took == Took::keep)) {
@@ -103,7 +105,9 @@ public:
   }
 
   /// Exactly @n slots or none (@n at most capacity); returns @n or 0.
-  /// Owner thread only; progress and ordering as acquire().
+  /// Owner thread only; progress and ordering as acquire(). With
+  /// HeldFlagsCheck a batch in one or two words of the held bitmap (the
+  /// usual case) is marked with one RMW per word, else a flag per slot.
   std::uint32_t acquire_bulk(SlotId* out, std::uint32_t n) noexcept {
     if (n > capacity) return arena_->acquire_bulk(out, n);
     std::uint32_t have = cached();
@@ -139,7 +143,8 @@ public:
 
   /// Same contract as Arena::release_bulk(), owner thread only; progress as
   /// release() per id (range_only with every id in range: one vectorised
-  /// check and a copy).
+  /// check and a copy; HeldFlagsCheck with a batch in one or two words of
+  /// the held bitmap: one CAS per word and a copy, see take_words()).
   std::uint32_t release_bulk(const SlotId* ids, std::uint32_t n) noexcept {
     if constexpr (!ReclaimerT::immediate) {
       std::uint32_t accepted = 0;
