@@ -59,23 +59,6 @@ TEST_CASE("word_batch: one or two words, each bit once, everything below the lim
   CHECK(b.mask[0] == 0xffff'ffff'0000'0000u); // the high half of the word
 }
 
-TEST_CASE("batch_below: every position below the limit, foreign tags wrap past it, any length") {
-  const std::uint32_t base = 7u << slot_id_position_bits;
-  SlotId ids[37];
-  for (std::uint32_t n = 1; n <= 37; ++n) {
-    for (std::uint32_t i = 0; i < n; ++i) ids[i] = SlotId{base + i};
-    CHECK(detail::batch_below(ids, n, base, n));
-    CHECK(detail::batch_below_body(ids, n, base, n));
-    CHECK_FALSE(detail::batch_below(ids, n, base, n - 1)); // the last position is at the limit
-    ids[n / 2] = SlotId{(8u << slot_id_position_bits) + 1}; // a higher tag
-    CHECK_FALSE(detail::batch_below(ids, n, base, 1u << slot_id_position_bits));
-    ids[n / 2] = SlotId{(6u << slot_id_position_bits) + 1}; // a lower tag wraps
-    CHECK_FALSE(detail::batch_below(ids, n, base, 1u << slot_id_position_bits));
-    ids[n / 2] = SlotId{0xFFFF'FFFFu}; // the largest raw id
-    CHECK_FALSE(detail::batch_below_body(ids, n, base, 1u << slot_id_position_bits));
-  }
-}
-
 TEST_CASE("bulk: a batch is held after acquire_bulk, and a second release_bulk of it is refused whole") {
   HeldArena arena(small_shards());
   HeldArena::Cache cache(arena);

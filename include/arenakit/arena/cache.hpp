@@ -206,15 +206,18 @@ private:
     for (std::uint32_t i = 0; i < n; ++i) dst[i].raw = src[i].raw;
   }
 
-  /// Every id ours and in a counted shard: one pass, vectorised
-  /// (detail::batch_below()). A position is `raw - tag base`, so another
-  /// arena's tag wraps past the limit.
+  /// Branch-free over the batch so the compiler can vectorise it.
   static bool all_in_range(const Layout& layout, const SlotId* ids, std::uint32_t n,
                            std::uint32_t shards) noexcept {
+    const std::uint32_t tag_bits = std::uint32_t{layout.tag} << slot_id_position_bits;
+    const std::uint32_t limit = shards << layout.index_bits;
     const bool dense = layout.slots_per_shard == layout.index_mask + 1;
-    if (!dense) return false; // sparse index spaces take the per-id path
-    return detail::batch_below(ids, n, std::uint32_t{layout.tag} << slot_id_position_bits,
-                               shards << layout.index_bits);
+    std::uint32_t bad = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint32_t raw = ids[i].raw;
+      bad |= ((raw & 0xFF00'0000u) ^ tag_bits) | static_cast<std::uint32_t>((raw & 0x00FF'FFFFu) >= limit);
+    }
+    return bad == 0 && dense; // sparse index spaces take the per-id path
   }
 
   using HeldFlag = detail::HeldFlag;

@@ -108,44 +108,11 @@ ARENAKIT_ALWAYS_INLINE WordBatch word_batch_body(const SlotId* ids, std::uint32_
   return out;
 }
 
-/// The body of batch_below(), eight lanes at a time without a compare
-/// (x86 has no unsigned one before SSE4.1): with @limit below 2^31, a
-/// position is below it exactly when the top bit of `(position - limit) &
-/// ~position` is set, and the AND over every lane keeps it set only if it
-/// is set in all of them.
-ARENAKIT_ALWAYS_INLINE bool batch_below_body(const SlotId* ids, std::uint32_t n, std::uint32_t base,
-                                             std::uint32_t limit) noexcept {
-  WordBatchLanes all = WordBatchLanes{} - 1u;
-  std::uint32_t i = 0;
-  for (; n - i >= 8; i += 8) {
-    WordBatchLanes raw;
-    std::memcpy(&raw, ids + i, sizeof raw); // one unaligned load
-    const WordBatchLanes pos = raw - base;   // another arena's tag wraps past limit
-    all &= (pos - limit) & ~pos;
-  }
-  WordBatchHalf half;
-  WordBatchHalf other;
-  std::memcpy(&half, &all, sizeof half);
-  std::memcpy(&other, reinterpret_cast<const unsigned char*>(&all) + sizeof half, sizeof other);
-  half &= other;
-  std::uint32_t below = half[0] & half[1] & half[2] & half[3];
-  for (; i < n; ++i) {
-    const std::uint32_t pos = ids[i].raw - base;
-    below &= (pos - limit) & ~pos;
-  }
-  return (below >> 31) != 0;
-}
-
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 __attribute__((target("avx2"))) inline WordBatch word_batch_avx2(const SlotId* ids, std::uint32_t n,
                                                                   std::uint32_t base, std::uint32_t limit,
                                                                   unsigned shift) noexcept {
   return word_batch_body(ids, n, base, limit, shift);
-}
-
-__attribute__((target("avx2"))) inline bool batch_below_avx2(const SlotId* ids, std::uint32_t n, std::uint32_t base,
-                                                              std::uint32_t limit) noexcept {
-  return batch_below_body(ids, n, base, limit);
 }
 
 /// Whether this CPU runs the AVX2 copy; asked once per process.
@@ -175,20 +142,6 @@ inline WordBatch word_batch(const SlotId* ids, std::uint32_t n, std::uint32_t ba
   if (word_batch_has_avx2()) return word_batch_avx2(ids, n, base, limit, shift);
 #endif
   return word_batch_body(ids, n, base, limit, shift);
-}
-
-/**
- * batch_below - whether every id of @ids is below @limit once @base is
- * subtracted (the range-only bulk check: of this arena, in a counted shard).
- * @limit must be below 2^31 (an arena's positions are 24 bits).
- * Pure, O(n), branch-free over the ids; AVX2 chosen at run time as
- * word_batch().
- */
-inline bool batch_below(const SlotId* ids, std::uint32_t n, std::uint32_t base, std::uint32_t limit) noexcept {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if (word_batch_has_avx2()) return batch_below_avx2(ids, n, base, limit);
-#endif
-  return batch_below_body(ids, n, base, limit);
 }
 
 } // namespace arenakit::detail
