@@ -2,6 +2,8 @@
 // own cache (a use-after-free in the caller): the word-wise check must let
 // exactly one release through per id, so every round ends with each slot
 // parked once and the refusals counted. TSan checks the bitmap's atomics.
+#include "arena_configs.hpp"
+
 #include <arenakit/arena/arena.hpp>
 
 #include <doctest/doctest.h>
@@ -14,10 +16,7 @@ using namespace arenakit;
 
 TEST_CASE("stress: racing bulk releases of one batch: each id accepted exactly once") {
   using A = Arena<>;
-  ArenaConfig cfg;
-  cfg.slot_size = 4096;
-  cfg.shard_size = 64 * 1024;
-  A arena(cfg);
+  A arena(arena_test::small_shards());
   constexpr int rounds = 2000;
   constexpr std::uint32_t n = 32;
   SlotId ids[n];

@@ -3,6 +3,7 @@
 // thread stops at a pause point inside its race window, the test runs the
 // racing call on another thread, then lets the first go on. Each case fails
 // on every run with the bug it guards against (issue 10, defects 2 and 3).
+#include "arena_configs.hpp"
 #include "pause_point.hpp"
 
 #include <arenakit/arena/arena.hpp>
@@ -16,17 +17,7 @@
 using namespace arenakit;
 using arenakit::detail::TestPoint;
 
-namespace {
-
-ArenaConfig one_shard() {
-  ArenaConfig cfg;
-  cfg.slot_size = 4096;
-  cfg.shard_size = 64 * 1024; // 16 slots
-  cfg.max_shards = 1;
-  return cfg;
-}
-
-} // namespace
+using arena_test::one_shard;
 
 // Defect 2: the held flag was a load, then a store. Two releases of one id,
 // the first stopped between its load and its store, were both accepted.

@@ -6,6 +6,8 @@
 // and a slot is never parked twice. Ids handed out by a bulk acquire (held
 // by their bits) and by a single acquire (held by their flags) may come back
 // either way.
+#include "arena_configs.hpp"
+
 #include <arenakit/arena/arena.hpp>
 
 #include <doctest/doctest.h>
@@ -19,11 +21,14 @@ namespace {
 using HeldArena = Arena<>;
 // 16 slots per shard: one shard is one word of the held bitmap, and a batch
 // of 32 from a fresh cache spans two shards, two words.
-ArenaConfig small_shards() {
-  ArenaConfig c;
-  c.slot_size = 4096;
-  c.shard_size = 64 * 1024;
-  return c;
+using arena_test::small_shards;
+
+/// A batch of 32 out of @cache, after one round trip (so that it comes
+/// from the cache, as in steady state, not from a refill).
+void batch_from_cache(HeldArena::Cache& cache, SlotId (&ids)[32]) {
+  REQUIRE(cache.acquire_bulk(ids, 32) == 32);
+  REQUIRE(cache.release_bulk(ids, 32) == 32);
+  REQUIRE(cache.acquire_bulk(ids, 32) == 32);
 }
 } // namespace
 
@@ -63,9 +68,7 @@ TEST_CASE("bulk: a batch is held after acquire_bulk, and a second release_bulk o
   HeldArena arena(small_shards());
   HeldArena::Cache cache(arena);
   SlotId ids[32];
-  REQUIRE(cache.acquire_bulk(ids, 32) == 32);
-  REQUIRE(cache.release_bulk(ids, 32) == 32); // warm: the cache now holds these 32
-  REQUIRE(cache.acquire_bulk(ids, 32) == 32);
+  batch_from_cache(cache, ids);
   for (const SlotId id : ids) CHECK(arena.is_held(id));
   CHECK(cache.release_bulk(ids, 32) == 32);
   for (const SlotId id : ids) CHECK_FALSE(arena.is_held(id));
@@ -79,9 +82,7 @@ TEST_CASE("bulk: a batch with one not-held id loses only that id, counted") {
   HeldArena arena(small_shards());
   HeldArena::Cache cache(arena);
   SlotId ids[32];
-  REQUIRE(cache.acquire_bulk(ids, 32) == 32);
-  REQUIRE(cache.release_bulk(ids, 32) == 32);
-  REQUIRE(cache.acquire_bulk(ids, 32) == 32);
+  batch_from_cache(cache, ids);
   CHECK(cache.release(ids[3])); // held by its bit: a single release takes it
   CHECK_FALSE(cache.release(ids[3]));
   const std::uint32_t cached = cache.cached();
@@ -95,9 +96,7 @@ TEST_CASE("bulk: an id named twice in one batch is accepted once") {
   HeldArena arena(small_shards());
   HeldArena::Cache cache(arena);
   SlotId ids[32];
-  REQUIRE(cache.acquire_bulk(ids, 32) == 32);
-  REQUIRE(cache.release_bulk(ids, 32) == 32);
-  REQUIRE(cache.acquire_bulk(ids, 32) == 32);
+  batch_from_cache(cache, ids);
   const SlotId spare = ids[5];
   ids[5] = ids[4];
   const std::uint32_t cached = cache.cached();

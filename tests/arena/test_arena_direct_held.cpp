@@ -5,6 +5,8 @@
 // so it goes back to its shard instead of being parked (a racing direct
 // release would otherwise free a slot the cache hands out again). Double
 // releases on every path are refused and counted by reason.
+#include "arena_configs.hpp"
+
 #include <arenakit/arena/arena.hpp>
 
 #include <doctest/doctest.h>
@@ -13,15 +15,7 @@
 
 using namespace arenakit;
 
-namespace {
-ArenaConfig one_shard() {
-  ArenaConfig cfg;
-  cfg.slot_size = 4096;
-  cfg.shard_size = 64 * 1024; // 16 slots
-  cfg.max_shards = 1;
-  return cfg;
-}
-} // namespace
+using arena_test::one_shard;
 
 TEST_CASE_TEMPLATE("direct: a double release is refused and counted, the slot handed out once", A, Arena<>,
                    Arena<>::with<policy::release_check<PlainHeldFlagsCheck>>) {
