@@ -3,29 +3,21 @@
 // thread stops at a pause point inside its race window, the test runs the
 // racing call on another thread, then lets the first go on. Each case fails
 // on every run with the bug it guards against (issue 10, defects 2 and 3).
+#include "arena_configs.hpp"
 #include "pause_point.hpp"
 
 #include <arenakit/arena/arena.hpp>
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <thread>
 #include <vector>
 
 using namespace arenakit;
 using arenakit::detail::TestPoint;
 
-namespace {
-
-ArenaConfig one_shard() {
-  ArenaConfig cfg;
-  cfg.slot_size = 4096;
-  cfg.shard_size = 64 * 1024; // 16 slots
-  cfg.max_shards = 1;
-  return cfg;
-}
-
-} // namespace
+using arena_test::one_shard;
 
 // Defect 2: the held flag was a load, then a store. Two releases of one id,
 // the first stopped between its load and its store, were both accepted.
@@ -85,6 +77,67 @@ TEST_CASE("arena races: releases of one id through two caches, one stopped after
   for (const SlotId s : from_second) ++seen[s.position()];
   for (int n : seen) CHECK(n == 1);
   CHECK(from_first.size() + from_second.size() == 16);
+}
+
+// Issue 13: a slot from Arena::acquire() is `held_direct`, and its direct
+// release clears the flag with a plain store and lets the bitmap decide. A
+// cache release racing with it must decide by the bitmap too, never park the
+// slot: each case stops one side inside its window and checks that exactly
+// one release wins and every slot is handed out once afterwards.
+namespace {
+void check_each_slot_once(Arena<>& arena) {
+  std::vector<int> seen(16, 0);
+  std::vector<SlotId> all;
+  for (SlotId s; (s = arena.acquire());) all.push_back(s);
+  for (const SlotId s : all) ++seen[s.position()];
+  for (int n : seen) CHECK(n == 1);
+  for (const SlotId s : all) CHECK(arena.release(s));
+}
+} // namespace
+
+TEST_CASE("arena races: a direct release stopped after reading held_direct, a cache release of the same id") {
+  Arena<> arena(one_shard());
+  const SlotId id = arena.acquire();
+  REQUIRE(id);
+  pause_test::PausePoint pause(TestPoint::arena_release_held_read);
+  bool first = false;
+  std::thread t([&] { first = arena.release(id); });
+  pause.wait_until_paused();
+  bool second = false;
+  {
+    Arena<>::Cache cache(arena);
+    second = cache.release(id);
+    CHECK(cache.cached() == 0);
+    pause.resume();
+    t.join();
+  }
+  CHECK(first != second);
+  CHECK(arena.counters().refused_not_held == 1);
+  CHECK(arena.counters().slots_in_use == 0);
+  check_each_slot_once(arena);
+}
+
+TEST_CASE("arena races: a cache release stopped after exchanging held_direct, a direct release of the same id") {
+  Arena<> arena(one_shard());
+  const SlotId id = arena.acquire();
+  REQUIRE(id);
+  pause_test::PausePoint pause(TestPoint::arena_release_held_read);
+  bool first = false;
+  std::uint32_t parked = 0;
+  std::thread t([&] {
+    Arena<>::Cache cache(arena);
+    first = cache.release(id);
+    parked = cache.cached();
+  });
+  pause.wait_until_paused();
+  const bool second = arena.release(id);
+  pause.resume();
+  t.join();
+  CHECK(first != second);
+  CHECK(parked == 0);
+  CHECK(arena.counters().refused_not_held == 1);
+  CHECK(arena.counters().slots_in_use == 0);
+  check_each_slot_once(arena);
 }
 
 // Defect 3: return_shared() put slots back in the bitmap before it took them

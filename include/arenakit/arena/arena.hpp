@@ -188,7 +188,9 @@ public:
    */
   SlotId acquire() noexcept {
     const SlotId id = claim_one();
-    if (id) mark_held(id);
+    if constexpr (track_held) {
+      if (id) layout_.mark_held(id, direct_release ? detail::HeldFlag::held_direct : detail::HeldFlag::held); // (ar-h1)
+    }
     return id;
   }
 
@@ -204,16 +206,23 @@ public:
    * Return: false (counted by reason; nothing changes) for an id that is out
    * of range, of another arena, or not held; of two threads releasing the
    * same id at once, exactly one gets true.
-   * Progress: lock-free (one exchange on the held flag, then the reclaimer:
-   * a bitmap RMW for ImmediateReclaimer, a list push for a deferred one).
+   * Progress: lock-free. A slot from Arena::acquire() on an arena with
+   * ImmediateReclaimer: one bitmap RMW, which is also the held check (see
+   * release_direct()). Otherwise one exchange on the held flag, then the
+   * reclaimer: a bitmap RMW for ImmediateReclaimer, a list push for a
+   * deferred one.
    * Ordering: release: our writes to the slot happen-before its next
    * acquirer's use of it.
    */
   bool release(SlotId id) noexcept
     requires(!CountedSlotAllocator<SlotsT>) {
-    if (!take_held(id)) return false;
-    retire(id);
-    return true;
+    if constexpr (direct_release) {
+      return release_direct(id);
+    } else {
+      if (!take_held(id)) return false;
+      retire(id);
+      return true;
+    }
   }
 
   /// Releases each id, as release(); returns how many were accepted
@@ -299,7 +308,8 @@ public:
     if constexpr (!track_held) return owns(id);
     // Relaxed: a snapshot for the caller's own checks; it orders nothing and
     // pairs with nothing (a concurrent release may clear it right after).
-    return owns(id) && layout_.flag(id.position()).load(std::memory_order_relaxed) != detail::HeldFlag::free;
+    return owns(id) && (layout_.flag(id.position()).load(std::memory_order_relaxed) != detail::HeldFlag::free ||
+                        layout_.bit_held(id.position()));
   }
 
   // --- geometry and counters --------------------------------------------------
@@ -357,6 +367,12 @@ private:
   static constexpr bool track_held = CheckT::value != ReleaseCheck::range_only;
   /// A cache clears a held flag with a plain load and store (no RMW).
   static constexpr bool plain_held = CheckT::value == ReleaseCheck::held_flags_plain;
+  /// Arena::acquire() marks `held_direct` and Arena::release() of such a
+  /// slot lets the bitmap decide (see release_direct()): needs held flags,
+  /// releases that go straight to the bitmap, and an uncounted allocator
+  /// (a counted release drops a reference first: arena/impl/counted.hpp).
+  static constexpr bool direct_release =
+      track_held && ReclaimerT::immediate && !CountedSlotAllocator<SlotsT>;
 
   using ShardView = detail::ArenaShardView;
   using Shard = detail::ArenaShard<mapping_type, SlotsT>;
@@ -388,10 +404,6 @@ private:
     return layout_.classify(id, hot_.shard_count.load(std::memory_order_acquire));
   }
 
-  void mark_held(SlotId id) noexcept {
-    if constexpr (track_held) layout_.mark_held(id);
-  }
-
   bool take_held(SlotId id) noexcept {
     return take_held(layout_, id, hot_.shard_count.load(std::memory_order_acquire)); // (ar-7): pairs with (ar-8)
   }
@@ -399,6 +411,16 @@ private:
   /// Validate @id against @shards (a hot_.shard_count the caller loaded) and clear
   /// its held flag; count and refuse anything else.
   bool take_held(const Layout& layout, SlotId id, std::uint32_t shards) noexcept;
+
+  /// release() when direct_release: validate @id, then, for a slot whose
+  /// flag is `held_direct`, clear the flag with a plain store and let the
+  /// bitmap RMW that frees the slot decide (one locked instruction); any
+  /// other slot goes through the flag's exchange (or its bit) first.
+  ARENAKIT_ALWAYS_INLINE bool release_direct(SlotId id) noexcept;
+
+  /// Give @id back to its shard's allocator; false (counted as not held)
+  /// if it was already free there. The decision of a `held_direct` release.
+  bool release_to_shard(SlotId id) noexcept;
 
   /// Count a refused release by reason (`valid` = of ours but not held);
   /// returns false, the refusal.
@@ -529,6 +551,7 @@ private:
   detail::VirtualArray<Shard*> shards_;
   detail::VirtualArray<ShardView> views_;
   detail::VirtualArray<detail::HeldFlag> held_;
+  detail::VirtualArray<std::uint64_t> held_words_; ///< the bulk paths' held bitmap (SlotLayout::words)
   Layout layout_;
   detail::ShardIndex cpu_index_;
   detail::ShardIndex dev_index_;

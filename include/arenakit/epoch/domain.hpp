@@ -148,6 +148,12 @@ private:
     std::atomic<std::int64_t> since_ns{0};           // when the first batch landed
   };
 
+  /// A chain an advance took off a bucket, to free outside the lock.
+  struct Freed {
+    LlistNode* chain = nullptr;
+    Bucket* from = nullptr;
+  };
+
   explicit EpochDomain(const EpochConfig& config) noexcept : config_(config) {
     asymmetric_ = config.fence == ReaderFence::asymmetric && detail::epoch_membarrier_register();
   }
@@ -195,12 +201,12 @@ private:
 
   /**
    * advance_locked - one advance attempt; the caller holds lock_
-   * @freed: receives the chain that became safe (to free outside the lock)
+   * @freed: receives the chain that became safe and the bucket it came
+   *         from (to free outside the lock with free_chain())
    *
    * Returns false when an active reader announced an older epoch.
    */
-  inline bool advance_locked(LlistNode*& freed, std::size_t& freed_count,
-                             const EpochThread* caller = nullptr) noexcept;
+  inline bool advance_locked(Freed& freed, const EpochThread* caller = nullptr) noexcept;
 
   /// try_reclaim() by @caller's thread (a registered record).
   inline std::size_t try_reclaim_by(const EpochThread* caller) noexcept;
@@ -222,12 +228,17 @@ private:
     return since >= std::int64_t{config_.reclaim_interval_us} * 1000;
   }
 
-  std::size_t free_chain(LlistNode* chain, std::size_t count) noexcept {
-    if (chain == nullptr) return 0;
-    llist_for_each(chain, [](LlistNode* n) noexcept {
+  /// Frees @freed's chain, counting it as it goes (one pass over the
+  /// objects, not a second one to count them), then takes the count off its
+  /// bucket's: until then the bucket counts objects being freed, which are
+  /// still allocated (never fewer than its list holds: seal() adds first).
+  std::size_t free_chain(const Freed& freed) noexcept {
+    if (freed.chain == nullptr) return 0;
+    const std::size_t count = llist_for_each(freed.chain, [](LlistNode* n) noexcept {
       auto* hook = static_cast<EpochHook*>(n);
       hook->deleter(hook);
     });
+    if (freed.from != nullptr) freed.from->count.fetch_sub(count, std::memory_order_relaxed); // statistic
     reclaimed_.fetch_add(count, std::memory_order_relaxed); // statistic
     unreserve(count);
     return count;

@@ -200,8 +200,7 @@ static_assert(alignof(EpochThread) == cache_line_size && sizeof(EpochThread) >= 
 
 // --- EpochDomain out-of-line members -------------------------------------
 
-inline bool EpochDomain::advance_locked(LlistNode*& freed, std::size_t& freed_count,
-                                        const EpochThread* caller) noexcept {
+inline bool EpochDomain::advance_locked(Freed& freed, const EpochThread* caller) noexcept {
   const std::uint64_t g = epoch_.load(std::memory_order_relaxed); // written only under lock_
   // (ep-A1) pairs with (ep-E1) (membarrier) or (ep-E1') (fence): it orders
   // other threads' announcements before their reads. When the registry
@@ -222,9 +221,8 @@ inline bool EpochDomain::advance_locked(LlistNode*& freed, std::size_t& freed_co
     if ((s & 1u) != 0 && (s >> 1) != g) return false;
   }
   Bucket& b = buckets_[(g + 2) % 3]; // stamp g-1: safe once every reader announced g
-  freed = b.list.take_all();         // (ll-2) acquire, pairs with seal's (ll-1)
-  freed_count = llist_length(freed);
-  b.count.fetch_sub(freed_count, std::memory_order_relaxed);
+  freed.chain = b.list.take_all(); // (ll-2) acquire, pairs with seal's (ll-1)
+  freed.from = &b;                  // its count drops in free_chain(), as the chain is freed
   b.oldest_stamp.store(UINT64_MAX, std::memory_order_relaxed);
   b.since_ns.store(0, std::memory_order_relaxed);
   // (ep-A3) release: the scan above happens-before anyone who reads g+1 with
@@ -260,10 +258,7 @@ inline EpochDomain::~EpochDomain() {
                  registered);
     return;
   }
-  for (Bucket& b : buckets_) {
-    LlistNode* chain = b.list.take_all();
-    free_chain(chain, llist_length(chain));
-  }
+  for (Bucket& b : buckets_) free_chain(Freed{b.list.take_all(), &b});
 }
 
 inline RetireResult EpochDomain::retire(EpochHook* hook, void (*deleter)(EpochHook*) noexcept) noexcept {
@@ -288,11 +283,10 @@ inline std::size_t EpochDomain::try_reclaim() noexcept { return try_reclaim_by(n
 inline std::size_t EpochDomain::try_reclaim_by(const EpochThread* caller) noexcept {
   last_try_ns_.store(detail::epoch_now_ns(), std::memory_order_relaxed); // a trigger time
   if (!lock_.try_lock()) return 0;
-  LlistNode* chain = nullptr;
-  std::size_t count = 0;
-  advance_locked(chain, count, caller);
+  Freed freed;
+  advance_locked(freed, caller);
   lock_.unlock();
-  return free_chain(chain, count); // outside the lock: deleters may retire
+  return free_chain(freed); // outside the lock: deleters may retire
 }
 
 inline bool EpochDomain::caller_in_guard_locked() const noexcept {
@@ -310,14 +304,13 @@ inline std::error_code EpochDomain::synchronize() noexcept {
     target = epoch_.load(std::memory_order_relaxed) + 2;
   }
   for (unsigned attempt = 0;; ++attempt) {
-    LlistNode* chain = nullptr;
-    std::size_t count = 0;
+    Freed freed;
     bool advanced;
     {
       detail::SpinLockGuard hold(lock_);
-      advanced = advance_locked(chain, count);
+      advanced = advance_locked(freed);
     }
-    free_chain(chain, count);
+    free_chain(freed);
     if (epoch_.load(std::memory_order_acquire) >= target) return {}; // (ep-A4') as (ep-A4): pairs with (ep-A3)
     if (!advanced) detail::backoff_sleep(attempt); // a reader is still inside: give it the CPU, then sleep
   }
@@ -328,12 +321,7 @@ inline std::error_code EpochDomain::barrier() noexcept {
   detail::SpinLockGuard hold(lock_);
   if (registered_ != 0) return {};
   // Teardown: no record, so no reader; every bucket is safe whatever its stamp.
-  for (Bucket& b : buckets_) {
-    LlistNode* chain = b.list.take_all(); // (ll-2)
-    std::size_t n = llist_length(chain);
-    b.count.fetch_sub(n, std::memory_order_relaxed);
-    free_chain(chain, n);
-  }
+  for (Bucket& b : buckets_) free_chain(Freed{b.list.take_all(), &b}); // (ll-2)
   return {};
 }
 

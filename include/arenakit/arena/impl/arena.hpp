@@ -138,11 +138,16 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
   max_shards_ = static_cast<std::uint32_t>(limit);
   tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
   layout_ = Layout{nullptr, index_bits_, held_shift_ - index_bits_, index_mask_, slots_per_shard_, tag_};
+  layout_.word_shift = Layout::word_shift_for(index_bits_);
+  layout_.word_pad = Layout::word_pad_for(index_bits_);
+  const std::size_t words = ((static_cast<std::size_t>(limit) << index_bits_) >> layout_.word_shift) << layout_.word_pad;
   if (!shards_.allocate(limit) || !views_.allocate(limit) ||
       (track_held && !held_.allocate(static_cast<std::size_t>(limit) << held_shift_)) ||
+      (track_held && !held_words_.allocate(words)) ||
       !cpu_index_.allocate(limit, shard_shift_) || !dev_index_.allocate(limit, shard_shift_))
     return errc::out_of_memory;
   layout_.held = held_.data();
+  layout_.words = held_words_.data();
   return {};
 }
 
@@ -335,14 +340,19 @@ inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::releas
   requires(!CountedSlotAllocator<SlotsT>)
 {
   std::uint32_t accepted = 0;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    if (!take_held(ids[i])) continue;
-    if constexpr (ReclaimerT::immediate) {
-      return_shared(&ids[i], 1);
-    } else {
-      retire(ids[i]);
+  if constexpr (direct_release) {
+    // Each id as release(): a held_direct one decided by its bitmap RMW.
+    for (std::uint32_t i = 0; i < n; ++i) accepted += release_direct(ids[i]) ? 1u : 0u;
+  } else {
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (!take_held(ids[i])) continue;
+      if constexpr (ReclaimerT::immediate) {
+        return_shared(&ids[i], 1);
+      } else {
+        retire(ids[i]);
+      }
+      ++accepted;
     }
-    ++accepted;
   }
   return accepted;
 }
@@ -427,6 +437,47 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::take_held(const
     if (ARENAKIT_UNLIKELY(!layout.clear_held(id))) return count_refusal(Validity::valid);
   }
   return true;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+ARENAKIT_ALWAYS_INLINE bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_direct(SlotId id) noexcept {
+  const Validity v = layout_.classify(id, hot_.shard_count.load(std::memory_order_acquire)); // (ar-7): pairs with (ar-8)
+  if (ARENAKIT_UNLIKELY(v != Validity::valid)) return count_refusal(v);
+  std::atomic_ref<detail::HeldFlag> flag = layout_.flag(id.position());
+  // (ar-h6) relaxed load and store: only Arena::acquire() writes
+  // held_direct, and only for the slot's owner; the flag is cleared before
+  // the bitmap release ((bm-3)/(bm-3') orders the store before the next
+  // claim, whose owner marks the flag after its (bm-2)), so a new owner's
+  // mark is never overwritten. Two releases racing here both clear it and
+  // both reach the bitmap: exactly one finds the bit set. A cache release
+  // racing with us sees held_direct (or free) in its exchange and goes to
+  // the bitmap too (Cache::take_other()), or is refused.
+  if (ARENAKIT_LIKELY(flag.load(std::memory_order_relaxed) == detail::HeldFlag::held_direct)) {
+    ARENAKIT_TEST_PAUSE(arena_release_held_read);
+    flag.store(detail::HeldFlag::free, std::memory_order_relaxed); // (ar-h6)
+    return release_to_shard(id);
+  }
+  // Held by a cache's acquire (its flag) or a bulk acquire (its bit): the
+  // exchange or the bit's RMW decides, as for a cache's release.
+  if (ARENAKIT_UNLIKELY(!layout_.clear_held(id))) return count_refusal(Validity::valid);
+  return_shared(&id, 1);
+  return true;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_to_shard(SlotId id) noexcept {
+  const std::uint32_t pos = id.position();
+  const std::uint32_t shard = pos >> index_bits_;
+  // (ar-h6) the allocator's release ((bm-3) / (bm-3')) publishes the slot
+  // and the cleared flag to the next claimer.
+  const SlotRelease r = shards_[shard]->slots.release(pos & index_mask_);
+  if (ARENAKIT_LIKELY(r == SlotRelease::released)) return true;
+  if (r == SlotRelease::was_full) {
+    list_shard(shard);
+    return true;
+  }
+  refused_not_held_.fetch_add(1, std::memory_order_relaxed); // statistics only: pairs with nothing
+  return false;
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
