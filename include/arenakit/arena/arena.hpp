@@ -338,25 +338,16 @@ public:
   }
 
   /**
-   * shrink - give idle shards back: unmap through the mapper, free through
-   * the source, per @policy (ShrinkPolicy). Never on the acquire/release
-   * paths: call it from the owner's housekeeping, or after a burst.
-   *
-   * A shard is given back only when every slot is free in its allocator (no
-   * slot held, parked in a cache, or waiting in the reclaimer). It first
-   * stops being claimable: shrink() claims every slot itself (one
-   * reservation, so a concurrent claimer either got a slot first, and the
-   * shard stays, or gets none), without held flags, so a stale release of
-   * one of its ids is refused as not held. Only then is it unmapped and its
-   * memory freed; its Shard record and number stay (ids stay unambiguous)
-   * and the next growth maps a vacant shard (a whole extent) again before it
-   * adds a new one. A mapper whose try_unmap() fails keeps the extent
-   * (counted in unmap_failures, retried by the next shrink()).
-   *
-   * Needs held flags (a RangeOnlyCheck arena could not refuse a stale
-   * release into a sealed shard) and an uncounted allocator.
-   * Blocking: takes the growth lock; O(shards). Any thread, concurrently
-   * with acquires, releases and growth.
+   * shrink - give idle shards (whole extents) back: unmap through the
+   * mapper, free through the source, per @policy. Never on the acquire /
+   * release paths. A shard goes only when no slot is held, cached or waiting
+   * in the reclaimer; it is first sealed (every slot claimed by the arena,
+   * no held flag: claimers find it full, stale releases are refused), then
+   * unmapped (a failing try_unmap() keeps it, counted, retried) and freed.
+   * The next growth maps it again first. Why this is safe:
+   * arena/impl/shrink.hpp. Needs held flags and an uncounted allocator.
+   * Blocking: the growth lock, O(shards). Any thread, concurrently with
+   * acquires, releases and growth.
    */
   ShrinkResult shrink(const ShrinkPolicy& policy = {}) noexcept
     requires(CheckT::value != ReleaseCheck::range_only && !CountedSlotAllocator<SlotsT>);
@@ -500,16 +491,6 @@ private:
 
   std::error_code add_shard_locked(std::uint32_t list) noexcept;
 
-  /// The extent being carved into shards (under growth_mutex_): its region,
-  /// mapping and device address, and how many of its shards exist.
-  struct OpenExtent {
-    Region region{};
-    mapping_type mapping{};
-    std::uint64_t dev = 0;
-    std::uint32_t used = 0;  ///< shards carved so far
-    std::uint32_t count = 0; ///< shards it holds (0: none open)
-  };
-
   /// Take and map the next extent; errc::mapping_budget past max_mappings.
   std::error_code open_extent_locked(std::uint32_t first_shard) noexcept;
   /// The budget, then the source, then the mapper, for an extent of @count
@@ -582,7 +563,7 @@ private:
 
   mutable std::mutex growth_mutex_;
   std::error_code last_growth_error_; // guarded by growth_mutex_
-  OpenExtent extent_;                 // guarded by growth_mutex_
+  detail::ArenaOpenExtent<mapping_type> extent_; // guarded by growth_mutex_
   mutable std::mutex cache_mutex_;
   Cache* caches_ = nullptr;
 
@@ -594,6 +575,7 @@ private:
 // Out-of-line slow paths and the owner-thread cache: separate headers, one
 // concept each, included here so that <arenakit/arena/arena.hpp> gives all.
 #include <arenakit/arena/impl/arena.hpp>
+#include <arenakit/arena/impl/growth.hpp>
 #include <arenakit/arena/impl/counted.hpp>
 #include <arenakit/arena/impl/shrink.hpp>
 #include <arenakit/arena/cache.hpp>

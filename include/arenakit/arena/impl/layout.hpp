@@ -161,7 +161,7 @@ struct SlotLayout {
   /// with nothing).
   bool bit_held(std::uint32_t pos) const noexcept {
     const std::uint64_t bit = std::uint64_t{1} << (pos & ((std::uint32_t{1} << word_shift) - 1u));
-    return (held_word(pos >> word_shift).load(std::memory_order_relaxed) & bit) != 0;
+    return (held_word(pos >> word_shift).load(std::memory_order_relaxed) & bit) != 0; // a snapshot: pairs with nothing
   }
 
   /// exchange_flag() without the RMW, for PlainHeldFlagsCheck's caches: a
@@ -175,8 +175,8 @@ struct SlotLayout {
     // contents comes from the bitmap release after it, or from the cache's
     // owner being the next acquirer; the atomics only make the racing case
     // (which the policy accepts to lose) free of undefined behaviour.
-    const HeldFlag was = f.load(std::memory_order_relaxed);
-    if (ARENAKIT_LIKELY(was == HeldFlag::held)) f.store(HeldFlag::free, std::memory_order_relaxed);
+    const HeldFlag was = f.load(std::memory_order_relaxed); // (ar-h3), as (ar-h2): pairs with nothing
+    if (ARENAKIT_LIKELY(was == HeldFlag::held)) f.store(HeldFlag::free, std::memory_order_relaxed); // (ar-h3)
     return was;
   }
 };

@@ -48,6 +48,17 @@ struct ArenaShard {
   Slots slots;
 };
 
+/// The extent being carved into shards (under the arena's growth mutex):
+/// its region, mapping and device address, and how many of its shards exist.
+template <class Mapping>
+struct ArenaOpenExtent {
+  Region region{};
+  Mapping mapping{};
+  std::uint64_t dev = 0;
+  std::uint32_t used = 0;  ///< shards carved so far
+  std::uint32_t count = 0; ///< shards it holds (0: none open)
+};
+
 /// Written on the shared path, one line per writer population: the partial
 /// lists' heads (claimers that find a shard full, releases that refill one;
 /// a list per group of threads, so two threads do not claim from one top

@@ -89,6 +89,7 @@ inline ShrinkResult Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::shrink(
   std::uint64_t idle_shards = 0;
   for (std::uint32_t first = 0; first < shards; first += shards_per_extent_) {
     const std::uint32_t count = std::min(shards_per_extent_, shards - first);
+    // relaxed: `vacant` is written under the growth lock we hold; pairs with nothing.
     if (first == open_first || shards_[first]->vacant.load(std::memory_order_relaxed)) continue;
     bool idle = true, ripe_all = true;
     for (std::uint32_t k = first; k < first + count; ++k) {
