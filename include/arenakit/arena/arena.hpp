@@ -455,8 +455,11 @@ private:
    * claim_shared - take between @min and @max slots from the shards.
    * Grows (one shard at a time) only while fewer than @min were found.
    * Return: how many ids were written to @out (less than @min only at the
-   * limit or when growth failed).
+   * limit or when growth failed). @Draining (a cache's refill): a counted
+   * allocator's slots come without a reference (CountedSlotAllocator's
+   * claim_draining()); the cache gives each its first one as it hands it out.
    */
+  template <bool Draining = false>
   std::uint32_t claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept;
 
   /// claim_shared() of one slot, without the batch machinery: one claim on

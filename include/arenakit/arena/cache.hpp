@@ -26,6 +26,14 @@ namespace arenakit {
  *
  * Counters stay exact: the cache's count and hits are relaxed atomics written
  * only by the owner (plain stores on x86), read by Arena::counters().
+ *
+ * Counted arenas (CountedSlotAllocator, e.g. CountedSlots): a parked slot is
+ * draining (claimed, no reference), so a stale retain or release of it is
+ * refused by its count. acquire() gives the slot its first reference with a
+ * plain store (first_ref()); release() drops one reference with the
+ * allocator's CAS, and only the last one parks the slot. A pair with one
+ * retain in between is three locked instructions, the floor for
+ * "increment if non-zero" and "decrement if non-zero" on one count.
  */
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 class Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::Cache {
@@ -45,11 +53,6 @@ public:
         index_mask_(arena.index_mask_), slots_per_shard_(arena.slots_per_shard_),
         batch_(std::clamp<std::uint32_t>(batch, 1, capacity / 2)) {
     see_shards();
-    // A cached slot is parked without its count: a counted arena's release
-    // must drop one reference (Arena::release()), which a cache cannot do.
-    static_assert(!CountedSlotAllocator<SlotsT>,
-                  "arenakit: Arena::Cache needs an uncounted slot allocator; "
-                  "use Arena::acquire/release with CountedSlots");
     std::lock_guard lock(arena_->cache_mutex_);
     next_ = arena_->caches_;
     if (next_ != nullptr) next_->prev_ = this;
@@ -84,12 +87,15 @@ public:
     }
     const SlotId id = ids_[count_of(word) - 1];
     word_.store(word + one_hit - 1, std::memory_order_relaxed); // (ca-1) one slot out, one hit
+    if constexpr (counted) slots_of(id.raw - tag_base_).first_ref(index_of(id.raw - tag_base_));
     if constexpr (track_held) Layout::mark_flag(held_ + flag_at(id.raw - tag_base_)); // (ar-h1)
     return id;
   }
 
   /// Same contract as Arena::release(), owner thread only (any slot of the
-  /// arena may come back through any cache). Progress: wait-free; one
+  /// arena may come back through any cache). A counted arena's release drops
+  /// one reference (one CAS, lock-free) and parks the slot at the last one.
+  /// Progress: wait-free; one
   /// exchange on the held flag (a plain load and store with
   /// PlainHeldFlagsCheck, nothing with RangeOnlyCheck), plain stores into the
   /// cache, a batched flush when it is full (see take() for the check). A
@@ -118,7 +124,14 @@ public:
       hits = 0; // a refill is not a fast-path hit
     }
     have -= n;
-    if constexpr (track_held) {
+    if constexpr (counted) {
+      for (std::uint32_t i = 0; i < n; ++i) {
+        out[i] = ids_[have + i];
+        const std::uint32_t pos = out[i].raw - tag_base_;
+        slots_of(pos).first_ref(index_of(pos));
+        if constexpr (track_held) Layout::mark_flag(held_ + flag_at(pos)); // (ar-h1)
+      }
+    } else if constexpr (track_held) {
       const SlotId* src = ids_ + have;
       const detail::WordBatch b = word_wise && n >= word_batch_min ? batch_of(src, n) : detail::WordBatch{};
       if (b.ok) {
@@ -155,7 +168,7 @@ public:
       const std::uint32_t shards = arena_->hot_.shard_count.load(std::memory_order_acquire); // (ar-7): pairs with (ar-8)
       const Layout layout = arena_->layout_;
       std::uint32_t accepted = 0;
-      if (!track_held && all_in_range(layout, ids, n, shards)) {
+      if (!track_held && !counted && all_in_range(layout, ids, n, shards)) {
         // Every id is ours and in range: a copy (the common case).
         while (n != 0) {
           const std::uint32_t chunk = std::min(n, capacity);
@@ -225,12 +238,17 @@ private:
   static constexpr std::uint64_t count_mask = (std::uint64_t{1} << count_bits) - 1;
   static constexpr std::uint64_t one_hit = std::uint64_t{1} << count_bits;
   static_assert(capacity <= count_mask, "arenakit: the cache's count must fit its bits of the owner word");
+  /// A counted arena's slots: the cache parks them draining and counts
+  /// references through the shard's allocator.
+  static constexpr bool counted = CountedSlotAllocator<SlotsT>;
   /// HeldFlagsCheck marks and checks batches word-wise, one RMW per word of
   /// the held bitmap instead of one exchange per id. PlainHeldFlagsCheck
   /// keeps its flags' plain loads and stores, which cost less than even one
   /// locked instruction per word (measured: 1.3 against 2.0 ns per object
   /// for a batch of 32).
-  static constexpr bool word_wise = track_held && !plain_held;
+  /// A counted arena's flags are marked and cleared one by one: its
+  /// references, not the flags, decide a release.
+  static constexpr bool word_wise = track_held && !plain_held && !counted;
   /// Batches at least this long are marked and checked word-wise (below it
   /// the flags' plain stores cost less than a locked RMW per word).
   static constexpr std::uint32_t word_batch_min = 4;
@@ -238,12 +256,17 @@ private:
   /// Where a position's held flag is (SlotLayout::flag(), from the raw id).
   std::size_t flag_at(std::uint32_t pos) const noexcept { return std::size_t{pos} << spread_; }
 
+  /// The allocator of the shard @pos is in, and @pos's index in it.
+  SlotsT& slots_of(std::uint32_t pos) const noexcept { return arena_->shards_[pos >> arena_->index_bits_]->slots; }
+  std::uint32_t index_of(std::uint32_t pos) const noexcept { return pos & index_mask_; }
+
   /// True if @pos (raw id - tag base) is a slot of a shard this cache has
   /// seen counted: its held flag may be looked up without further checks.
   /// With RangeOnlyCheck there is no flag to refuse a hole in a sparse
-  /// shard, so the index is checked too.
+  /// shard, so the index is checked too, and so it is for a counted arena,
+  /// whose count, not the flag, decides.
   bool known(std::uint32_t pos) const noexcept {
-    if constexpr (track_held) {
+    if constexpr (track_held && !counted) {
       return pos < known_limit_;
     } else {
       return pos < known_limit_ && (pos & index_mask_) < slots_per_shard_;
@@ -272,7 +295,8 @@ private:
   }
 
   /// What take() decided: refuse (counted), park the slot in the cache, or
-  /// nothing more to do (a `held_direct` slot went back to its shard).
+  /// accepted with nothing more to do (a `held_direct` slot went back to its
+  /// shard, or a counted slot kept other references).
   enum class Took : std::uint8_t { refused, keep, returned };
 
   /// Validate @id and clear its held flag. The id is checked against what
@@ -286,7 +310,19 @@ private:
   }
 
   ARENAKIT_ALWAYS_INLINE Took take_known(SlotId id, std::uint32_t pos) noexcept {
-    if constexpr (track_held) {
+    if constexpr (counted) {
+      // The allocator's acq_rel CAS (CountedSlots (cs-5)) decides, and
+      // orders every holder's writes before the last drop.
+      switch (slots_of(pos).drop(index_of(pos))) {
+      case SlotDrop::kept: return Took::returned; // accepted; others still hold it
+      case SlotDrop::refused: arena_->count_refusal(Validity::valid); return Took::refused;
+      case SlotDrop::last: break;
+      }
+      // The last reference: ours alone, so a plain store clears the flag
+      // (as Arena::release() of a counted slot, (ar-h1)).
+      if constexpr (track_held) Layout::mark_flag(held_ + flag_at(pos), HeldFlag::free);
+      return Took::keep;
+    } else if constexpr (track_held) {
       HeldFlag* const flag = held_ + flag_at(pos);
       const HeldFlag was = plain_held ? Layout::take_flag_plain(flag) : Layout::exchange_flag(flag);
       if (ARENAKIT_UNLIKELY(was != HeldFlag::held)) return take_other(id, pos, was);
@@ -386,7 +422,7 @@ private:
     const std::uint32_t have = cached();
     const std::uint32_t room = capacity - have;
     const std::uint32_t want = std::min(room, std::max(need, batch_));
-    const std::uint32_t got = arena_->claim_shared(ids_ + have, need, want);
+    const std::uint32_t got = arena_->template claim_shared<true>(ids_ + have, need, want); // draining when counted
     see_shards();
     arena_->hot_.slow_hits.fetch_add(1, std::memory_order_relaxed); // statistics only
     set_count(have + got);

@@ -21,6 +21,12 @@
  *   references remain); on a slot drop() left at zero it completes the free.
  * - `a.refs(std::uint32_t) const noexcept -> std::uint32_t`: the count now
  *   (0 for a free slot or one at zero); a snapshot.
+ * - `a.claim_draining(std::uint32_t* out, std::uint32_t max) noexcept ->
+ *   std::uint32_t`: claim() that leaves each slot at zero (claimed, no
+ *   reference), for an owner that keeps slots aside (Arena::Cache).
+ * - `a.first_ref(std::uint32_t) noexcept`: gives a slot at zero that the
+ *   caller owns its first reference, without an RMW (Arena::Cache hands out
+ *   a parked slot with it).
  */
 #pragma once
 
@@ -39,10 +45,12 @@ enum class SlotDrop : std::uint8_t {
 };
 
 template <class A>
-concept CountedSlotAllocator = SlotAllocator<A> && requires(A& a, const A& ca, std::uint32_t i) {
+concept CountedSlotAllocator = SlotAllocator<A> && requires(A& a, const A& ca, std::uint32_t i, std::uint32_t* p) {
   { a.retain(i) } noexcept -> std::same_as<bool>;
   { a.drop(i) } noexcept -> std::same_as<SlotDrop>;
   { ca.refs(i) } noexcept -> std::same_as<std::uint32_t>;
+  { a.claim_draining(p, i) } noexcept -> std::same_as<std::uint32_t>;
+  { a.first_ref(i) } noexcept;
 };
 
 template <class A>
@@ -56,6 +64,11 @@ constexpr bool check_counted_slot_allocator() {
   static_assert(requires(const A& a, std::uint32_t i) { { a.refs(i) } noexcept -> std::same_as<std::uint32_t>; },
                 "arenakit: CountedSlotAllocator is missing `refs(std::uint32_t) const noexcept -> "
                 "std::uint32_t`");
+  static_assert(requires(A& a, std::uint32_t* p, std::uint32_t i) { { a.claim_draining(p, i) } noexcept -> std::same_as<std::uint32_t>; },
+                "arenakit: CountedSlotAllocator is missing `claim_draining(std::uint32_t*, std::uint32_t) "
+                "noexcept -> std::uint32_t`");
+  static_assert(requires(A& a, std::uint32_t i) { { a.first_ref(i) } noexcept; },
+                "arenakit: CountedSlotAllocator is missing `first_ref(std::uint32_t) noexcept`");
   return true;
 }
 

@@ -9,8 +9,10 @@
  *
  *     free      the word is `free_mark`: on the free list, claimable
  *     held      1 .. max_refs: that many references
- *     draining  0: drop() took the last reference; release() frees it
- *               (at once, or after the arena's reclaimer)
+ *     draining  0: drop() took the last reference (or claim_draining()
+ *               claimed it without one); release() frees it (at once, or
+ *               after the arena's reclaimer), first_ref() gives it to a
+ *               new holder
  *
  * Every transition is one CAS on that word, so a retain() racing the last
  * drop() is decided by the word alone: the retain either lands first (the
@@ -95,21 +97,28 @@ public:
    * fullness. Acquire: the previous holder's writes to each slot happen
    * before ours ((cs-1) and the free list's pop (ts-2)).
    */
-  std::uint32_t claim(std::uint32_t* out, std::uint32_t max) noexcept {
-    // (cs-1) acquire pairs with (cs-4) in release(): the slots we reserve
-    // were pushed on the free list before (cs-4) gave their units back.
-    const std::uint32_t want = claimed_.reserve<std::memory_order_acquire>(max, capacity_).taken;
-    for (std::uint32_t i = 0; i < want; ++i) {
-      // (ts-2) acquire, pairs with the push's (ts-1) in release(): the slot's
-      // last holder's writes happen-before ours. Never `none`: the list holds
-      // at least every reservation made (see the file comment).
-      const std::uint32_t index = free_list_.pop(link_of());
-      // (cs-2) Relaxed: until we publish the id, the slot is ours alone; its
-      // holders learn the count through that publication.
-      entries_[index].refs.store(1, std::memory_order_relaxed);
-      out[i] = index;
-    }
-    return want;
+  std::uint32_t claim(std::uint32_t* out, std::uint32_t max) noexcept { return claim_with(out, max, 1); }
+
+  /**
+   * claim_draining - claim() that leaves each slot draining (claimed, no
+   * reference: retains and drops are refused), for an owner that keeps
+   * slots aside, as Arena::Cache does, and gives one its first reference
+   * with first_ref() when it hands it out. release() frees such a slot.
+   * Progress and ordering: as claim().
+   */
+  std::uint32_t claim_draining(std::uint32_t* out, std::uint32_t max) noexcept { return claim_with(out, max, 0); }
+
+  /**
+   * first_ref - give a draining slot the caller owns (from claim_draining(),
+   * or a drop() that returned SlotDrop::last and was not released) its first
+   * reference. Wait-free: one plain store, no RMW.
+   * Relaxed (cs-6): the slot is the caller's alone until it publishes the
+   * id, and its holders learn the count through that publication, as after
+   * claim() (cs-2). A racing retain or drop of a stale id read 0 and is
+   * refused, or reads 1 after it, as it would for any reused slot.
+   */
+  void first_ref(std::uint32_t index) noexcept {
+    if (index < capacity_) entries_[index].refs.store(1, std::memory_order_relaxed); // (cs-6)
   }
 
   /**
@@ -189,6 +198,24 @@ public:
 
 private:
   static constexpr std::uint32_t free_mark = 0xFFFF'FFFFu;
+
+  /// claim() with each slot's count set to @refs (1, or 0: draining).
+  std::uint32_t claim_with(std::uint32_t* out, std::uint32_t max, std::uint32_t refs) noexcept {
+    // (cs-1) acquire pairs with (cs-4) in release(): the slots we reserve
+    // were pushed on the free list before (cs-4) gave their units back.
+    const std::uint32_t want = claimed_.reserve<std::memory_order_acquire>(max, capacity_).taken;
+    for (std::uint32_t i = 0; i < want; ++i) {
+      // (ts-2) acquire, pairs with the push's (ts-1) in release(): the slot's
+      // last holder's writes happen-before ours. Never `none`: the list holds
+      // at least every reservation made (see the file comment).
+      const std::uint32_t index = free_list_.pop(link_of());
+      // (cs-2) Relaxed: until we publish the id, the slot is ours alone; its
+      // holders learn the count through that publication.
+      entries_[index].refs.store(refs, std::memory_order_relaxed);
+      out[i] = index;
+    }
+    return want;
+  }
 
   struct Entry {
     std::atomic<std::uint32_t> refs{free_mark};

@@ -12,7 +12,12 @@
 //   arena_locked_per_pair bulk   -> Cache::acquire_bulk + release_bulk of 32
 //                                   (held flags, 16-slot shards: two words
 //                                   of the held bitmap, 4 locked per batch)
+//   arena_locked_per_pair counted -> a counted arena's owner cache: acquire +
+//                                   retain + release + release, 3 locked (one
+//                                   CAS per "if non-zero" transition; the
+//                                   first reference and the park are stores)
 #include <arenakit/arena/arena.hpp>
+#include <arenakit/slots/counted.hpp>
 
 #include <cstdio>
 #include <cstring>
@@ -84,6 +89,32 @@ int run_direct() {
   return sum == 0 ? 1 : 0;
 }
 
+// A counted arena's cache: the first reference, one more, both dropped.
+template <class A>
+[[gnu::noinline]] std::uint64_t run_pairs_counted(A& arena, typename A::Cache& cache, int n) {
+  std::uint64_t sum = 0;
+  for (int i = 0; i < n; ++i) {
+    const arenakit::SlotId id = cache.acquire();
+    sum += id.raw;
+    if (!arena.retain(id) || !cache.release(id) || !cache.release(id)) return 0;
+  }
+  return sum;
+}
+
+template <class A>
+int run_counted() {
+  arenakit::ArenaConfig cfg;
+  cfg.initial_shards = 1;
+  A arena(cfg);
+  if (!arena) return 2;
+  typename A::Cache cache(arena);
+  const arenakit::SlotId first = cache.acquire();
+  if (!first || !cache.release(first)) return 2;
+  const std::uint64_t sum = run_pairs_counted(arena, cache, 10000);
+  std::printf("%llu\n", static_cast<unsigned long long>(sum));
+  return sum == 0 ? 1 : 0;
+}
+
 template <class A>
 int run() {
   arenakit::ArenaConfig cfg;
@@ -107,5 +138,8 @@ int main(int argc, char** argv) {
   if (std::strcmp(mode, "plain") == 0) return run<arenakit::Arena<>::with<release_check<arenakit::PlainHeldFlagsCheck>>>();
   if (std::strcmp(mode, "direct") == 0) return run_direct<arenakit::Arena<>>();
   if (std::strcmp(mode, "bulk") == 0) return run_bulk<arenakit::Arena<>>();
+  if (std::strcmp(mode, "counted") == 0) {
+    return run_counted<arenakit::Arena<>::with<arenakit::policy::slots<arenakit::CountedSlots>>>();
+  }
   return run<arenakit::Arena<>>();
 }

@@ -321,13 +321,19 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_any(Take&
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+template <bool Draining>
 inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept {
   std::uint32_t got = 0;
   std::uint32_t index[claim_chunk];
   // True when the shard gave something; a shard that gave nothing is full.
   auto take = [&](std::uint32_t shard) noexcept {
     const std::uint32_t want = std::min(max - got, claim_chunk);
-    const std::uint32_t k = shards_[shard]->slots.claim(index, want);
+    std::uint32_t k;
+    if constexpr (Draining && CountedSlotAllocator<SlotsT>) {
+      k = shards_[shard]->slots.claim_draining(index, want);
+    } else {
+      k = shards_[shard]->slots.claim(index, want);
+    }
     for (std::uint32_t i = 0; i < k; ++i) out[got + i] = make_id(shard, index[i]);
     got += k;
     return k != 0;

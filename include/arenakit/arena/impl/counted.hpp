@@ -70,9 +70,10 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release(SlotId 
   case SlotDrop::last: break;
   }
   // The last reference: the slot is ours alone, as after an uncounted
-  // release's held-flag exchange. The flag cannot already be clear (only the
-  // last drop clears it, and there is one last drop per acquire).
-  if constexpr (track_held) layout_.clear_held(id);
+  // release's held-flag exchange, so its flag is cleared with a plain store
+  // (ar-h1's relaxed store), not an RMW: the drop decided. A counted slot is
+  // always held by its flag (no path marks a counted slot by its bit).
+  if constexpr (track_held) layout_.mark_held(id, detail::HeldFlag::free);
   retire(id);
   return true;
 }
