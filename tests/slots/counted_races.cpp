@@ -105,3 +105,58 @@ TEST_CASE("counted races: two drops of the last reference, one stopped after rea
   CHECK(k == 4); // freed once: four slots, not five
   for (std::uint32_t i = 0; i < k; ++i) CHECK(seen.insert(out[i]).second);
 }
+
+// The same two races against an owner cache's last release, which parks the
+// slot instead of freeing it: a retain that read 1 before the park is
+// refused (the slot is parked once, with no reference), and a cache release
+// that read 1 before a retain landed keeps the slot out. The first fails
+// with a check-then-add retain (it lands on a parked slot); the second with
+// a drop that stores the count it read minus one instead of a CAS (shown:
+// the slot is parked while the retainer holds it, and its release refused).
+TEST_CASE("counted races: a cache's last release against a retain that read 1") {
+  Counted arena(one_shard);
+  REQUIRE(arena);
+  {
+    Counted::Cache cache(arena);
+    const SlotId id = cache.acquire();
+    REQUIRE(id);
+    const std::uint32_t parked = cache.cached();
+    pause_test::PausePoint pause(TestPoint::counted_retain_read);
+    bool retained = true;
+    std::thread t([&] { retained = arena.retain(id); });
+    pause.wait_until_paused();
+    CHECK(cache.release(id)); // the last reference: parked
+    pause.resume();
+    t.join();
+    CHECK_FALSE(retained);
+    CHECK(arena.refs(id) == 0);
+    CHECK(cache.cached() == parked + 1);
+    CHECK(arena.counters().refused_retains == 1);
+  }
+  check_all_free_once(arena);
+}
+
+TEST_CASE("counted races: a cache release that read 1 sees the retain that landed and does not park") {
+  Counted arena(one_shard);
+  REQUIRE(arena);
+  {
+    Counted::Cache cache(arena);
+    const SlotId id = cache.acquire();
+    REQUIRE(id);
+    const std::uint32_t parked = cache.cached();
+    pause_test::PausePoint pause(TestPoint::counted_drop_read);
+    bool released = false;
+    // The cache is the owner thread's: the owner is the stopped thread here.
+    std::thread t([&] { released = cache.release(id); });
+    pause.wait_until_paused();
+    CHECK(arena.retain(id));
+    pause.resume();
+    t.join();
+    CHECK(released);
+    CHECK(cache.cached() == parked); // not parked: the retainer holds it
+    CHECK(arena.refs(id) == 1);
+    CHECK(arena.is_held(id));
+    CHECK(arena.release(id)); // the retainer's: the last, back to the shard
+  }
+  check_all_free_once(arena);
+}
