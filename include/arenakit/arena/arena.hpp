@@ -113,22 +113,7 @@ public:
   template <class... Policies>
     requires((detail::count_of<MapperT, Policies...> + detail::count_of<ReclaimerT, Policies...> +
               detail::count_of<SourceT, Policies...>) == sizeof...(Policies))
-  explicit Arena(const ArenaConfig& config, Policies&&... policies) noexcept
-      : source_(detail::take_policy<SourceT>(std::forward<Policies>(policies)...)),
-        mapper_(detail::take_policy<MapperT>(std::forward<Policies>(policies)...)),
-        reclaimer_(detail::take_policy<ReclaimerT>(std::forward<Policies>(policies)...)) {
-    static_assert(detail::count_of<MapperT, Policies...> <= 1 && detail::count_of<ReclaimerT, Policies...> <= 1 &&
-                      detail::count_of<SourceT, Policies...> <= 1,
-                  "arenakit: Arena given two instances of the same policy");
-    error_ = configure(config);
-    // Initial shards go on the constructing thread's partial list (the
-    // thread that builds an arena is usually the one that uses it); threads
-    // of other lists grow their own, or take these once the limit is reached.
-    for (std::uint32_t i = 0; !error_ && i < config.initial_shards; ++i) {
-      std::lock_guard lock(growth_mutex_);
-      if (std::error_code ec = add_shard_locked(my_list()); ec) error_ = ec;
-    }
-  }
+  explicit Arena(const ArenaConfig& config, Policies&&... policies) noexcept;
 
   /**
    * create - an arena on the heap, or why set-up failed: the library's
@@ -150,15 +135,9 @@ public:
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
 
-  ~Arena() {
-    TeardownReport report;
-    if (release_memory_impl(report)) {
-      // Refused: the shards stay mapped and allocated, never pulled from under a user.
-      const std::uint32_t shards = hot_.shard_count.load(std::memory_order_relaxed);
-      for (std::uint32_t i = 0; i < shards; ++i) detail::deliberately_leaked(shards_[i]);
-    }
-    if (teardown_report_ != nullptr) *teardown_report_ = report;
-  }
+  /// Gives every shard back, unless a slot is still out: the shards then
+  /// stay, never pulled from under a user (ArenaConfig::teardown_report).
+  ~Arena();
 
   /// Set-up status: empty if the configuration was valid and every initial
   /// shard was created. An invalid configuration hands out nothing; if only an
@@ -257,16 +236,10 @@ public:
     return reclaimer_.reclaim(sink);
   }
 
-  /**
-   * park - reclaim, then tell whether the owner may sleep (owner only).
-   *
-   * For a reclaimer that can park its owner (DeferredReclaimer over a
-   * ReleaseList with WakeOnEdge or WakeAtWatermark): every queued slot goes
-   * back to the arena, then true when a later release is guaranteed to call
-   * the list's Waker, false when one raced in (reclaim again instead of
-   * sleeping). Same contract and barriers as ReleaseList::park(); take the
-   * Doorbell snapshot before calling it.
-   */
+  /// park - reclaim, then say whether the owner may sleep (owner only):
+  /// true when a later release is sure to call the list's Waker, false when
+  /// one raced in. Same contract and barriers as ReleaseList::park() (for a
+  /// DeferredReclaimer over a list that wakes); take the Doorbell snapshot first.
   [[nodiscard]] bool park() noexcept
     requires requires(ReclaimerT& r, Sink& s) { { r.park(s) } -> std::same_as<bool>; }
   {
@@ -337,18 +310,11 @@ public:
     return release_memory_impl(report);
   }
 
-  /**
-   * shrink - give idle shards (whole extents) back: unmap through the
-   * mapper, free through the source, per @policy. Never on the acquire /
-   * release paths. A shard goes only when no slot is held, cached or waiting
-   * in the reclaimer; it is first sealed (every slot claimed by the arena,
-   * no held flag: claimers find it full, stale releases are refused), then
-   * unmapped (a failing try_unmap() keeps it, counted, retried) and freed.
-   * The next growth maps it again first. Why this is safe:
-   * arena/impl/shrink.hpp. Needs held flags and an uncounted allocator.
-   * Blocking: the growth lock, O(shards). Any thread, concurrently with
-   * acquires, releases and growth.
-   */
+  /// shrink - give idle shards (whole extents) back per @policy: unmap, then
+  /// free. A shard goes only when no slot is held, cached or waiting in the
+  /// reclaimer; why that is safe: arena/impl/shrink.hpp. Never on the acquire
+  /// / release paths. Blocking: the growth lock, O(shards). Any thread.
+  /// Needs held flags and an uncounted allocator.
   ShrinkResult shrink(const ShrinkPolicy& policy = {}) noexcept
     requires(CheckT::value != ReleaseCheck::range_only && !CountedSlotAllocator<SlotsT>);
 
@@ -545,24 +511,8 @@ private:
   static_assert(Hot::layout_holds());
   Hot hot_;
 
-  // Statistics written off the fast path.
-  alignas(cache_line_size) std::atomic<std::uint64_t> mappings_{0};
-  std::atomic<std::uint64_t> growths_{0};
-  std::atomic<std::uint64_t> refused_range_{0};
-  std::atomic<std::uint64_t> refused_foreign_{0};
-  std::atomic<std::uint64_t> refused_not_held_{0};
-  std::atomic<std::uint64_t> refused_retains_{0};
-  std::atomic<std::uint64_t> fallbacks_{0};
-  std::atomic<std::uint64_t> growth_failures_{0};
-  std::atomic<std::uint64_t> limit_hits_{0};
-  std::atomic<std::uint64_t> mapping_budget_hits_{0};
-  std::atomic<std::uint64_t> shards_given_back_{0};
-  std::atomic<std::uint64_t> bytes_given_back_{0};
-  std::atomic<std::uint64_t> mappings_removed_{0};
-  std::atomic<std::uint64_t> unmap_failures_{0};
-  std::atomic<std::uint32_t> vacant_shards_{0}; ///< written under growth_mutex_
-  mutable std::atomic<std::uint64_t> high_water_{0}; ///< sampled (see ArenaCounters::high_water)
-  std::atomic<std::uint64_t> retired_fast_hits_{0};
+  // Statistics written off the fast path (arena/impl/shard.hpp).
+  detail::ArenaStats stats_;
 
   mutable std::mutex growth_mutex_;
   std::error_code last_growth_error_; // guarded by growth_mutex_

@@ -69,7 +69,7 @@ public:
     if (next_ != nullptr) next_->prev_ = prev_;
     // Relaxed both: statistics, and the arena's cache_mutex_ (held here and in
     // Arena::counters()) orders this move against every reader.
-    arena_->retired_fast_hits_.fetch_add(hits_of(word_.load(std::memory_order_relaxed)), // (ca-1)
+    arena_->stats_.retired_fast_hits.fetch_add(hits_of(word_.load(std::memory_order_relaxed)), // (ca-1)
                                          std::memory_order_relaxed);
   }
 

@@ -23,14 +23,14 @@ template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class Ch
 inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::counters() const noexcept {
   ArenaCounters c;
   const std::uint32_t shards = hot_.shard_count.load(std::memory_order_acquire); // (ar-7): pairs with (ar-8)
-  const std::uint32_t vacant = vacant_shards_.load(std::memory_order_relaxed); // statistic
+  const std::uint32_t vacant = stats_.vacant_shards.load(std::memory_order_relaxed); // statistic
   c.shards = shards - std::min(shards, vacant);
   c.vacant_shards = vacant;
-  c.shards_given_back = shards_given_back_.load(std::memory_order_relaxed); // statistics only
-  c.bytes_given_back = bytes_given_back_.load(std::memory_order_relaxed); // a statistic: pairs with nothing
-  c.mappings_removed = mappings_removed_.load(std::memory_order_relaxed); // a statistic: pairs with nothing
-  c.unmap_failures = unmap_failures_.load(std::memory_order_relaxed); // a statistic: pairs with nothing
-  c.mappings = mappings_.load(std::memory_order_relaxed);
+  c.shards_given_back = stats_.shards_given_back.load(std::memory_order_relaxed); // statistics only
+  c.bytes_given_back = stats_.bytes_given_back.load(std::memory_order_relaxed); // a statistic: pairs with nothing
+  c.mappings_removed = stats_.mappings_removed.load(std::memory_order_relaxed); // a statistic: pairs with nothing
+  c.unmap_failures = stats_.unmap_failures.load(std::memory_order_relaxed); // a statistic: pairs with nothing
+  c.mappings = stats_.mappings.load(std::memory_order_relaxed);
   c.slots_per_shard = slots_per_shard_;
   std::uint64_t cached = 0;
   std::uint64_t fast = 0;
@@ -38,7 +38,7 @@ inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::counte
     std::lock_guard lock(cache_mutex_);
     // Under the lock: ~Cache() moves its hits here under the same lock, so
     // each cache's hits are counted once, live or retired.
-    fast = retired_fast_hits_.load(std::memory_order_relaxed);
+    fast = stats_.retired_fast_hits.load(std::memory_order_relaxed);
     for (const Cache* cache = caches_; cache != nullptr; cache = cache->next_) {
       const std::uint64_t word = cache->word_.load(std::memory_order_relaxed); // (ca-1)
       cached += Cache::count_of(word);
@@ -55,16 +55,16 @@ inline ArenaCounters Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::counte
   c.high_water = note_high_water(claimed);
   c.fast_path_hits = fast;
   c.slow_path_hits = hot_.slow_hits.load(std::memory_order_relaxed);
-  c.growths = growths_.load(std::memory_order_relaxed);
-  c.refused_out_of_range = refused_range_.load(std::memory_order_relaxed);
-  c.refused_foreign = refused_foreign_.load(std::memory_order_relaxed);
-  c.refused_not_held = refused_not_held_.load(std::memory_order_relaxed);
+  c.growths = stats_.growths.load(std::memory_order_relaxed);
+  c.refused_out_of_range = stats_.refused_range.load(std::memory_order_relaxed);
+  c.refused_foreign = stats_.refused_foreign.load(std::memory_order_relaxed);
+  c.refused_not_held = stats_.refused_not_held.load(std::memory_order_relaxed);
   c.refused_releases = c.refused_out_of_range + c.refused_foreign + c.refused_not_held;
-  c.refused_retains = refused_retains_.load(std::memory_order_relaxed); // a statistic: pairs with nothing
-  c.huge_page_fallbacks = fallbacks_.load(std::memory_order_relaxed);
-  c.growth_failures = growth_failures_.load(std::memory_order_relaxed);
-  c.limit_hits = limit_hits_.load(std::memory_order_relaxed);
-  c.mapping_budget_hits = mapping_budget_hits_.load(std::memory_order_relaxed); // a statistic: pairs with nothing
+  c.refused_retains = stats_.refused_retains.load(std::memory_order_relaxed); // a statistic: pairs with nothing
+  c.huge_page_fallbacks = stats_.fallbacks.load(std::memory_order_relaxed);
+  c.growth_failures = stats_.growth_failures.load(std::memory_order_relaxed);
+  c.limit_hits = stats_.limit_hits.load(std::memory_order_relaxed);
+  c.mapping_budget_hits = stats_.mapping_budget_hits.load(std::memory_order_relaxed); // a statistic: pairs with nothing
   c.reclaim_pending = reclaimer_.pending();
   return c;
 }
@@ -81,8 +81,8 @@ inline std::uint64_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claime
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline std::uint64_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::note_high_water(std::uint64_t claimed) const noexcept {
-  detail::fetch_max(high_water_, claimed); // statistics only (relaxed)
-  return high_water_.load(std::memory_order_relaxed);
+  detail::fetch_max(stats_.high_water, claimed); // statistics only (relaxed)
+  return stats_.high_water.load(std::memory_order_relaxed);
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
@@ -193,9 +193,9 @@ template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class Ch
 inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::count_refusal(Validity v) noexcept {
   // Statistics only: relaxed.
   switch (v) {
-  case Validity::foreign: refused_foreign_.fetch_add(1, std::memory_order_relaxed); break;    // pairs with nothing
-  case Validity::out_of_range: refused_range_.fetch_add(1, std::memory_order_relaxed); break; // pairs with nothing
-  case Validity::valid: refused_not_held_.fetch_add(1, std::memory_order_relaxed); break;    // pairs with nothing
+  case Validity::foreign: stats_.refused_foreign.fetch_add(1, std::memory_order_relaxed); break;    // pairs with nothing
+  case Validity::out_of_range: stats_.refused_range.fetch_add(1, std::memory_order_relaxed); break; // pairs with nothing
+  case Validity::valid: stats_.refused_not_held.fetch_add(1, std::memory_order_relaxed); break;    // pairs with nothing
   }
   return false;
 }
@@ -254,7 +254,7 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_to_shar
     list_shard(shard);
     return true;
   }
-  refused_not_held_.fetch_add(1, std::memory_order_relaxed); // statistics only: pairs with nothing
+  stats_.refused_not_held.fetch_add(1, std::memory_order_relaxed); // statistics only: pairs with nothing
   return false;
 }
 
@@ -315,7 +315,7 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_any(Take&
     // growth found the limit: they can be mapped again (once more only, so
     // a shrinker that keeps racing us cannot hold this call forever).
     // relaxed: a hint; grow() decides under the growth lock.
-    if (may_grow && second_look == 0 && vacant_shards_.load(std::memory_order_relaxed) != 0) continue;
+    if (may_grow && second_look == 0 && stats_.vacant_shards.load(std::memory_order_relaxed) != 0) continue;
     return false;
   }
 }
@@ -389,7 +389,7 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::return_shared(c
   if (ARENAKIT_UNLIKELY(refused != 0)) {
     // Only RangeOnlyCheck (or a racing PlainHeldFlagsCheck cache) lets a
     // double release reach a bitmap: the bitmap refuses it and changes nothing.
-    refused_not_held_.fetch_add(refused, std::memory_order_relaxed); // statistics only
+    stats_.refused_not_held.fetch_add(refused, std::memory_order_relaxed); // statistics only
   }
 }
 

@@ -40,7 +40,7 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::retain(SlotId i
   if (!admit(id, hot_.shard_count.load(std::memory_order_acquire))) return false;
   const std::uint32_t pos = id.position();
   if (shards_[pos >> index_bits_]->slots.retain(pos & index_mask_)) return true;
-  refused_retains_.fetch_add(1, std::memory_order_relaxed); // statistics only
+  stats_.refused_retains.fetch_add(1, std::memory_order_relaxed); // statistics only
   return false;
 }
 
@@ -65,7 +65,7 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release(SlotId 
   switch (shards_[pos >> index_bits_]->slots.drop(pos & index_mask_)) {
   case SlotDrop::kept: return true;
   case SlotDrop::refused:
-    refused_not_held_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    stats_.refused_not_held.fetch_add(1, std::memory_order_relaxed); // statistics only
     return false;
   case SlotDrop::last: break;
   }

@@ -21,6 +21,41 @@
 
 namespace arenakit {
 
+// --- construction and teardown ---
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+template <class... Policies>
+  requires((detail::count_of<MapperT, Policies...> + detail::count_of<ReclaimerT, Policies...> +
+            detail::count_of<SourceT, Policies...>) == sizeof...(Policies))
+inline Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::Arena(const ArenaConfig& config,
+                                                                  Policies&&... policies) noexcept
+    : source_(detail::take_policy<SourceT>(std::forward<Policies>(policies)...)),
+      mapper_(detail::take_policy<MapperT>(std::forward<Policies>(policies)...)),
+      reclaimer_(detail::take_policy<ReclaimerT>(std::forward<Policies>(policies)...)) {
+  static_assert(detail::count_of<MapperT, Policies...> <= 1 && detail::count_of<ReclaimerT, Policies...> <= 1 &&
+                    detail::count_of<SourceT, Policies...> <= 1,
+                "arenakit: Arena given two instances of the same policy");
+  error_ = configure(config);
+  // Initial shards go on the constructing thread's partial list (the
+  // thread that builds an arena is usually the one that uses it); threads
+  // of other lists grow their own, or take these once the limit is reached.
+  for (std::uint32_t i = 0; !error_ && i < config.initial_shards; ++i) {
+    std::lock_guard lock(growth_mutex_);
+    if (std::error_code ec = add_shard_locked(my_list()); ec) error_ = ec;
+  }
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+inline Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::~Arena() {
+  TeardownReport report;
+  if (release_memory_impl(report)) {
+    // Refused: the shards stay mapped and allocated, never pulled from under a user.
+    const std::uint32_t shards = hot_.shard_count.load(std::memory_order_relaxed); // the owner's own count: pairs with nothing
+    for (std::uint32_t i = 0; i < shards; ++i) detail::deliberately_leaked(shards_[i]);
+  }
+  if (teardown_report_ != nullptr) *teardown_report_ = report;
+}
+
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::configure(const ArenaConfig& c) noexcept {
   teardown_report_ = c.teardown_report;
@@ -105,9 +140,9 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_
   // The arena grows when its shards are (nearly) full: a peak worth sampling.
   note_high_water(claimed_slots(shard));
   // Shards given back by shrink() are mapped again before new ones are made.
-  if (vacant_shards_.load(std::memory_order_relaxed) != 0) return reopen_vacant_locked(list); // written under our lock
+  if (stats_.vacant_shards.load(std::memory_order_relaxed) != 0) return reopen_vacant_locked(list); // written under our lock
   if (shard >= max_shards_) {
-    limit_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    stats_.limit_hits.fetch_add(1, std::memory_order_relaxed); // statistics only
     return errc::limit_reached;
   }
   // The shard is the next piece of the open extent; the first shard of an
@@ -122,17 +157,17 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_
     if (first) { // nothing else is carved from it yet: give the whole extent back
       mapper_.unmap(extent_.mapping);
       source_.deallocate(extent_.region);
-      mappings_.fetch_sub(1, std::memory_order_relaxed); // statistics only
+      stats_.mappings.fetch_sub(1, std::memory_order_relaxed); // statistics only
       extent_ = {};
     }
-    growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    stats_.growth_failures.fetch_add(1, std::memory_order_relaxed); // statistics only
     return errc::out_of_memory;
   }
   place_shard_locked(shard, s, extent_.region, extent_.mapping, extent_.dev, std::size_t{extent_.used} * shard_size_,
                      first, list);
   ++extent_.used;
   shards_[shard] = s;
-  growths_.fetch_add(1, std::memory_order_relaxed);  // statistics only
+  stats_.growths.fetch_add(1, std::memory_order_relaxed);  // statistics only
   // (ar-8) release pairs with (ar-7): the shard is built before it is counted.
   hot_.shard_count.store(shard + 1, std::memory_order_release);
   s->listed.store(true, std::memory_order_relaxed); // published by (ar-9)
@@ -144,8 +179,8 @@ template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class Ch
 inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::map_extent_locked(
     std::uint32_t count, Region& region, mapping_type& mapping) noexcept {
   // The budget is checked before anything is taken: a refusal leaks nothing.
-  if (max_mappings_ != 0 && mappings_.load(std::memory_order_relaxed) >= max_mappings_) { // written under our lock
-    mapping_budget_hits_.fetch_add(1, std::memory_order_relaxed); // statistics only
+  if (max_mappings_ != 0 && stats_.mappings.load(std::memory_order_relaxed) >= max_mappings_) { // written under our lock
+    stats_.mapping_budget_hits.fetch_add(1, std::memory_order_relaxed); // statistics only
     return errc::mapping_budget;
   }
   const std::size_t bytes = std::size_t{count} * shard_size_;
@@ -153,19 +188,19 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::map_
   // one IOMMU/MR entry per extent); a short last extent to its shard size.
   Result<Region> r = source_.allocate(bytes, std::has_single_bit(bytes) ? bytes : shard_size_);
   if (!r) {
-    growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    stats_.growth_failures.fetch_add(1, std::memory_order_relaxed); // statistics only
     return r.error();
   }
   Result<mapping_type> m = mapper_.map(*r);
   if (!m) {
     source_.deallocate(*r);
-    growth_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
+    stats_.growth_failures.fetch_add(1, std::memory_order_relaxed); // statistics only
     return m.error();
   }
   region = *r;
   mapping = *m;
-  mappings_.fetch_add(1, std::memory_order_relaxed); // statistics only
-  if (region.huge_page_fallback) fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  stats_.mappings.fetch_add(1, std::memory_order_relaxed); // statistics only
+  if (region.huge_page_fallback) stats_.fallbacks.fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 
@@ -227,13 +262,13 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::rele
     if (s->owns_extent && !s->vacant.load(std::memory_order_relaxed)) { // no concurrent callers
       mapper_.unmap(s->mapping);
       source_.deallocate(s->extent);
-      mappings_.fetch_sub(1, std::memory_order_relaxed); // statistics only
+      stats_.mappings.fetch_sub(1, std::memory_order_relaxed); // statistics only
     }
     delete s;
     shards_[i] = nullptr;
   }
   extent_ = {}; // its region went with its first shard
-  vacant_shards_.store(0, std::memory_order_relaxed); // teardown, no concurrent callers
+  stats_.vacant_shards.store(0, std::memory_order_relaxed); // teardown, no concurrent callers
   // Start over with empty tables: ids of the old shards are now out of range.
   hot_.shard_count.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (ar-7) for later growth
   for (auto& l : hot_.lists) l.head.reset(); // teardown, no concurrent callers; the tag still advances (ts-5), pairs with (ar-10)

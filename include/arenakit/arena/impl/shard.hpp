@@ -77,6 +77,29 @@ struct ArenaHot {
   static constexpr bool layout_holds() noexcept;
 };
 
+/// What an arena counts off the fast path (growth, refusals, shrink), read
+/// by Arena::counters(). Every access is relaxed, statistics only, unless its
+/// use says otherwise; a line of its own, away from the hot lines.
+struct ArenaStats {
+  alignas(cache_line_size) std::atomic<std::uint64_t> mappings{0};
+  std::atomic<std::uint64_t> growths{0};
+  std::atomic<std::uint64_t> refused_range{0};
+  std::atomic<std::uint64_t> refused_foreign{0};
+  std::atomic<std::uint64_t> refused_not_held{0};
+  std::atomic<std::uint64_t> refused_retains{0};
+  std::atomic<std::uint64_t> fallbacks{0};
+  std::atomic<std::uint64_t> growth_failures{0};
+  std::atomic<std::uint64_t> limit_hits{0};
+  std::atomic<std::uint64_t> mapping_budget_hits{0};
+  std::atomic<std::uint64_t> shards_given_back{0};
+  std::atomic<std::uint64_t> bytes_given_back{0};
+  std::atomic<std::uint64_t> mappings_removed{0};
+  std::atomic<std::uint64_t> unmap_failures{0};
+  std::atomic<std::uint32_t> vacant_shards{0}; ///< written under the growth mutex
+  mutable std::atomic<std::uint64_t> high_water{0}; ///< sampled (see ArenaCounters::high_water)
+  std::atomic<std::uint64_t> retired_fast_hits{0};   ///< hits of destroyed caches
+};
+
 template <std::uint32_t Lists>
 constexpr bool ArenaHot<Lists>::layout_holds() noexcept {
   static_assert(std::is_standard_layout_v<ArenaHot> && sizeof(PartialList) == cache_line_size);

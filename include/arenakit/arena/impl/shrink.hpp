@@ -127,7 +127,7 @@ inline ShrinkResult Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::shrink(
         unseal_locked(k);
       }
       ++r.unmap_failures;
-      unmap_failures_.fetch_add(1, std::memory_order_relaxed); // statistics only
+      stats_.unmap_failures.fetch_add(1, std::memory_order_relaxed); // statistics only
       continue;
     }
     const std::uint64_t bytes = owner->extent.size;
@@ -143,11 +143,11 @@ inline ShrinkResult Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::shrink(
       s->mapping = mapping_type{};
       s->idle_since = 0;
     }
-    mappings_.fetch_sub(1, std::memory_order_relaxed);                   // statistics only
-    vacant_shards_.fetch_add(c.count, std::memory_order_relaxed);        // read under our lock or as a statistic
-    shards_given_back_.fetch_add(c.count, std::memory_order_relaxed);    // statistics only
-    bytes_given_back_.fetch_add(bytes, std::memory_order_relaxed);       // statistics only
-    mappings_removed_.fetch_add(1, std::memory_order_relaxed);           // statistics only
+    stats_.mappings.fetch_sub(1, std::memory_order_relaxed);                   // statistics only
+    stats_.vacant_shards.fetch_add(c.count, std::memory_order_relaxed);        // read under our lock or as a statistic
+    stats_.shards_given_back.fetch_add(c.count, std::memory_order_relaxed);    // statistics only
+    stats_.bytes_given_back.fetch_add(bytes, std::memory_order_relaxed);       // statistics only
+    stats_.mappings_removed.fetch_add(1, std::memory_order_relaxed);           // statistics only
     r.shards_given_back += c.count;
     r.bytes_given_back += bytes;
     ++r.mappings_removed;
@@ -162,7 +162,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::reop
   const std::uint32_t shards = hot_.shard_count.load(std::memory_order_relaxed); // written under our lock
   std::uint32_t first = 0;
   while (first < shards && !shards_[first]->vacant.load(std::memory_order_relaxed)) first += shards_per_extent_;
-  if (first >= shards) return errc::invalid_config; // cannot happen: vacant_shards_ said one exists
+  if (first >= shards) return errc::invalid_config; // cannot happen: stats_.vacant_shards said one exists
   const std::uint32_t count = std::min(shards_per_extent_, shards - first);
   Region region;
   mapping_type mapping{};
@@ -172,8 +172,8 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::reop
     place_shard_locked(k, shards_[k], region, mapping, dev, std::size_t{k - first} * shard_size_, k == first, list);
     shards_[k]->vacant.store(false, std::memory_order_relaxed); // a statistic's filter; the unseal below publishes
   }
-  vacant_shards_.fetch_sub(count, std::memory_order_relaxed);   // read under our lock or as a statistic
-  growths_.fetch_add(count, std::memory_order_relaxed);         // statistics only
+  stats_.vacant_shards.fetch_sub(count, std::memory_order_relaxed);   // read under our lock or as a statistic
+  stats_.growths.fetch_add(count, std::memory_order_relaxed);         // statistics only
   // Last: each release publishes the views and indexes above to its claimer.
   for (std::uint32_t k = first; k < first + count; ++k) unseal_locked(k);
   return {};
