@@ -6,6 +6,7 @@
 #pragma once
 
 #include <arenakit/arena/arena.hpp>
+#include <arenakit/detail/id_lanes.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -137,7 +138,7 @@ public:
       if (b.ok) {
         // One or two words (the usual case: the cache was refilled from one
         // shard): held by their bits, one RMW per word.
-        copy_ids(out, src, n);
+        detail::copy_ids(out, src, n);
         arena_->layout_.mark_words(b); // (ar-h4)
       } else {
         for (std::uint32_t i = 0; i < n; ++i) {
@@ -148,7 +149,7 @@ public:
     } else {
       // Through a pointer, not ids_[have + i]: a 32-bit index may wrap,
       // and that possibility alone kept the loop scalar.
-      copy_ids(out, ids_ + have, n);
+      detail::copy_ids(out, ids_ + have, n);
     }
     set_count(have, hits);
     return n;
@@ -175,7 +176,7 @@ public:
           std::uint32_t have = cached();
           if (have + chunk > capacity) have = flush_some(have + chunk - capacity);
           SlotId* dst = ids_ + have; // a pointer, not a 32-bit index: see acquire_bulk()
-          copy_ids(dst, ids, chunk);
+          detail::copy_ids(dst, ids, chunk);
           set_count(have + chunk);
           accepted += chunk;
           ids += chunk;
@@ -211,26 +212,13 @@ public:
   Arena& arena() const noexcept { return *arena_; }
 
 private:
-  /// Copy @n ids. A plain loop, not memcpy: the compiler vectorises it
-  /// inline, where a call would cost more than the copy for a batch of 32.
-  /// The raw words, not the SlotId structs: GCC 12 does not vectorise an
-  /// aggregate copy ("more than one data ref in stmt").
-  ARENAKIT_ALWAYS_INLINE static void copy_ids(SlotId* dst, const SlotId* src, std::uint32_t n) noexcept {
-    for (std::uint32_t i = 0; i < n; ++i) dst[i].raw = src[i].raw;
-  }
-
-  /// Branch-free over the batch so the compiler can vectorise it.
+  /// Every id ours and in range, for the range_only copy path (vector code
+  /// at any -O level: detail/id_lanes.hpp).
   static bool all_in_range(const Layout& layout, const SlotId* ids, std::uint32_t n,
                            std::uint32_t shards) noexcept {
-    const std::uint32_t tag_bits = std::uint32_t{layout.tag} << slot_id_position_bits;
-    const std::uint32_t limit = shards << layout.index_bits;
     const bool dense = layout.slots_per_shard == layout.index_mask + 1;
-    std::uint32_t bad = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const std::uint32_t raw = ids[i].raw;
-      bad |= ((raw & 0xFF00'0000u) ^ tag_bits) | static_cast<std::uint32_t>((raw & 0x00FF'FFFFu) >= limit);
-    }
-    return bad == 0 && dense; // sparse index spaces take the per-id path
+    return dense && // sparse index spaces take the per-id path
+           detail::ids_in_range(ids, n, std::uint32_t{layout.tag} << slot_id_position_bits, shards << layout.index_bits);
   }
 
   using HeldFlag = detail::HeldFlag;
@@ -354,7 +342,7 @@ private:
     }
     if (took[0] && took[1]) {
       SlotId* dst = ids_ + kept; // a pointer, not a 32-bit index: see acquire_bulk()
-      copy_ids(dst, ids, n);
+      detail::copy_ids(dst, ids, n);
       return kept + n;
     }
     const unsigned shift = layout.word_shift;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <arenakit/config.hpp>
+#include <arenakit/detail/id_lanes.hpp>
 #include <arenakit/slot_id.hpp>
 
 #include <bit>
@@ -35,24 +36,6 @@ struct WordBatch {
   bool ok = false;                ///< every position below the limit, in the two words, no id twice
 };
 
-/// Eight 32-bit lanes (the GCC and clang vector extension): one AVX2
-/// register, two SSE2 ones in the portable copy. Written out, not left to
-/// the vectoriser: GCC 12 vectorises no loop of unknown length at -O2, and
-/// at -O3 spends more on set-up, spills and epilogues than on 32 ids.
-typedef std::uint32_t WordBatchLanes __attribute__((vector_size(32)));
-typedef std::uint32_t WordBatchHalf __attribute__((vector_size(16)));
-static_assert(sizeof(SlotId) == sizeof(std::uint32_t), "arenakit: word_batch() loads ids as 32-bit lanes");
-
-/// The OR of the eight lanes of @v.
-ARENAKIT_ALWAYS_INLINE std::uint32_t word_batch_or(const WordBatchLanes& v) noexcept {
-  WordBatchHalf a;
-  WordBatchHalf b;
-  std::memcpy(&a, &v, sizeof a);
-  std::memcpy(&b, reinterpret_cast<const unsigned char*>(&v) + sizeof a, sizeof b);
-  a |= b;
-  return a[0] | a[1] | a[2] | a[3];
-}
-
 /// The branch-free body of word_batch(), inlined into each dispatched copy:
 /// eight ids at a time, every choice a lane mask, a 64-bit word as two
 /// 32-bit halves (AVX2 shifts 32-bit lanes by a count each, vpsllvd).
@@ -64,17 +47,17 @@ ARENAKIT_ALWAYS_INLINE WordBatch word_batch_body(const SlotId* ids, std::uint32_
   const std::uint32_t lo = (ids[0].raw - base) >> shift;
   const std::uint32_t hi = (ids[n - 1].raw - base) >> shift;
   const std::uint32_t bit_mask = (std::uint32_t{1} << shift) - 1u;
-  WordBatchLanes lo_low{}, lo_high{}, hi_low{}, hi_high{}, outside{};
-  auto group = [&](const WordBatchLanes& raw) noexcept {
-    const WordBatchLanes pos = raw - base;
-    const WordBatchLanes w = pos >> shift;
-    const WordBatchLanes b = pos & bit_mask;
-    const WordBatchLanes one = (WordBatchLanes{} + 1u) << (b & 31u);
-    const WordBatchLanes high = WordBatchLanes{} - (b >> 5u); // all ones: the bit is in the high half
-    const auto is_lo = static_cast<WordBatchLanes>(w == lo);   // all ones or zero per lane
-    const auto is_hi = static_cast<WordBatchLanes>(w == hi);
-    const WordBatchLanes one_low = one & ~high;
-    const WordBatchLanes one_high = one & high;
+  IdLanes lo_low{}, lo_high{}, hi_low{}, hi_high{}, outside{};
+  auto group = [&](const IdLanes& raw) noexcept {
+    const IdLanes pos = raw - base;
+    const IdLanes w = pos >> shift;
+    const IdLanes b = pos & bit_mask;
+    const IdLanes one = (IdLanes{} + 1u) << (b & 31u);
+    const IdLanes high = IdLanes{} - (b >> 5u); // all ones: the bit is in the high half
+    const auto is_lo = static_cast<IdLanes>(w == lo);   // all ones or zero per lane
+    const auto is_hi = static_cast<IdLanes>(w == hi);
+    const IdLanes one_low = one & ~high;
+    const IdLanes one_high = one & high;
     lo_low |= one_low & is_lo;
     lo_high |= one_high & is_lo;
     hi_low |= one_low & is_hi;
@@ -83,28 +66,28 @@ ARENAKIT_ALWAYS_INLINE WordBatch word_batch_body(const SlotId* ids, std::uint32_
   };
   std::uint32_t i = 0;
   for (; n - i >= 8; i += 8) {
-    WordBatchLanes raw;
-    std::memcpy(&raw, ids + i, sizeof raw); // one unaligned load
+    IdLanes raw;
+    load_ids(raw, ids + i);
     group(raw);
   }
   if (i != n) {
     // A short last group repeats the first id: its bit is set already and
     // it is in a candidate word, so it changes nothing.
-    WordBatchLanes raw;
+    IdLanes raw;
     for (std::uint32_t k = 0; k < 8; ++k) raw[k] = ids[i + k < n ? i + k : 0].raw;
     group(raw);
   }
   WordBatch out;
   out.word[0] = lo;
   out.word[1] = hi;
-  out.mask[0] = (std::uint64_t{word_batch_or(lo_high)} << 32) | word_batch_or(lo_low);
-  out.mask[1] = lo == hi ? 0 : (std::uint64_t{word_batch_or(hi_high)} << 32) | word_batch_or(hi_low);
+  out.mask[0] = (std::uint64_t{lanes_or(lo_high)} << 32) | lanes_or(lo_low);
+  out.mask[1] = lo == hi ? 0 : (std::uint64_t{lanes_or(hi_high)} << 32) | lanes_or(hi_low);
   // An id named twice sets one bit: fewer bits than ids.
   const auto bits = static_cast<std::uint32_t>(std::popcount(out.mask[0]) + std::popcount(out.mask[1]));
   // Every id is in word lo or hi, and @limit is a multiple of a word: the
   // positions are below it when those two words are.
   const std::uint32_t limit_word = limit >> shift;
-  out.ok = word_batch_or(outside) == 0 && bits == n && lo < limit_word && hi < limit_word;
+  out.ok = lanes_or(outside) == 0 && bits == n && lo < limit_word && hi < limit_word;
   return out;
 }
 

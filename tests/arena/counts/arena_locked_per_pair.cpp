@@ -12,6 +12,9 @@
 //   arena_locked_per_pair bulk   -> Cache::acquire_bulk + release_bulk of 32
 //                                   (held flags, 16-slot shards: two words
 //                                   of the held bitmap, 4 locked per batch)
+//   arena_locked_per_pair bulk_range -> the same with RangeOnlyCheck: 0 locked,
+//                                   a copy and a range check (vector code at
+//                                   -O2 too: detail/id_lanes.hpp)
 //   arena_locked_per_pair counted -> a counted arena's owner cache: acquire +
 //                                   retain + release + release, 3 locked (one
 //                                   CAS per "if non-zero" transition; the
@@ -138,6 +141,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(mode, "plain") == 0) return run<arenakit::Arena<>::with<release_check<arenakit::PlainHeldFlagsCheck>>>();
   if (std::strcmp(mode, "direct") == 0) return run_direct<arenakit::Arena<>>();
   if (std::strcmp(mode, "bulk") == 0) return run_bulk<arenakit::Arena<>>();
+  if (std::strcmp(mode, "bulk_range") == 0) return run_bulk<arenakit::Arena<>::with<release_check<arenakit::RangeOnlyCheck>>>();
   if (std::strcmp(mode, "counted") == 0) {
     return run_counted<arenakit::Arena<>::with<arenakit::policy::slots<arenakit::CountedSlots>>>();
   }
