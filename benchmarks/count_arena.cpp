@@ -5,10 +5,12 @@
 //   valgrind --tool=callgrind --collect-bus=yes --toggle-collect='*count_loop*'
 // counts the loop alone (Ir = instructions, Ge = locked instructions). These
 // do not move with the machine, unlike the times next to them.
-//   count_arena --list        one "scenario/impl items_per_iteration" per line
+//   count_arena --list        one "scenario/impl items_per_iteration binary" per line
+//                             (binary: the bench_* program whose row it counts)
 //   count_arena <scenario/impl> [iterations]
 // DPDK's rte_mempool is not here: its EAL does not start under valgrind.
 #include <arenakit/arena/arena.hpp>
+#include <arenakit/slots/counted.hpp>
 
 #include "seed000_baseline.hpp"
 
@@ -16,6 +18,7 @@
 #include <boost/pool/pool.hpp>
 #endif
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -137,10 +140,66 @@ int boost_pair(long n) {
 }
 #endif
 
+// bench_counted's rows: a counted arena's acquire + retain + release +
+// release, through its owner cache and directly, and the bare word's floor.
+using CountedArena = Arena<>::with<policy::slots<CountedSlots>>;
+
+[[gnu::noinline]] void count_loop_counted_cache(CountedArena& arena, CountedArena::Cache& cache, long n) {
+  for (long i = 0; i < n; ++i) {
+    const SlotId id = cache.acquire();
+    (void)arena.retain(id);
+    (void)cache.release(id);
+    const bool last = cache.release(id);
+    keep(last);
+  }
+}
+
+int counted_cache(long n) {
+  CountedArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64});
+  CountedArena::Cache cache(arena);
+  count_loop_counted_cache(arena, cache, 1); // warm: the first refill is not counted
+  count_loop_counted_cache(arena, cache, n);
+  return 0;
+}
+
+[[gnu::noinline]] void count_loop_counted_direct(CountedArena& arena, long n) {
+  for (long i = 0; i < n; ++i) {
+    const SlotId id = arena.acquire();
+    (void)arena.retain(id);
+    (void)arena.release(id);
+    const bool last = arena.release(id);
+    keep(last);
+  }
+}
+
+int counted_direct(long n) {
+  CountedArena arena(ArenaConfig{.slot_size = k4, .shard_size = k64, .initial_shards = 1});
+  count_loop_counted_direct(arena, 1);
+  count_loop_counted_direct(arena, n);
+  return 0;
+}
+
+[[gnu::noinline]] void count_loop_flat(std::atomic<std::uint32_t>& ref, long n) {
+  for (long i = 0; i < n; ++i) {
+    ref.fetch_add(1, std::memory_order_acquire);
+    std::uint32_t v = ref.load(std::memory_order_relaxed);
+    while (v != 0 && !ref.compare_exchange_weak(v, v - 1, std::memory_order_release, std::memory_order_relaxed)) {
+    }
+    keep(v);
+  }
+}
+
+int flat_inc_dec(long n) {
+  std::atomic<std::uint32_t> ref{0};
+  count_loop_flat(ref, n);
+  return 0;
+}
+
 struct Op {
-  const char* name;  // the bench_arena row it counts: scenario/impl
+  const char* name;  // the row it counts: scenario/impl
   unsigned items;    // items per loop iteration (the row's unit)
   int (*run)(long);
+  const char* binary = "bench_arena"; // the program whose row it is
 };
 
 const Op ops[] = {
@@ -156,6 +215,9 @@ const Op ops[] = {
     {"bulk32_4k/arenakit_cache", 32, cache_bulk<HeldArena>},
     {"bulk32_4k/arenakit_cache_plain_held", 32, cache_bulk<PlainArena>},
     {"bulk32_4k/arenakit_cache_range_only", 32, cache_bulk<RangeArena>},
+    {"counted_pair/arenakit_counted_cache", 1, counted_cache, "bench_counted"},
+    {"counted_pair/arenakit_counted_arena", 1, counted_direct, "bench_counted"},
+    {"counted_pair/flat_array_inc_dec", 1, flat_inc_dec, "bench_counted"},
 };
 
 } // namespace
@@ -166,7 +228,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (std::strcmp(argv[1], "--list") == 0) {
-    for (const Op& op : ops) std::printf("%s %u\n", op.name, op.items);
+    for (const Op& op : ops) std::printf("%s %u %s\n", op.name, op.items, op.binary);
     return 0;
   }
   const long n = argc > 2 ? std::strtol(argv[2], nullptr, 10) : 10000;
