@@ -28,3 +28,15 @@ target_compile_definitions(tokens_return_ring_stress PRIVATE ARENAKIT_TEST_HOOKS
 arenakit_add_compile_fail_test(NAME cf_return_ring_single_writer
   SOURCE tokens/compile_fail/return_ring_single_writer.cpp
   REGEX "TokenReturnRing::drain\\(\\): the target needs return_tokens\\(handle, ranges\\)")
+# The returns' prefetch-ahead survives optimisation (both policy families):
+# compiled to assembly at -O2, no sanitizer flags, checked for a prefetch.
+foreach(variant IN ITEMS "any;" "single_writer;-DARENAKIT_TEST_SINGLE_WRITER")
+  list(GET variant 0 name)
+  list(GET variant 1 defs)
+  add_test(NAME tokens_return_prefetch_${name}
+           COMMAND ${CMAKE_COMMAND} -DCXX=${CMAKE_CXX_COMPILER} -DINCLUDE=${PROJECT_SOURCE_DIR}/include
+                   -DSRC=${CMAKE_CURRENT_SOURCE_DIR}/tokens/counts/return_prefetch.cpp "-DDEFS=${defs}"
+                   -DOUT=${CMAKE_CURRENT_BINARY_DIR}/tokens_return_prefetch_${name}.s
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/tokens/counts/return_prefetch.cmake)
+  set_tests_properties(tokens_return_prefetch_${name} PROPERTIES LABELS "counts" TIMEOUT 120)
+endforeach()
