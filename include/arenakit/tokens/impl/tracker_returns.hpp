@@ -59,11 +59,13 @@ ARENAKIT_ALWAYS_INLINE auto TokenTracker<OnPageFree, Refs>::walk_ranges(State& s
         ++refused;
         continue;
       }
+      if (r.count == 0) continue; // a valid empty range
       first = r.first;
       len = r.count;
     }
+    std::uint32_t p = first;
     const std::uint32_t end = first + len;
-    for (std::uint32_t p = first; p != end; ++p) {
+    do {
       const detail::PageStep step = s.refs.give_back(x, p);
       if (ARENAKIT_LIKELY(step == detail::page_done)) {
         ++released;
@@ -71,7 +73,7 @@ ARENAKIT_ALWAYS_INLINE auto TokenTracker<OnPageFree, Refs>::walk_ranges(State& s
         ++refused_by[static_cast<std::size_t>(step)];
         ++refused;
       }
-    }
+    } while (++p != end);
   }
   out.ranges_done = i;
   out.released = released;
