@@ -28,3 +28,42 @@ target_compile_definitions(tokens_return_ring_stress PRIVATE ARENAKIT_TEST_HOOKS
 arenakit_add_compile_fail_test(NAME cf_return_ring_single_writer
   SOURCE tokens/compile_fail/return_ring_single_writer.cpp
   REGEX "TokenReturnRing::drain\\(\\): the target needs return_tokens\\(handle, ranges\\)")
+# The returns' prefetch-ahead survives optimisation (both policy families):
+# compiled to assembly at -O2, no sanitizer flags, checked for a prefetch.
+foreach(variant IN ITEMS "any;" "single_writer;-DARENAKIT_TEST_SINGLE_WRITER")
+  list(GET variant 0 name)
+  list(GET variant 1 defs)
+  add_test(NAME tokens_return_prefetch_${name}
+           COMMAND ${CMAKE_COMMAND} -DCXX=${CMAKE_CXX_COMPILER} -DINCLUDE=${PROJECT_SOURCE_DIR}/include
+                   -DSRC=${CMAKE_CURRENT_SOURCE_DIR}/tokens/counts/return_prefetch.cpp "-DDEFS=${defs}"
+                   -DOUT=${CMAKE_CURRENT_BINARY_DIR}/tokens_return_prefetch_${name}.s
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/tokens/counts/return_prefetch.cmake)
+  set_tests_properties(tokens_return_prefetch_${name} PROPERTIES LABELS "counts" TIMEOUT 120)
+endforeach()
+# Locked instructions per deliver+return window (bench_tokens' window: 64
+# tokens out, the 64 oldest of 1,024 back), counted by callgrind: they do not
+# depend on the machine. any: 128 per-token CASes + 5 per-call RMWs; one
+# producer: 64 + 6 (seq only: rand's few repeated pages take a CAS);
+# single writer: the 5 per-call RMWs only. Instructions per window, loop
+# included, at -O2: g++ 12 any 4,792 / 7,501 (seq / rand), one 4,864,
+# single writer 5,684 / 7,932; clang 14 6,042 / 8,234, 5,548, 6,718 / 8,670.
+# Bounds a few percent above both. Not under the sanitizers.
+find_program(ARENAKIT_VALGRIND valgrind)
+if(ARENAKIT_VALGRIND AND NOT CMAKE_CXX_FLAGS MATCHES "sanitize")
+  add_executable(tokens_locked_per_window tokens/counts/tokens_locked_per_window.cpp)
+  target_link_libraries(tokens_locked_per_window PRIVATE arenakit::arenakit)
+  arenakit_strict(tokens_locked_per_window)
+  target_compile_options(tokens_locked_per_window PRIVATE -O2) # -O0 makes relaxed stores seq_cst xchg
+  foreach(mode_locked IN ITEMS "any_seq;133;6300" "any_rand;133;8600" "one_seq;70;5800" "sw_seq;5;7000"
+                               "sw_rand;5;9000")
+    list(GET mode_locked 0 mode)
+    list(GET mode_locked 1 locked)
+    list(GET mode_locked 2 max_ir)
+    add_test(NAME tokens_locked_per_window_${mode}
+             COMMAND ${CMAKE_COMMAND} -DVALGRIND=${ARENAKIT_VALGRIND} -DPROGRAM=$<TARGET_FILE:tokens_locked_per_window>
+                     -DARG=${mode} -DPAIRS=10000 -DLOCKED=${locked} -DMAX_IR=${max_ir}
+                     -DOUT=${CMAKE_CURRENT_BINARY_DIR}/callgrind.tokens.${mode}.out
+                     -P ${CMAKE_CURRENT_SOURCE_DIR}/arena/counts/check.cmake)
+    set_tests_properties(tokens_locked_per_window_${mode} PROPERTIES LABELS "counts" TIMEOUT 300)
+  endforeach()
+endif()

@@ -86,11 +86,20 @@ public:
   bool make_room(StillHeld&& still_held, Prefetch&& prefetch, std::atomic<std::size_t>& bytes) noexcept {
     if (cap_ == 0) return resize(min_capacity, bytes);
     constexpr std::size_t ahead = 16; // entries whose page words are fetched ahead of the test
+    // Locals: the buffer is ours alone, and still_held() reads atomics,
+    // which would otherwise reload size_ and data_ at every entry. Two
+    // loops, so that the prefetch costs no bounds test (3 instructions of
+    // about 12 per entry; this scan is most of a delivery's log cost).
+    std::uint32_t* const d = data_;
+    const std::size_t n = size_;
     std::size_t kept = 0;
-    for (std::size_t i = 0; i < size_; ++i) {
-      if (i + ahead < size_) prefetch(data_[i + ahead]);
-      if (still_held(data_[i])) data_[kept++] = data_[i];
+    std::size_t i = 0;
+    for (; i + ahead < n; ++i) {
+      prefetch(d[i + ahead]);
+      if (still_held(d[i])) d[kept++] = d[i];
     }
+    for (; i < n; ++i)
+      if (still_held(d[i])) d[kept++] = d[i];
     size_ = kept;
     if (kept > cap_ / 2) {
       // A page freed and taken again between compactions is listed twice;

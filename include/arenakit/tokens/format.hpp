@@ -176,6 +176,24 @@ public:
   }
 
   /**
+   * in_range() - check()'s fast path: true when [@start, @start + @count)
+   * is a non-empty range of this binding's pages with @count <= @limit;
+   * @first then holds its first page. One test per bound: `x < page_count`
+   * says the binding field matches, no reserved bit is set and the page
+   * exists; `count - 1` wraps for count == 0. False says nothing about why:
+   * check() does.
+   */
+  [[nodiscard]] constexpr bool in_range(std::uint64_t start, std::uint64_t count, std::uint64_t limit,
+                                        std::uint32_t& first) const noexcept {
+    const std::uint64_t x = start ^ binding_field_;
+    if (x >= page_count_) return false;
+    const std::uint64_t room = page_count_ - x;
+    if (count - 1 >= (room < limit ? room : limit)) return false;
+    first = static_cast<std::uint32_t>(x);
+    return true;
+  }
+
+  /**
    * check() - validate an untrusted range of tokens.
    * @start: first token (any 64-bit value; for 32-bit formats a value past
    *         32 bits counts as reserved bits).
@@ -190,17 +208,11 @@ public:
   [[nodiscard]] constexpr CheckedRange check(std::uint64_t start, std::uint64_t count,
                                              std::uint64_t max_count) const noexcept {
     CheckedRange r;
-    // Fast path, one test per bound: `x < page_count` says the binding field
-    // matches, no reserved bit is set and the page exists; `count - 1`
-    // wraps for count == 0, which takes the full path below.
-    if (const std::uint64_t x = start ^ binding_field_; ARENAKIT_LIKELY(x < page_count_)) {
-      const std::uint64_t room = page_count_ - x;
-      if (ARENAKIT_LIKELY(count - 1 < (room < max_count ? room : max_count))) {
-        r.first = static_cast<std::uint32_t>(x);
-        r.count = static_cast<std::uint32_t>(count);
-        r.ok = true;
-        return r;
-      }
+    if (std::uint32_t first = 0; ARENAKIT_LIKELY(in_range(start, count, max_count, first))) {
+      r.first = first;
+      r.count = static_cast<std::uint32_t>(count);
+      r.ok = true;
+      return r;
     }
     if (ARENAKIT_UNLIKELY((start & ~allowed_mask_) != 0)) return refuse(TokenRefusal::reserved_bits);
     if ((start & ~reserved_mask_ & ~page_mask_) != binding_field_) return refuse(TokenRefusal::wrong_binding);

@@ -22,46 +22,65 @@ ARENAKIT_ALWAYS_INLINE auto TokenTracker<OnPageFree, Refs>::walk_ranges(State& s
   ReturnOutcome out;
   Ctx x = s.ctx(c, index);
   std::array<std::uint64_t, token_refusal_count> refused_by{};
-  std::uint64_t budget = s.max_tokens_per_call;
+  std::uint64_t refused = 0;
+  // Copies, not State reads: each releasing CAS of the policy is a compiler
+  // barrier, after which a member would be loaded again (callgrind).
+  const TokenFormat format = s.format;
+  const std::uint64_t page_count = s.page_count;
+  const std::uint64_t cap = s.max_tokens_per_call;
+  std::uint64_t budget = cap;
   std::uint64_t released = 0;
+  const std::size_t n = ranges.size();
   std::size_t i = 0;
-  for (; i < ranges.size(); ++i) {
+  for (; i < n; ++i) {
     // Start the cache miss of a range a few ahead (scattered single-token
     // ranges of a large binding are rarely in cache), as deliver() does.
-    if (i + prefetch_distance < ranges.size()) {
-      const std::uint64_t ahead = s.format.page_hint(ranges[i + prefetch_distance].start);
-      if (ahead < s.page_count) s.refs.prefetch(static_cast<std::uint32_t>(ahead));
+    if (i + prefetch_distance < n) {
+      const std::uint64_t ahead = format.page_hint(ranges[i + prefetch_distance].start);
+      if (ahead < page_count) s.refs.prefetch(static_cast<std::uint32_t>(ahead));
     }
-    const CheckedRange r = s.format.check(ranges[i].start, ranges[i].count, s.max_tokens_per_call);
-    const std::uint64_t cost = r.ok && r.count != 0 ? r.count : 1;
-    if (cost > budget) {
-      out.capped = true;
-      break;
+    std::uint32_t first = 0;
+    std::uint32_t len = 0;
+    // Fast path: a valid range that fits what is left of the budget (which
+    // never exceeds the cap, so the cap test is the same comparison).
+    if (ARENAKIT_LIKELY(format.in_range(ranges[i].start, ranges[i].count, budget, first))) {
+      len = static_cast<std::uint32_t>(ranges[i].count);
+      budget -= len;
+    } else {
+      const CheckedRange r = format.check(ranges[i].start, ranges[i].count, cap);
+      const std::uint64_t cost = r.ok && r.count != 0 ? r.count : 1;
+      if (cost > budget) {
+        out.capped = true;
+        break;
+      }
+      budget -= cost;
+      if (!r.ok) {
+        ++refused_by[static_cast<std::size_t>(r.refusal)];
+        ++refused;
+        continue;
+      }
+      if (r.count == 0) continue; // a valid empty range
+      first = r.first;
+      len = r.count;
     }
-    budget -= cost;
-    if (ARENAKIT_UNLIKELY(!r.ok)) {
-      ++refused_by[static_cast<std::size_t>(r.refusal)];
-      continue;
-    }
-    const std::uint32_t end = r.first + r.count;
-    for (std::uint32_t p = r.first; p != end; ++p) {
+    std::uint32_t p = first;
+    const std::uint32_t end = first + len;
+    do {
       const detail::PageStep step = s.refs.give_back(x, p);
       if (ARENAKIT_LIKELY(step == detail::page_done)) {
         ++released;
       } else {
         ++refused_by[static_cast<std::size_t>(step)];
+        ++refused;
       }
-    }
+    } while (++p != end);
   }
   out.ranges_done = i;
   out.released = released;
-  std::uint64_t refused = 0;
-  for (std::size_t k = 0; k < token_refusal_count; ++k) {
-    if (refused_by[k] == 0) continue;
-    refused += refused_by[k];
-    count(c, static_cast<TokenRefusal>(k), refused_by[k]);
-  }
   out.refused = refused;
+  if (ARENAKIT_UNLIKELY(refused != 0)) {
+    for (std::size_t k = 0; k < token_refusal_count; ++k) count(c, static_cast<TokenRefusal>(k), refused_by[k]);
+  }
   if (out.capped) c.now.calls_capped.fetch_add(1, std::memory_order_release); // statistic; (tt-s3)
   // (tt-s3) release: the policy knows whether `returned` has one writer.
   if (released != 0) Refs::count_returned(c.now.returned, released);

@@ -78,7 +78,8 @@ public:
   }
 
   std::atomic_ref<std::uint64_t> word(std::uint32_t p) const noexcept { return std::atomic_ref<std::uint64_t>(words_[p]); }
-  void prefetch(std::uint32_t p) const noexcept { prefetch_for_write(&words_[p]); }
+  // Always inlined, as every prefetch wrapper (detail::prefetch_for_write()).
+  ARENAKIT_ALWAYS_INLINE void prefetch(std::uint32_t p) const noexcept { prefetch_for_write(&words_[p]); }
 
   /// count_acquire() - the page word's count. (pw-4) acquire: pairs with
   /// (pw-2), (pw-3) and the fast paths' releasing drops.

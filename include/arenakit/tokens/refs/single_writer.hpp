@@ -79,7 +79,7 @@ public:
   }
   bool begin_batch() noexcept { return producer_.begin_batch(); }
   void end_batch() noexcept { producer_.end_batch(); }
-  void prefetch(std::uint32_t p) const noexcept { detail::prefetch_for_write(&sw_[p]); }
+  ARENAKIT_ALWAYS_INLINE void prefetch(std::uint32_t p) const noexcept { detail::prefetch_for_write(&sw_[p]); }
 
   /// deliver() - on the one producer's thread. No locked instruction when
   /// the page's single-writer part is free or already this consumer's.

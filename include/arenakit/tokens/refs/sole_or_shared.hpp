@@ -49,7 +49,7 @@ public:
   bool allocate(std::uint64_t pages) noexcept { return words_.allocate(pages); }
   bool begin_batch() noexcept { return producer_.begin_batch(); }
   void end_batch() noexcept { producer_.end_batch(); }
-  void prefetch(std::uint32_t p) const noexcept { words_.prefetch(p); }
+  ARENAKIT_ALWAYS_INLINE void prefetch(std::uint32_t p) const noexcept { words_.prefetch(p); }
 
   /// deliver() - one more reference for @x's consumer on @p: one load and
   /// one CAS when the page is free or its alone, plus a 4-byte log append
@@ -61,14 +61,8 @@ public:
     std::atomic_ref<std::uint64_t> w = words_.word(p);
     std::uint64_t v = w.load(std::memory_order_relaxed); // decided by the CAS / claim below
     for (;;) {
-      if (tw::sole_of(v, me)) {
-        if (ARENAKIT_UNLIKELY(tw::count(v) == tw::count_max))
-          return detail::page_refused(TokenRefusal::count_saturated);
-        // (so-1) pairs with (so-2), (so-4), (pw-2), (pw-3).
-        if (w.compare_exchange_weak(v, v + 1, std::memory_order_acquire, std::memory_order_relaxed))
-          return detail::page_done;
-        continue;
-      }
+      // A free page first: the receive path mostly hands out pages that came
+      // back free (the fall-through path, no taken branch).
       if (v == 0) {
         if (ARENAKIT_UNLIKELY(!x.c.log.has_room()) && !make_room(x))
           return detail::page_refused(TokenRefusal::no_memory);
@@ -81,6 +75,14 @@ public:
         }
         // Another deliverer claimed it first: give the take back at once.
         if constexpr (PageTakeHook<Hook>) x.hook(p);
+        continue;
+      }
+      if (tw::sole_of(v, me)) {
+        if (ARENAKIT_UNLIKELY(tw::count(v) == tw::count_max))
+          return detail::page_refused(TokenRefusal::count_saturated);
+        // (so-1) pairs with (so-2), (so-4), (pw-2), (pw-3).
+        if (w.compare_exchange_weak(v, v + 1, std::memory_order_acquire, std::memory_order_relaxed))
+          return detail::page_done;
         continue;
       }
       const detail::PageStep step = words_.deliver_slow(x, p);
