@@ -6,9 +6,9 @@
 // thread takes 1-16 pages per request, drops every 8th request itself
 // (recycled on its own thread, no atomics), and two workers return the rest,
 // one page at a time (put) or all at once (put_bulk). The pool holds at most
-// 128 pages while up to 512 are out, so returns overflow to the source: the
-// bound must hold throughout (a check-then-add bound would not), and no page
-// may be lost.
+// 128 pages while up to 512 are out (a first request takes 256 at once), so
+// returns overflow to the source: the bound must hold throughout (a
+// check-then-add bound would not), and no page may be lost.
 #include <arenakit/arenakit.hpp>
 #include <atomic>
 #include <condition_variable>
@@ -107,6 +107,16 @@ int main() {
   ak::PagePoolConsumerCounters rxc;
   {
     Pool::Consumer rx = pool.consumer(); // the receive thread's (here: main)
+    { // First one large request (a 1 MiB WRITE): 256 pages out at once, all handed back by a
+      // worker while this thread waits, so the pool must overflow to the source (it holds at
+      // most 128) whatever the scheduling of the steady state below.
+      Request big{kRequests, std::vector<std::byte*>(256)};
+      if (rx.get_bulk(big.pages.data(), big.pages.size()) != big.pages.size()) return fail("the source failed");
+      for (std::byte* p : big.pages) std::memcpy(p + 64, &big.id, sizeof big.id);
+      out.fetch_add(256, std::memory_order_relaxed);
+      work.push(std::move(big));
+      while (out.load(std::memory_order_relaxed) != 0) std::this_thread::yield();
+    }
     for (std::uint32_t id = 0; id < kRequests; ++id) {
       while (out.load(std::memory_order_relaxed) >= kMaxOut) std::this_thread::yield();
       Request r{id, std::vector<std::byte*>(1 + id % 16)};
