@@ -57,6 +57,14 @@
 //   arenakit_ring_multishot_256_buffers  the same with 256 buffers: fewer
 //                               ENOBUFS and re-arms with many busy
 //                               connections, 4x the pinned memory.
+//   arenakit_ring_bundles       the 64-buffer ring with bundle receives
+//                               (IORING_RECVSEND_BUNDLE, kernel >= 6.10,
+//                               skipped with the reason before): one CQE takes
+//                               several consecutive one-message buffers, so a
+//                               saturated connection costs one completion per
+//                               run of buffers instead of one per message;
+//                               these rows wait for one CQE per turn.
+//   arenakit_ring_bundles_256_buffers  the same with 256 buffers.
 //   epoll_recv_reused_buffer    the classic server: level-triggered epoll,
 //                               nonblocking recv() into the connection's own
 //                               buffer (reused), up to 64 receives per ready
@@ -305,7 +313,8 @@ struct Run {
 /// connections and its provided-buffer ring (group 1) on @ring. Members are
 /// destroyed ring first, then pool, then arena, as buf_ring.hpp asks.
 struct SharedRingPool {
-  SharedRingPool(io_uring& ring, std::uint32_t size, std::uint32_t buffers, std::uint32_t conns)
+  SharedRingPool(io_uring& ring, std::uint32_t size, std::uint32_t buffers, std::uint32_t conns,
+                 bool bundles = false)
       : arena(ArenaConfig{.slot_size = size,
                           .shard_size = std::max<std::size_t>(64 * 1024, std::size_t{size} * 16),
                           .max_shards = 256}) {
@@ -314,7 +323,7 @@ struct SharedRingPool {
       error = pool->error().message();
       return;
     }
-    br.emplace(ring, *pool, BufRingConfig{.entries = buffers, .group_id = 1});
+    br.emplace(ring, *pool, BufRingConfig{.entries = buffers, .group_id = 1, .bundles = bundles});
     if (!*br) error = br->describe();
   }
   BenchArena arena;
@@ -325,17 +334,18 @@ struct SharedRingPool {
 
 // --- arenakit_ring_multishot ---------------------------------------------------------
 
-template <std::uint32_t Buffers>
+template <std::uint32_t Buffers, bool Bundles = false>
 void ring_multishot(benchmark::State& state) {
   Run run(state);
   BenchRing sr;
   if (!run.ok(state) || !sr.ok(state)) return;
   const Shape sh = run.sh;
   Connections& net = run.net;
-  SharedRingPool rp(sr.ring(), sh.size, Buffers, sh.conns);
+  SharedRingPool rp(sr.ring(), sh.size, Buffers, sh.conns, Bundles);
   if (!rp.error.empty()) return state.SkipWithError(rp.error.c_str());
   Pool* pool = &*rp.pool;
   Ring* br = &*rp.br;
+  if (Bundles && !br->bundles()) return state.SkipWithError("no IORING_FEAT_RECVSEND_BUNDLE (kernel < 6.10)");
   std::vector<ConnId> ids;
   for (std::uint32_t c = 0; c < sh.conns; ++c) {
     Result<ConnId> id = pool->add_connection(Buffers);
@@ -360,6 +370,32 @@ void ring_multishot(benchmark::State& state) {
     to_arm.clear();
     const bool ok = sr.reap(wait_nr, m, [&](const io_uring_cqe& cqe) {
       const auto c = static_cast<std::uint32_t>(cqe.user_data);
+      if constexpr (Bundles) {
+        // complete(): one CQE, e.bundle consecutive buffers, each delivered
+        // to the connection and given back on its own after every view is
+        // taken (a give-back may re-provide ring entries).
+        const RecvEvent e = br->complete(cqe, ids[c]);
+        if (e.rearm) {
+          --live;
+          if (!stopping) {
+            to_arm.push_back(c);
+            ++m.rearms;
+          }
+        }
+        if (e) {
+          for (unsigned i = 0; i < e.bundle; ++i) {
+            const RecvView v = br->bundle_view(e, i);
+            consume(v.data, v.bytes);
+            bytes += v.bytes;
+            done.push_back(v.bid);
+          }
+        } else if (e.kind == RecvEventKind::no_buffers) {
+          ++m.enobufs;
+        } else if (!stopping) {
+          failed = true;
+        }
+        return;
+      }
       const RecvCqe r = br->on_cqe(cqe);
       if (r.multishot == Multishot::ended) {
         --live;
@@ -389,7 +425,9 @@ void ring_multishot(benchmark::State& state) {
     br->provide(); // the whole batch, one tail advance
   };
 
-  const std::uint64_t received = measure(state, m, sh.size, bytes, failed, sr.enters, [&] { turn(wait_batch); });
+  // A bundle CQE carries up to a ring's worth of messages: wait for one.
+  const unsigned wait_nr = Bundles ? 1U : wait_batch;
+  const std::uint64_t received = measure(state, m, sh.size, bytes, failed, sr.enters, [&] { turn(wait_nr); });
   m.finish(sh.size, received, sr.enters, true, sr.server_flags(), run.pin.pinned());
   // Quiesce: no sender, every receive cancelled and reaped, every buffer back.
   net.stop_sender();
@@ -558,6 +596,8 @@ void idle_shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(ring_multishot<ring_buffers>)->Name("recv_tcp_loopback/arenakit_ring_multishot")->Apply(shapes);
 BENCHMARK(ring_multishot<256>)->Name("recv_tcp_loopback/arenakit_ring_multishot_256_buffers")->Apply(shapes);
+BENCHMARK(ring_multishot<ring_buffers, true>)->Name("recv_tcp_loopback/arenakit_ring_bundles")->Apply(shapes);
+BENCHMARK(ring_multishot<256, true>)->Name("recv_tcp_loopback/arenakit_ring_bundles_256_buffers")->Apply(shapes);
 BENCHMARK(epoll_reused)->Name("recv_tcp_loopback/epoll_recv_reused_buffer")->Apply(shapes);
 BENCHMARK(uring_plain<Buffers::reused>)->Name("recv_tcp_loopback/uring_recv_reused_buffer")->Apply(shapes);
 BENCHMARK(uring_plain<Buffers::malloc_each>)->Name("recv_tcp_loopback/uring_recv_malloc_per_recv")->Apply(shapes);
@@ -572,6 +612,8 @@ namespace {
     const std::string one = "recv_tcp_loopback/bytes:" + s + "/conns:1";
     bench::target(one, "arenakit_ring_multishot", one, "epoll_recv_reused_buffer", 0.5,
                   "receiver CPU/msg, " + s + " B, 1 conn: ring <= 0.5x reused-buffer recv()");
+    bench::target(one, "arenakit_ring_bundles", one, "epoll_recv_reused_buffer", 0.5,
+                  "receiver CPU/msg, " + s + " B, 1 conn: bundle ring (several one-message buffers per CQE) <= 0.5x reused-buffer recv()");
     const std::string idle = "recv_idle_pinned_bytes/bytes:" + s + "/conns:1024";
     bench::target(idle, "arenakit_ring_64_buffers", idle, "recv_buffer_per_connection", 0.1,
                   "pinned buffer bytes, " + s + " B, 1,024 idle conns: ring <= 0.1x per-conn");
