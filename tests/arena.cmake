@@ -64,8 +64,11 @@ if(ARENAKIT_VALGRIND AND NOT CMAKE_CXX_FLAGS MATCHES "sanitize")
   target_compile_options(arena_locked_per_pair PRIVATE -O2)
   # mode; locked per pair; most instructions per pair, loop included (issue
   # 13: the cache keeps its own copy of the geometry, count and hits share one
-  # word, the check is a policy; g++ 12: held 37, plain 38, range 26 (clang 14:
-  # 37, 37, 26), from 66 / - / 42 before). direct: Arena::acquire + release
+  # word, the check is a policy; g++ 12: held 33, plain 34, range 25 (clang 14:
+  # 33, 33, 25), from 66 / - / 42 before; 37 / 38 / 26 before the held flag
+  # was found by a multiply by its stride from memory instead of a shift by a
+  # count loaded into CL, acquire found it from the raw id (flag_of_raw())
+  # and took the cached id at a 64-bit index). direct: Arena::acquire + release
   # with held flags, 2 locked (the claim's CAS and the bitmap release, which
   # is also the held check of a held_direct slot) and 111 instructions (clang
   # 14: 124), from 3 / 101 and 5 / 203 before. bulk: Cache::acquire_bulk +
@@ -77,10 +80,10 @@ if(ARENAKIT_VALGRIND AND NOT CMAKE_CXX_FLAGS MATCHES "sanitize")
   # while GCC left the copy and the range check scalar at -O2. counted:
   # a counted arena's cache, acquire + retain + release + release, 3 locked
   # (the two "if non-zero" drops and the retain's CAS) and 131 instructions
-  # (clang 14: 137); through Arena::acquire / release it is 8 locked, 224
+  # (clang 14: 137; 126 / 130 with the stride); through Arena::acquire / release it is 8 locked, 224
   # instructions (9 and 227 before its last release cleared the flag with a
   # store instead of an exchange).
-  foreach(mode_locked IN ITEMS "held;1;38" "plain;0;38" "range;0;28" "direct;2;128" "bulk;4;920" "bulk_range;0;315" "counted;3;142")
+  foreach(mode_locked IN ITEMS "held;1;34" "plain;0;35" "range;0;25" "direct;2;128" "bulk;4;920" "bulk_range;0;315" "counted;3;135")
     list(GET mode_locked 0 mode)
     list(GET mode_locked 1 locked)
     list(GET mode_locked 2 max_ir)

@@ -50,7 +50,9 @@ public:
 
   explicit Cache(Arena& arena, std::uint32_t batch = default_batch) noexcept
       : arena_(&arena), held_(arena.layout_.held),
-        tag_base_(std::uint32_t{arena.tag_} << slot_id_position_bits), spread_(arena.layout_.spread),
+        tag_base_(std::uint32_t{arena.tag_} << slot_id_position_bits),
+        flag_stride_(arena.layout_.stride),
+        flag_base_(reinterpret_cast<std::uintptr_t>(held_) - std::uintptr_t{tag_base_} * flag_stride_ * sizeof(HeldFlag)),
         index_mask_(arena.index_mask_), slots_per_shard_(arena.slots_per_shard_),
         batch_(std::clamp<std::uint32_t>(batch, 1, capacity / 2)) {
     see_shards();
@@ -86,10 +88,12 @@ public:
       word = word_.load(std::memory_order_relaxed); // (ca-1)
       word -= one_hit;                              // a refill is not a fast-path hit
     }
-    const SlotId id = ids_[count_of(word) - 1];
+    // A 64-bit index taken from the word as it is (the mask leaves it
+    // zero-extended): the -1 folds into the load's displacement.
+    const SlotId id = ids_[(word & count_mask) - 1];
     word_.store(word + one_hit - 1, std::memory_order_relaxed); // (ca-1) one slot out, one hit
     if constexpr (counted) slots_of(id.raw - tag_base_).first_ref(index_of(id.raw - tag_base_));
-    if constexpr (track_held) Layout::mark_flag(held_ + flag_at(id.raw - tag_base_)); // (ar-h1)
+    if constexpr (track_held) Layout::mark_flag(flag_of_raw(id.raw)); // (ar-h1)
     return id;
   }
 
@@ -241,8 +245,16 @@ private:
   /// the flags' plain stores cost less than a locked RMW per word).
   static constexpr std::uint32_t word_batch_min = 4;
 
-  /// Where a position's held flag is (SlotLayout::flag(), from the raw id).
-  std::size_t flag_at(std::uint32_t pos) const noexcept { return std::size_t{pos} << spread_; }
+  /// Where a position's held flag is (SlotLayout::flag_at(), with the
+  /// stride kept in this object).
+  std::size_t flag_at(std::uint32_t pos) const noexcept { return std::size_t{pos} * flag_stride_; }
+  /// The flag of a raw id of this arena, without subtracting the tag base:
+  /// flag_base_ is held_ moved back by the tag base's flags (an address
+  /// computed as an integer: it points before the array, so it is never a
+  /// pointer until a valid id is added).
+  HeldFlag* flag_of_raw(std::uint32_t raw) const noexcept {
+    return reinterpret_cast<HeldFlag*>(flag_base_ + std::uintptr_t{raw} * flag_stride_ * sizeof(HeldFlag));
+  }
 
   /// The allocator of the shard @pos is in, and @pos's index in it.
   SlotsT& slots_of(std::uint32_t pos) const noexcept { return arena_->shards_[pos >> arena_->index_bits_]->slots; }
@@ -311,7 +323,7 @@ private:
       if constexpr (track_held) Layout::mark_flag(held_ + flag_at(pos), HeldFlag::free);
       return Took::keep;
     } else if constexpr (track_held) {
-      HeldFlag* const flag = held_ + flag_at(pos);
+      HeldFlag* const flag = flag_of_raw(id.raw); // held_ + flag_at(pos), one subtraction fewer
       const HeldFlag was = plain_held ? Layout::take_flag_plain(flag) : Layout::exchange_flag(flag);
       if (ARENAKIT_UNLIKELY(was != HeldFlag::held)) return take_other(id, pos, was);
     }
@@ -430,7 +442,8 @@ private:
   Arena* arena_;
   HeldFlag* held_;            ///< the arena's held flags (null with RangeOnlyCheck)
   std::uint32_t tag_base_;    ///< tag << 24: raw id - tag_base_ is the position
-  unsigned spread_;           ///< SlotLayout::spread
+  std::size_t flag_stride_;   ///< SlotLayout::stride: flags from one position to the next
+  std::uintptr_t flag_base_;  ///< see flag_of_raw()
   std::uint32_t index_mask_;
   std::uint32_t slots_per_shard_;
   std::uint32_t known_limit_ = 0; ///< shards counted at the last look << index bits (ca-2)

@@ -108,7 +108,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
   max_mappings_ = c.max_mappings;
   max_shards_ = static_cast<std::uint32_t>(limit);
   tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
-  layout_ = Layout{nullptr, index_bits_, held_shift_ - index_bits_, index_mask_, slots_per_shard_, tag_};
+  layout_ = Layout{nullptr, index_bits_, std::size_t{1} << (held_shift_ - index_bits_), index_mask_, slots_per_shard_, tag_};
   layout_.word_shift = Layout::word_shift_for(index_bits_);
   layout_.word_pad = Layout::word_pad_for(index_bits_);
   const std::size_t words = ((static_cast<std::size_t>(limit) << index_bits_) >> layout_.word_shift) << layout_.word_pad;

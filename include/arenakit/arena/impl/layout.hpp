@@ -41,11 +41,13 @@ enum class SlotValidity : std::uint8_t { valid, foreign, out_of_range };
 struct SlotLayout {
   HeldFlag* held = nullptr; ///< null unless the arena checks held flags
   unsigned index_bits = 0;
-  /// A position's flag is at `position << spread`: the shard lands on
-  /// `shard << max(index_bits, 5)` flags (a line of its own, see flag()), the
-  /// index on `index << spread`, one shift for both (the cache's fast path
-  /// computes it from the raw id).
-  unsigned spread = 0;
+  /// A position's flag is at `position * stride` (stride = 1 << (max(index_bits,
+  /// 5) - index_bits)): the shard lands on `shard << max(index_bits, 5)`
+  /// flags (a line of its own, see flag()), the index on `index * stride`,
+  /// one multiply for both (the cache's fast path computes it from the raw
+  /// id). A multiply, not a shift: it takes its operand from memory, where a
+  /// shift by a variable count needs the count moved into CL first.
+  std::size_t stride = 1;
   std::uint32_t index_mask = 0;
   std::uint32_t slots_per_shard = 0;
   std::uint8_t tag = 0;
@@ -76,10 +78,13 @@ struct SlotLayout {
     return SlotValidity::valid;
   }
 
+  /// Position @pos's flag.
+  HeldFlag* flag_at(std::uint32_t pos) const noexcept { return held + std::size_t{pos} * stride; }
+
   // Each shard's flags start on a cache line of their own, so threads whose
   // caches draw from different shards never share a line.
   std::atomic_ref<HeldFlag> flag(std::uint32_t pos) const noexcept {
-    return std::atomic_ref<HeldFlag>(held[std::size_t{pos} << spread]);
+    return std::atomic_ref<HeldFlag>(*flag_at(pos));
   }
 
   // (ar-h1) The held flag is set only by the slot's new owner (the
@@ -88,7 +93,7 @@ struct SlotLayout {
   // acquire/release pair (BitmapSlots (bm-2)/(bm-3)) or the user's own
   // synchronisation, so relaxed is enough.
   void mark_held(SlotId id, HeldFlag how = HeldFlag::held) const noexcept {
-    mark_flag(held + (std::size_t{id.position()} << spread), how);
+    mark_flag(flag_at(id.position()), how);
   }
   static void mark_flag(HeldFlag* at, HeldFlag how = HeldFlag::held) noexcept {
     std::atomic_ref<HeldFlag>(*at).store(how, std::memory_order_relaxed); // (ar-h1)
@@ -102,7 +107,7 @@ struct SlotLayout {
   /// A slot a bulk acquire handed out is held by its bit instead: tried
   /// when the flag was clear (one RMW more, on that path only).
   bool clear_held(SlotId id) const noexcept {
-    return clear_flag(held + (std::size_t{id.position()} << spread)) || take_bit(id.position());
+    return clear_flag(flag_at(id.position())) || take_bit(id.position());
   }
 
   /// clear_held() on a flag the caller located (the cache computes it from
