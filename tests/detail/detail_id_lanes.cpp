@@ -72,3 +72,29 @@ TEST_CASE("ids_in_range at the largest limit, 2^24: every position of our tag pa
   CHECK(ids_in_range(ids, 6, tag_bits, top));
   CHECK_FALSE(ids_in_range(ids, 6, tag_bits, top - 1));
 }
+
+TEST_CASE("ids_in_range at the edges of the tag space: the ids either side of the window are refused") {
+  // The check is one compare of raw - tag_bits against the limit (moved by
+  // 2^31 for SSE2's signed compare): the neighbours of the window, and tags
+  // 0x00 and 0xFF, where the subtraction and the move wrap, must not pass.
+  const std::uint32_t top = 1u << slot_id_position_bits;
+  for (const std::uint32_t t : {0x00u, 0x01u, 0x7Fu, 0x80u, 0xFEu, 0xFFu}) {
+    const std::uint32_t bits = t << slot_id_position_bits;
+    for (const std::uint32_t lim : {1u, limit, top}) {
+      std::vector<SlotId> ids(8, SlotId{bits | (lim - 1)});
+      CHECK(ids_in_range(ids.data(), 8, bits, lim));
+      for (std::uint32_t at = 0; at < 8; ++at) {
+        const std::uint32_t keep = ids[at].raw;
+        ids[at] = SlotId{bits - 1u};         // the last position of the tag below (wraps at 0x00)
+        CHECK_FALSE(ids_in_range(ids.data(), 8, bits, lim));
+        ids[at] = SlotId{bits + top};        // position 0 of the tag above (wraps at 0xFF)
+        CHECK_FALSE(ids_in_range(ids.data(), 8, bits, lim));
+        ids[at] = SlotId{bits + lim};        // the limit itself (the next tag's 0 when lim = 2^24)
+        CHECK_FALSE(ids_in_range(ids.data(), 8, bits, lim));
+        ids[at] = SlotId{keep};
+      }
+    }
+    const SlotId one{bits};
+    CHECK_FALSE(ids_in_range(&one, 1, bits, 0)); // a limit of 0 (no shard yet) refuses everything
+  }
+}

@@ -70,26 +70,29 @@ ARENAKIT_ALWAYS_INLINE void copy_ids(SlotId* dst, const SlotId* src, std::uint32
  * slot_id_position_bits) and a position below @limit. Branch-free over the
  * batch; pure. The caller still checks anything positions alone cannot say
  * (a hole in a sparse index space).
+ *
+ * One unsigned compare per id decides both: `raw - tag_bits < limit` (an id
+ * of another tag wraps to 2^24 or more, past any limit). SSE2 compares
+ * signed lanes only, so both sides are moved by 2^31: with the subtraction
+ * folded in, that is one add of `2^31 - tag_bits` and one signed compare
+ * against `2^31 + limit` per four ids.
  */
 ARENAKIT_ALWAYS_INLINE bool ids_in_range(const SlotId* ids, std::uint32_t n, std::uint32_t tag_bits,
                                          std::uint32_t limit) noexcept {
-  constexpr std::uint32_t position_mask = (std::uint32_t{1} << slot_id_position_bits) - 1u;
-  IdQuad bad{};
+  constexpr std::uint32_t sign = std::uint32_t{1} << 31;
+  const std::uint32_t shift = sign - tag_bits; // raw + shift = (raw - tag_bits) ^ 2^31, wrapping
+  const auto bound = static_cast<std::int32_t>(sign + limit);
+  IdSignedQuad ok = ~IdSignedQuad{};
   std::uint32_t i = 0;
   for (; n - i >= 4; i += 4) {
     IdQuad raw;
     load_ids(raw, ids + i);
-    // Positions and the limit are below 2^24: a signed compare is exact.
-    const IdSignedQuad positions = __builtin_convertvector(raw & position_mask, IdSignedQuad);
-    const IdSignedQuad above = positions >= static_cast<std::int32_t>(limit); // 0 or -1 per lane
-    bad |= ((raw & ~position_mask) ^ tag_bits) | __builtin_convertvector(above, IdQuad);
+    ok &= __builtin_convertvector(raw + shift, IdSignedQuad) < bound; // -1 per lane in range
   }
-  std::uint32_t tail = 0;
-  for (; i < n; ++i) {
-    const std::uint32_t raw = ids[i].raw;
-    tail |= ((raw & ~position_mask) ^ tag_bits) | static_cast<std::uint32_t>((raw & position_mask) >= limit);
-  }
-  return (lanes_or(bad) | tail) == 0;
+  bool tail_ok = true;
+  for (; i < n; ++i) tail_ok &= ids[i].raw - tag_bits < limit;
+  const IdQuad all = __builtin_convertvector(ok, IdQuad);
+  return tail_ok && (all[0] & all[1] & all[2] & all[3]) == ~std::uint32_t{0};
 }
 
 } // namespace arenakit::detail
