@@ -370,53 +370,50 @@ void ring_multishot(benchmark::State& state) {
     to_arm.clear();
     const bool ok = sr.reap(wait_nr, m, [&](const io_uring_cqe& cqe) {
       const auto c = static_cast<std::uint32_t>(cqe.user_data);
-      if constexpr (Bundles) {
-        // complete(): one CQE, e.bundle consecutive buffers, each delivered
-        // to the connection and given back on its own after every view is
-        // taken (a give-back may re-provide ring entries).
-        const RecvEvent e = br->complete(cqe, ids[c]);
-        if (e.rearm) {
-          --live;
-          if (!stopping) {
-            to_arm.push_back(c);
-            ++m.rearms;
-          }
-        }
-        if (e) {
-          for (unsigned i = 0; i < e.bundle; ++i) {
-            const RecvView v = br->bundle_view(e, i);
-            consume(v.data, v.bytes);
-            bytes += v.bytes;
-            done.push_back(v.bid);
-          }
-        } else if (e.kind == RecvEventKind::no_buffers) {
-          ++m.enobufs;
-        } else if (!stopping) {
-          failed = true;
-        }
-        return;
-      }
-      const RecvCqe r = br->on_cqe(cqe);
-      if (r.multishot == Multishot::ended) {
+      // The connection's multishot receive ended: re-arm it unless stopping.
+      const auto ended = [&] {
         --live;
         if (!stopping) {
           to_arm.push_back(c);
           ++m.rearms;
         }
+      };
+      // A delivered buffer: read, counted, given back after the batch.
+      const auto take = [&](const RecvView& v) {
+        consume(v.data, v.bytes);
+        bytes += v.bytes;
+        done.push_back(v.bid);
+      };
+      // No data: the ring ran dry (ENOBUFS), or end of stream or an error,
+      // which fails the row unless the run is stopping.
+      const auto no_data = [&](bool no_buffers) {
+        if (no_buffers) ++m.enobufs;
+        else if (!stopping) failed = true;
+      };
+      if constexpr (Bundles) {
+        // complete(): one CQE, e.bundle consecutive buffers, each delivered
+        // to the connection and given back on its own after every view is
+        // taken (a give-back may re-provide ring entries).
+        const RecvEvent e = br->complete(cqe, ids[c]);
+        if (e.rearm) ended();
+        if (e) {
+          for (unsigned i = 0; i < e.bundle; ++i) take(br->bundle_view(e, i));
+        } else {
+          no_data(e.kind == RecvEventKind::no_buffers);
+        }
+        return;
       }
+      const RecvCqe r = br->on_cqe(cqe);
+      if (r.multishot == Multishot::ended) ended();
       if (r.kind == RecvCqeKind::data) {
         const RecvView v = pool->deliver(ids[c], r.bid, r.bytes);
         if (!v) {
           failed = true;
           return;
         }
-        consume(v.data, v.bytes);
-        bytes += v.bytes;
-        done.push_back(r.bid);
-      } else if (r.kind == RecvCqeKind::no_buffers) {
-        ++m.enobufs;
-      } else if (!stopping) {
-        failed = true; // end of stream or an error while the sender runs
+        take(v);
+      } else {
+        no_data(r.kind == RecvCqeKind::no_buffers);
       }
     });
     failed = failed || !ok;

@@ -54,49 +54,32 @@ target_compile_definitions(arena_release_race_stress PRIVATE ARENAKIT_TEST_HOOKS
 # Locked instructions per owner-cache pair, counted by callgrind (they do not
 # depend on the machine): one exchange with held flags, none with range_only.
 # Not under the sanitizers (valgrind does not run their binaries).
-find_program(ARENAKIT_VALGRIND valgrind)
-if(ARENAKIT_VALGRIND AND NOT CMAKE_CXX_FLAGS MATCHES "sanitize")
-  add_executable(arena_locked_per_pair arena/counts/arena_locked_per_pair.cpp)
-  target_link_libraries(arena_locked_per_pair PRIVATE arenakit::arenakit)
-  arenakit_strict(arena_locked_per_pair)
-  # Optimised in every preset: at -O0 GCC passes the memory order as a run-time
-  # value and falls back to seq_cst (an xchg for every relaxed store).
-  target_compile_options(arena_locked_per_pair PRIVATE -O2)
-  # mode; locked per pair; most instructions per pair, loop included (issue
-  # 13: the cache keeps its own copy of the geometry, count and hits share one
-  # word, the check is a policy; g++ 12: held 33, plain 34, range 25 (clang 14:
-  # 33, 33, 25), from 66 / - / 42 before; 37 / 38 / 26 before the held flag
-  # was found by a multiply by its stride from memory instead of a shift by a
-  # count loaded into CL, acquire found it from the raw id (flag_of_raw())
-  # and took the cached id at a 64-bit index). direct: Arena::acquire + release
-  # with held flags, 2 locked (the claim's CAS and the bitmap release, which
-  # is also the held check of a held_direct slot) and 106 instructions (clang
-  # 14: 119; 111 / 124 before the claimed bit's index was a bit scan of a
-  # word known not to be full), from 3 / 101 and 5 / 203 before. bulk: Cache::acquire_bulk +
-  # release_bulk of 32 in 16-slot shards, held flags checked word-wise: 4
-  # locked per batch (one RMW per held-bitmap word each way) and 880
-  # instructions (clang 14: 874; 987 / 883 before id_lanes.hpp), from 32
-  # locked per batch before. bulk_range: the same with RangeOnlyCheck, 0
-  # locked and 263 instructions (clang 14: 226), from 684 (clang 14: 266)
-  # while GCC left the copy and the range check scalar at -O2, and 300 / 270
-  # before the check became one add and one signed compare per four ids. counted:
-  # a counted arena's cache, acquire + retain + release + release, 3 locked
-  # (the two "if non-zero" drops and the retain's CAS) and 131 instructions
-  # (clang 14: 137; 126 / 130 with the stride); through Arena::acquire / release it is 8 locked, 224
-  # instructions (9 and 227 before its last release cleared the flag with a
-  # store instead of an exchange).
-  foreach(mode_locked IN ITEMS "held;1;34" "plain;0;35" "range;0;25" "direct;2;120" "bulk;4;920" "bulk_range;0;275" "counted;3;135")
-    list(GET mode_locked 0 mode)
-    list(GET mode_locked 1 locked)
-    list(GET mode_locked 2 max_ir)
-    add_test(NAME arena_locked_per_pair_${mode}
-             COMMAND ${CMAKE_COMMAND} -DVALGRIND=${ARENAKIT_VALGRIND} -DPROGRAM=$<TARGET_FILE:arena_locked_per_pair>
-                     -DARG=${mode} -DPAIRS=10000 -DLOCKED=${locked} -DMAX_IR=${max_ir}
-                     -DOUT=${CMAKE_CURRENT_BINARY_DIR}/callgrind.locked.${mode}.out
-                     -P ${CMAKE_CURRENT_SOURCE_DIR}/arena/counts/check.cmake)
-    set_tests_properties(arena_locked_per_pair_${mode} PROPERTIES LABELS "counts" TIMEOUT 300)
-  endforeach()
-endif()
+# mode; locked per pair; most instructions per pair, loop included (issue
+# 13: the cache keeps its own copy of the geometry, count and hits share one
+# word, the check is a policy; g++ 12: held 33, plain 34, range 25 (clang 14:
+# 33, 33, 25), from 66 / - / 42 before; 37 / 38 / 26 before the held flag
+# was found by a multiply by its stride from memory instead of a shift by a
+# count loaded into CL, acquire found it from the raw id (flag_of_raw())
+# and took the cached id at a 64-bit index). direct: Arena::acquire + release
+# with held flags, 2 locked (the claim's CAS and the bitmap release, which
+# is also the held check of a held_direct slot) and 106 instructions (clang
+# 14: 119; 111 / 124 before the claimed bit's index was a bit scan of a
+# word known not to be full), from 3 / 101 and 5 / 203 before. bulk: Cache::acquire_bulk +
+# release_bulk of 32 in 16-slot shards, held flags checked word-wise: 4
+# locked per batch (one RMW per held-bitmap word each way) and 880
+# instructions (clang 14: 874; 987 / 883 before id_lanes.hpp), from 32
+# locked per batch before. bulk_range: the same with RangeOnlyCheck, 0
+# locked and 263 instructions (clang 14: 226), from 684 (clang 14: 266)
+# while GCC left the copy and the range check scalar at -O2, and 300 / 270
+# before the check became one add and one signed compare per four ids. counted:
+# a counted arena's cache, acquire + retain + release + release, 3 locked
+# (the two "if non-zero" drops and the retain's CAS) and 126 instructions
+# (clang 14: 130; 131 / 137 before the held flag's stride); through Arena::acquire / release it is 8 locked, 224
+# instructions (9 and 227 before its last release cleared the flag with a
+# store instead of an exchange).
+arenakit_add_count_tests(PROGRAM arena_locked_per_pair SOURCE arena/counts/arena_locked_per_pair.cpp
+  PREFIX arena_locked_per_pair
+  MODES "held:1:34" "plain:0:35" "range:0:25" "direct:2:120" "bulk:4:920" "bulk_range:0:275" "counted:3:135")
 
 # Named policy selection and presets (issue 11).
 arenakit_add_test(NAME arena_policy SOURCES arena/arena_policy.cpp)

@@ -48,22 +48,6 @@ endforeach()
 # included, at -O2: g++ 12 any 4,792 / 7,501 (seq / rand), one 4,864,
 # single writer 5,684 / 7,932; clang 14 6,042 / 8,234, 5,548, 6,718 / 8,670.
 # Bounds a few percent above both. Not under the sanitizers.
-find_program(ARENAKIT_VALGRIND valgrind)
-if(ARENAKIT_VALGRIND AND NOT CMAKE_CXX_FLAGS MATCHES "sanitize")
-  add_executable(tokens_locked_per_window tokens/counts/tokens_locked_per_window.cpp)
-  target_link_libraries(tokens_locked_per_window PRIVATE arenakit::arenakit)
-  arenakit_strict(tokens_locked_per_window)
-  target_compile_options(tokens_locked_per_window PRIVATE -O2) # -O0 makes relaxed stores seq_cst xchg
-  foreach(mode_locked IN ITEMS "any_seq;133;6300" "any_rand;133;8600" "one_seq;70;5800" "sw_seq;5;7000"
-                               "sw_rand;5;9000")
-    list(GET mode_locked 0 mode)
-    list(GET mode_locked 1 locked)
-    list(GET mode_locked 2 max_ir)
-    add_test(NAME tokens_locked_per_window_${mode}
-             COMMAND ${CMAKE_COMMAND} -DVALGRIND=${ARENAKIT_VALGRIND} -DPROGRAM=$<TARGET_FILE:tokens_locked_per_window>
-                     -DARG=${mode} -DPAIRS=10000 -DLOCKED=${locked} -DMAX_IR=${max_ir}
-                     -DOUT=${CMAKE_CURRENT_BINARY_DIR}/callgrind.tokens.${mode}.out
-                     -P ${CMAKE_CURRENT_SOURCE_DIR}/arena/counts/check.cmake)
-    set_tests_properties(tokens_locked_per_window_${mode} PROPERTIES LABELS "counts" TIMEOUT 300)
-  endforeach()
-endif()
+arenakit_add_count_tests(PROGRAM tokens_locked_per_window SOURCE tokens/counts/tokens_locked_per_window.cpp
+  PREFIX tokens_locked_per_window
+  MODES "any_seq:133:6300" "any_rand:133:8600" "one_seq:70:5800" "sw_seq:5:7000" "sw_rand:5:9000")
