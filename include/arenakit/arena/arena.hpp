@@ -166,11 +166,7 @@ public:
    * happen-before ours (the bitmap claim pairs with the release that freed it).
    */
   SlotId acquire() noexcept {
-    const SlotId id = claim_one();
-    if constexpr (track_held) {
-      if (id) layout_.mark_held(id, direct_release ? detail::HeldFlag::held_direct : detail::HeldFlag::held); // (ar-h1)
-    }
-    return id;
+    return claim_one(); // marks the held flag (ar-h1) of the slot it claims
   }
 
   /**
@@ -429,7 +425,8 @@ private:
   std::uint32_t claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept;
 
   /// claim_shared() of one slot, without the batch machinery: one claim on
-  /// a top shard. Empty at the limit or when growth failed.
+  /// a top shard, its held flag marked as Arena::acquire() hands it out.
+  /// Empty at the limit or when growth failed.
   SlotId claim_one() noexcept;
   SlotId claim_one_slow() noexcept;
   /// One slot of @shard into @id; false if the shard is full.

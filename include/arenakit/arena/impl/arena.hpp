@@ -353,7 +353,14 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one_from(
   } else {
     claimed = shards_[shard]->slots.claim(&index, 1) != 0;
   }
-  if (ARENAKIT_LIKELY(claimed)) id = make_id(shard, index);
+  if (ARENAKIT_LIKELY(claimed)) {
+    id = make_id(shard, index);
+    // (ar-h1) acquire()'s mark, here where the position is at hand and
+    // the claim is known to have succeeded (no test of the id after it).
+    if constexpr (track_held)
+      Layout::mark_flag(layout_.flag_at((shard << index_bits_) | index),
+                        direct_release ? detail::HeldFlag::held_direct : detail::HeldFlag::held);
+  }
   return claimed;
 }
 
