@@ -165,7 +165,7 @@ public:
    * Ordering: acquire on success: the previous holder's writes to the slot
    * happen-before ours (the bitmap claim pairs with the release that freed it).
    */
-  SlotId acquire() noexcept {
+  ARENAKIT_ALWAYS_INLINE SlotId acquire() noexcept {
     return claim_one(); // marks the held flag (ar-h1) of the slot it claims
   }
 
@@ -189,7 +189,7 @@ public:
    * Ordering: release: our writes to the slot happen-before its next
    * acquirer's use of it.
    */
-  bool release(SlotId id) noexcept
+  ARENAKIT_ALWAYS_INLINE bool release(SlotId id) noexcept
     requires(!CountedSlotAllocator<SlotsT>) {
     if constexpr (direct_release) {
       return release_direct(id);
@@ -348,7 +348,7 @@ private:
   // --- ids and validation ---------------------------------------------------------
 
   SlotId make_id(std::uint32_t shard, std::uint32_t index) const noexcept {
-    return SlotId{(std::uint32_t{tag_} << slot_id_position_bits) | (shard << index_bits_) | index};
+    return SlotId{tag_base_ | (shard << index_bits_) | index};
   }
 
   Validity classify(SlotId id) const noexcept {
@@ -370,10 +370,17 @@ private:
   /// bitmap RMW that frees the slot decide (one locked instruction); any
   /// other slot goes through the flag's exchange (or its bit) first.
   ARENAKIT_ALWAYS_INLINE bool release_direct(SlotId id) noexcept;
+  /// release_direct() of a slot whose flag is not `held_direct`, and its refusal.
+  bool release_held(SlotId id) noexcept;
+  bool release_refused(SlotId id) noexcept;
 
-  /// Give @id back to its shard's allocator; false (counted as not held)
-  /// if it was already free there. The decision of a `held_direct` release.
-  bool release_to_shard(SlotId id) noexcept;
+  /// Give position @pos back to its shard's allocator; false (counted as
+  /// not held) if it was already free there. The decision of a
+  /// `held_direct` release.
+  ARENAKIT_ALWAYS_INLINE bool release_to_shard(std::uint32_t pos) noexcept;
+  /// After a release that returned a slot (@r from @s's allocator): list
+  /// shard @shard again if it was full.
+  ARENAKIT_ALWAYS_INLINE void relist(std::uint32_t shard, const Shard& s, SlotRelease r) noexcept;
 
   /// Count a refused release by reason (`valid` = of ours but not held);
   /// returns false, the refusal.
@@ -427,10 +434,10 @@ private:
   /// claim_shared() of one slot, without the batch machinery: one claim on
   /// a top shard, its held flag marked as Arena::acquire() hands it out.
   /// Empty at the limit or when growth failed.
-  SlotId claim_one() noexcept;
+  ARENAKIT_ALWAYS_INLINE SlotId claim_one() noexcept;
   SlotId claim_one_slow() noexcept;
   /// One slot of @shard into @id; false if the shard is full.
-  bool claim_one_from(std::uint32_t shard, SlotId& id) noexcept;
+  ARENAKIT_ALWAYS_INLINE bool claim_one_from(std::uint32_t shard, SlotId& id) noexcept;
 
   /// The calling thread's partial list.
   static std::uint32_t my_list() noexcept { return detail::thread_number() & (partial_lists - 1); }
@@ -495,6 +502,7 @@ private:
   std::uint32_t shards_per_extent_ = 1;
   std::uint32_t max_mappings_ = 0; ///< 0: no budget
   std::uint8_t tag_ = 0;
+  std::uint32_t tag_base_ = 0; ///< tag_ << slot_id_position_bits: raw id - tag_base_ is the position
   detail::VirtualArray<Shard*> shards_;
   detail::VirtualArray<ShardView> views_;
   detail::VirtualArray<detail::HeldFlag> held_;

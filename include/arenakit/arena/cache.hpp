@@ -387,7 +387,7 @@ private:
       // (ar-h6) as Arena::release_direct(): cleared before the bitmap
       // release (the exchange did already; PlainHeldFlagsCheck did not).
       std::atomic_ref<HeldFlag>(held_[flag_at(pos)]).store(HeldFlag::free, std::memory_order_relaxed);
-      return arena_->release_to_shard(id) ? Took::returned : Took::refused;
+      return arena_->release_to_shard(pos) ? Took::returned : Took::refused;
     }
     if (arena_->layout_.take_bit(pos)) return Took::keep; // (ar-h5)
     arena_->count_refusal(id);

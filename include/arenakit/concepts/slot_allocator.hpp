@@ -16,7 +16,10 @@
  *   freed each slot (acquire), so the new owner sees the old owner's writes.
  * - `a.release(std::uint32_t index) noexcept -> SlotRelease`: returns a
  *   slot; `SlotRelease::refused` (and no change at all) if it is already free.
- *   `SlotRelease::was_full` tells the arena the shard just stopped being full.
+ *   `SlotRelease::was_full` tells the arena the shard just stopped being full;
+ *   `SlotRelease::maybe_was_full` that it may have (an allocator whose one
+ *   RMW does not return the rest of the state, e.g. a bit-test-and-reset):
+ *   the arena then lists the shard unless it is listed (a seq_cst load).
  *   (A counted allocator answers `SlotRelease::kept` when it only dropped a
  *   reference: see concepts/counted_slot_allocator.hpp.)
  * - `a.free_count() const noexcept` (a seq_cst read: the arena pairs it with
@@ -37,6 +40,7 @@ enum class SlotRelease : std::uint8_t {
   released, ///< returned; the shard had other free slots
   was_full, ///< returned; the shard had none before (it must become findable)
   kept,     ///< a counted slot (CountedSlotAllocator) dropped one reference; others remain
+  maybe_was_full, ///< returned; the shard may have had none before (the arena checks its listing)
 };
 
 template <class A>

@@ -17,7 +17,8 @@
  *
  * Shards of at most 64 slots (16 x 4 KB in 64 KB, the receive-pool case) have
  * a single word, and the word is its own counter: "full" is all ones, so
- * claim and release are one atomic RMW each and `free_` is not used.
+ * claim and release are one atomic RMW each and `free_` is not used. Such a
+ * release answers `maybe_was_full` (its RMW returns only the slot's bit).
  */
 #pragma once
 
@@ -110,38 +111,45 @@ public:
     return got;
   }
 
+  /// claim_one()'s answer when the shard is full.
+  static constexpr std::uint32_t no_slot = ~std::uint32_t{0};
+
   /**
    * claim_one - take one free slot (the arena's single acquire).
-   * @index: receives it.
-   * Return: false if the shard is full.
+   * Return: its index, or no_slot if the shard is full (a value, not an
+   * out-parameter: the index stays in a register).
    * Ordering: acquire on success, as claim() ((bm-2') / (bm-2)).
    */
-  ARENAKIT_ALWAYS_INLINE bool claim_one(std::uint32_t& index) noexcept {
-    if (words_ != 1) return claim(&index, 1) == 1;
-    std::uint64_t old = bits_[0].load(std::memory_order_relaxed);
+  ARENAKIT_ALWAYS_INLINE std::uint32_t claim_one() noexcept {
+    if (words_ != 1) {
+      std::uint32_t index;
+      return claim(&index, 1) == 1 ? index : no_slot;
+    }
+    std::atomic<std::uint64_t>& word = bits_[0]; // one load of bits_, not one per try
+    std::uint64_t old = word.load(std::memory_order_relaxed);
     do {
-      if (ARENAKIT_UNLIKELY(~old == 0)) return false;
+      if (ARENAKIT_UNLIKELY(~old == 0)) return no_slot;
       // (bm-2'') acquire pairs with (bm-3') in release(), as (bm-2');
       // `old | (old + 1)` sets the lowest clear bit.
-    } while (!bits_[0].compare_exchange_weak(old, old | (old + 1), std::memory_order_acquire,
-                                             std::memory_order_relaxed));
+    } while (!word.compare_exchange_weak(old, old | (old + 1), std::memory_order_acquire, std::memory_order_relaxed));
     // ~old is not zero (checked above), so the builtin's one undefined
     // input cannot occur: a bit scan, without std::countr_one()'s zero test
     // and conditional move (4 instructions fewer per acquire).
-    index = static_cast<std::uint32_t>(__builtin_ctzll(~old));
-    return true;
+    return static_cast<std::uint32_t>(__builtin_ctzll(~old));
   }
 
-  /// release - return slot @index. Refused (nothing changes) if already free.
-  SlotRelease release(std::uint32_t index) noexcept {
+  /// Inline: the arena's direct release is this and little else.
+  ARENAKIT_ALWAYS_INLINE SlotRelease release(std::uint32_t index) noexcept {
     if (index >= capacity_) return SlotRelease::refused;
     const std::uint64_t mask = std::uint64_t{1} << (index % 64);
     if (words_ == 1) {
-      // (bm-3') seq_cst: pairs with (bm-2') like (bm-3) with (bm-2), and is the count
-      // update the arena's listing protocol reads (see free_count()).
-      const std::uint64_t old = bits_[0].fetch_and(~mask, std::memory_order_seq_cst);
-      if ((old & mask) == 0) return SlotRelease::refused;
-      return old == ~std::uint64_t{0} ? SlotRelease::was_full : SlotRelease::released;
+      // (bm-3') seq_cst: pairs with (bm-2') like (bm-3) with (bm-2), and is
+      // the count update the arena's listing protocol reads (see
+      // free_count()). Only the bit is tested, so this is one bit-test-and-
+      // reset (x86 `lock btr`), not a CAS loop that would also say whether
+      // the word was full: the arena asks its listing instead.
+      if ((bits_[0].fetch_and(~mask, std::memory_order_seq_cst) & mask) == 0) return SlotRelease::refused;
+      return SlotRelease::maybe_was_full;
     }
     // (bm-3) release pairs with (bm-2): our writes to the slot reach the next owner.
     const std::uint64_t old = bits_[index / 64].fetch_and(~mask, std::memory_order_release);

@@ -219,9 +219,14 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::take_held(const
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 ARENAKIT_ALWAYS_INLINE bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_direct(SlotId id) noexcept {
-  const Validity v = layout_.classify(id, hot_.shard_count.load(std::memory_order_acquire)); // (ar-7): pairs with (ar-8)
-  if (ARENAKIT_UNLIKELY(v != Validity::valid)) return count_refusal(v);
-  std::atomic_ref<detail::HeldFlag> flag = layout_.flag(id.position());
+  // One compare checks the tag and the shard: another arena's tag wraps
+  // past the limit. A hole of a sparse shard passes it, but its flag is
+  // never set, so it is refused (and counted as out of range) below.
+  // (ar-7') acquire pairs with (ar-8'), as (ar-7): a shard under the limit
+  // is fully built.
+  const std::uint32_t pos = id.raw - tag_base_;
+  if (ARENAKIT_UNLIKELY(pos >= hot_.position_limit.load(std::memory_order_acquire))) return release_refused(id);
+  std::atomic_ref<detail::HeldFlag> flag(*layout_.flag_at(pos));
   // (ar-h6) relaxed load and store: only Arena::acquire() writes
   // held_direct, and only for the slot's owner; the flag is cleared before
   // the bitmap release ((bm-3)/(bm-3') orders the store before the next
@@ -233,29 +238,52 @@ ARENAKIT_ALWAYS_INLINE bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>:
   if (ARENAKIT_LIKELY(flag.load(std::memory_order_relaxed) == detail::HeldFlag::held_direct)) {
     ARENAKIT_TEST_PAUSE(arena_release_held_read);
     flag.store(detail::HeldFlag::free, std::memory_order_relaxed); // (ar-h6)
-    return release_to_shard(id);
+    return release_to_shard(pos);
   }
+  return release_held(id);
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+ARENAKIT_NOINLINE inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_held(SlotId id) noexcept {
   // Held by a cache's acquire (its flag) or a bulk acquire (its bit): the
-  // exchange or the bit's RMW decides, as for a cache's release.
-  if (ARENAKIT_UNLIKELY(!layout_.clear_held(id))) return count_refusal(Validity::valid);
+  // exchange or the bit's RMW decides, as for a cache's release. Neither
+  // set: a hole of a sparse shard (out of range) or a slot not held.
+  if (ARENAKIT_UNLIKELY(!layout_.clear_held(id))) return release_refused(id);
   return_shared(&id, 1);
   return true;
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
-inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_to_shard(SlotId id) noexcept {
-  const std::uint32_t pos = id.position();
+ARENAKIT_NOINLINE inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_refused(SlotId id) noexcept {
+  count_refusal(id);
+  return false;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+ARENAKIT_ALWAYS_INLINE bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_to_shard(std::uint32_t pos) noexcept {
   const std::uint32_t shard = pos >> index_bits_;
+  Shard* const s = shards_[shard]; // held in a register across the RMW (a reload otherwise)
   // (ar-h6) the allocator's release ((bm-3) / (bm-3')) publishes the slot
   // and the cleared flag to the next claimer.
-  const SlotRelease r = shards_[shard]->slots.release(pos & index_mask_);
-  if (ARENAKIT_LIKELY(r == SlotRelease::released)) return true;
-  if (r == SlotRelease::was_full) {
-    list_shard(shard);
-    return true;
+  const SlotRelease r = s->slots.release(pos & index_mask_);
+  if (ARENAKIT_UNLIKELY(r == SlotRelease::refused)) {
+    stats_.refused_not_held.fetch_add(1, std::memory_order_relaxed); // statistics only: pairs with nothing
+    return false;
   }
-  stats_.refused_not_held.fetch_add(1, std::memory_order_relaxed); // statistics only: pairs with nothing
-  return false;
+  relist(shard, *s, r);
+  return true;
+}
+
+template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
+ARENAKIT_ALWAYS_INLINE void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::relist(std::uint32_t shard, const Shard& s, SlotRelease r) noexcept {
+  if (ARENAKIT_UNLIKELY(r == SlotRelease::was_full)) {
+    list_shard(shard);
+  } else if (r == SlotRelease::maybe_was_full) {
+    // (ar-6') seq_cst load after the allocator's seq_cst RMW, as (ar-6)
+    // pairs with (ar-5) in pop_full(): either we see the popper's `false`
+    // and list the shard, or the popper's free_count() sees our slot.
+    if (ARENAKIT_UNLIKELY(!s.listed.load(std::memory_order_seq_cst))) list_shard(shard);
+  }
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
@@ -345,11 +373,12 @@ inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
-inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one_from(std::uint32_t shard, SlotId& id) noexcept {
+ARENAKIT_ALWAYS_INLINE bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one_from(std::uint32_t shard, SlotId& id) noexcept {
   std::uint32_t index;
   bool claimed;
-  if constexpr (requires(SlotsT& slots) { slots.claim_one(index); }) {
-    claimed = shards_[shard]->slots.claim_one(index); // an allocator's own single-slot path
+  if constexpr (requires(SlotsT& slots) { { slots.claim_one() } -> std::same_as<std::uint32_t>; }) {
+    index = shards_[shard]->slots.claim_one(); // an allocator's own single-slot path
+    claimed = index != SlotsT::no_slot;
   } else {
     claimed = shards_[shard]->slots.claim(&index, 1) != 0;
   }
@@ -365,7 +394,7 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one_from(
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
-inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one() noexcept {
+ARENAKIT_ALWAYS_INLINE SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one() noexcept {
   // The common case inline: the top shard of our list has room.
   // (ar-10') acquire (TaggedIndexStack (ts-4)) pairs with (ar-9), as (ar-10).
   const std::uint32_t top = detail::TaggedIndexStack::top_of(hot_.lists[my_list()].head.peek());
@@ -388,8 +417,9 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::return_shared(c
   for (std::uint32_t i = 0; i < n; ++i) {
     const std::uint32_t pos = ids[i].position();
     const std::uint32_t shard = pos >> index_bits_;
-    const SlotRelease r = shards_[shard]->slots.release(pos & index_mask_);
-    if (r == SlotRelease::was_full) list_shard(shard);
+    Shard* const s = shards_[shard];
+    const SlotRelease r = s->slots.release(pos & index_mask_);
+    relist(shard, *s, r);
     refused += r == SlotRelease::refused ? 1u : 0u;
   }
   ARENAKIT_TEST_PAUSE(arena_return_bitmap_done);

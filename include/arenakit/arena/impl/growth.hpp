@@ -108,6 +108,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
   max_mappings_ = c.max_mappings;
   max_shards_ = static_cast<std::uint32_t>(limit);
   tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
+  tag_base_ = std::uint32_t{tag_} << slot_id_position_bits;
   layout_ = Layout{nullptr, index_bits_, std::size_t{1} << (held_shift_ - index_bits_), index_mask_, slots_per_shard_, tag_};
   layout_.word_shift = Layout::word_shift_for(index_bits_);
   layout_.word_pad = Layout::word_pad_for(index_bits_);
@@ -170,6 +171,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_
   stats_.growths.fetch_add(1, std::memory_order_relaxed);  // statistics only
   // (ar-8) release pairs with (ar-7): the shard is built before it is counted.
   hot_.shard_count.store(shard + 1, std::memory_order_release);
+  hot_.position_limit.store((shard + 1) << index_bits_, std::memory_order_release); // (ar-8') as (ar-8), pairs with (ar-7')
   s->listed.store(true, std::memory_order_relaxed); // published by (ar-9)
   push_partial(shard);
   return {};
@@ -271,6 +273,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::rele
   stats_.vacant_shards.store(0, std::memory_order_relaxed); // teardown, no concurrent callers
   // Start over with empty tables: ids of the old shards are now out of range.
   hot_.shard_count.store(0, std::memory_order_release); // teardown, no concurrent callers: pairs with (ar-7) for later growth
+  hot_.position_limit.store(0, std::memory_order_release); // the same, pairs with (ar-7')
   for (auto& l : hot_.lists) l.head.reset(); // teardown, no concurrent callers; the tag still advances (ts-5), pairs with (ar-10)
   cpu_index_.clear();
   dev_index_.clear();

@@ -72,6 +72,9 @@ struct ArenaHot {
   };
   PartialList lists[Lists];
   alignas(cache_line_size) std::atomic<std::uint32_t> shard_count{0};
+  /// shard_count << index bits, stored with it: a direct release checks an
+  /// id's position against it in one compare (raw id - tag base < limit).
+  std::atomic<std::uint32_t> position_limit{0};
   alignas(cache_line_size) std::atomic<std::uint64_t> slow_hits{0};
 
   static constexpr bool layout_holds() noexcept;

@@ -53,16 +53,15 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::seal_locked(std
   if (got == slots_per_shard_) return true;
   // A claimer was first: give back what we took (never handed to anyone).
   for (std::uint32_t i = 0; i < got; ++i)
-    if (s->slots.release(index[i]) == SlotRelease::was_full) list_shard(k);
+    relist(k, *s, s->slots.release(index[i]));
   return false;
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::unseal_locked(std::uint32_t k) noexcept {
   Shard* s = shards_[k];
-  // The first release finds the shard full and lists it (list_shard()).
-  for (std::uint32_t i = 0; i < slots_per_shard_; ++i)
-    if (s->slots.release(i) == SlotRelease::was_full) list_shard(k);
+  // The first release finds the shard full (or unlisted) and lists it.
+  for (std::uint32_t i = 0; i < slots_per_shard_; ++i) relist(k, *s, s->slots.release(i));
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
