@@ -165,3 +165,30 @@ TEST_CASE("arena races: a claim between a release's bitmap return and its count 
   for (std::size_t i = 1; i < all.size(); ++i) CHECK(arena.release(all[i]));
   CHECK(arena.counters().slots_in_use == 0);
 }
+
+// A single-word shard's release is one bit-test-and-reset: it cannot tell
+// whether the shard was full, so it lists the shard unless it is listed
+// (maybe_was_full, Arena::relist()). Here a claimer found the shard full,
+// took it off its list and read its free count (0) before the release
+// returned a slot: only the release's own look at `listed` keeps the slot
+// findable. Without it the claimer's acquire comes back empty (the arena
+// may not grow past its one shard).
+TEST_CASE("arena races: a release after a claimer unlisted the full shard and counted it empty lists it again") {
+  Arena<> arena(one_shard());
+  REQUIRE(arena);
+  std::vector<SlotId> all(16);
+  // Full, and still listed: a bulk claim that got all it wanted pops nothing.
+  REQUIRE(arena.acquire_bulk(all.data(), 16) == 16);
+  pause_test::PausePoint pause(TestPoint::arena_unlisted_counted);
+  SlotId got;
+  std::thread t([&] { got = arena.acquire(); });
+  pause.wait_until_paused();
+  CHECK(arena.release(all[3])); // the one free slot, returned while the claimer holds its count of 0
+  pause.resume();
+  t.join();
+  REQUIRE(got);
+  CHECK(got == all[3]);
+  CHECK(arena.counters().slots_in_use == 16);
+  for (const SlotId s : all) CHECK(arena.release(s));
+  CHECK(arena.counters().slots_in_use == 0);
+}

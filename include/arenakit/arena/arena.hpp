@@ -30,13 +30,10 @@
 #include <arenakit/arena/impl/layout.hpp>
 #include <arenakit/arena/impl/shard.hpp>
 #include <arenakit/arena/policy.hpp>
-#include <arenakit/detail/bounded_count.hpp>
-#include <arenakit/detail/owner_counter.hpp>
 #include <arenakit/detail/tagged_index_stack.hpp>
 #include <arenakit/detail/thread_number.hpp>
 #include <arenakit/slots/bitmap.hpp>
 #include <arenakit/config.hpp>
-#include <arenakit/detail/sanitizer.hpp>
 #include <arenakit/detail/shard_index.hpp>
 #include <arenakit/detail/test_hook.hpp>
 #include <arenakit/detail/virtual_array.hpp>
@@ -365,18 +362,11 @@ private:
   /// its held flag; count and refuse anything else.
   bool take_held(const Layout& layout, SlotId id, std::uint32_t shards) noexcept;
 
-  /// release() when direct_release: validate @id, then, for a slot whose
-  /// flag is `held_direct`, clear the flag with a plain store and let the
-  /// bitmap RMW that frees the slot decide (one locked instruction); any
-  /// other slot goes through the flag's exchange (or its bit) first.
+  // release() when direct_release, its slow halves, and the bitmap release
+  // that decides a `held_direct` slot (arena/impl/arena.hpp says how).
   ARENAKIT_ALWAYS_INLINE bool release_direct(SlotId id) noexcept;
-  /// release_direct() of a slot whose flag is not `held_direct`, and its refusal.
   bool release_held(SlotId id) noexcept;
   bool release_refused(SlotId id) noexcept;
-
-  /// Give position @pos back to its shard's allocator; false (counted as
-  /// not held) if it was already free there. The decision of a
-  /// `held_direct` release.
   ARENAKIT_ALWAYS_INLINE bool release_to_shard(std::uint32_t pos) noexcept;
   /// After a release that returned a slot (@r from @s's allocator): list
   /// shard @shard again if it was full.
@@ -403,31 +393,16 @@ private:
 
   void push_partial(std::uint32_t shard) noexcept;
 
-  /// Make @shard findable unless it already is.
+  // Listing and claiming (arena/impl/arena.hpp says what each does).
   void list_shard(std::uint32_t shard) noexcept;
-
-  /// The top shard @shard of @list was found full: take it off the list.
   void pop_full(detail::TaggedIndexStack& list, std::uint64_t head, std::uint32_t shard) noexcept;
-
-  /// Claim from the top shard of @list until @take says stop or the list is
-  /// empty; @take(shard) returns true when it got all it wanted.
   template <class Take>
   bool claim_from(detail::TaggedIndexStack& list, Take&& take) noexcept;
-
-  /// Claim through the calling thread's list first, then grow a shard for
-  /// it (if @may_grow), then steal from the other lists (as per-CPU slabs
-  /// do); false when nothing more can be had (limit or growth failure).
   template <class Take>
   bool claim_any(Take&& take, bool may_grow) noexcept;
 
-  /**
-   * claim_shared - take between @min and @max slots from the shards.
-   * Grows (one shard at a time) only while fewer than @min were found.
-   * Return: how many ids were written to @out (less than @min only at the
-   * limit or when growth failed). @Draining (a cache's refill): a counted
-   * allocator's slots come without a reference (CountedSlotAllocator's
-   * claim_draining()); the cache gives each its first one as it hands it out.
-   */
+  /// Between @min and @max slots into @out, growing only while fewer than
+  /// @min were found; returns how many. @Draining: see the definition.
   template <bool Draining = false>
   std::uint32_t claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept;
 
@@ -457,32 +432,18 @@ private:
     reclaimer_.retire(id, pointer(id), sink);
   }
 
-  // --- growth (slow path, under growth_mutex_) -----------------------------------
+  // --- growth and shrink (slow paths under growth_mutex_: arena/impl/growth.hpp,
+  // arena/impl/shrink.hpp, where each says what it does) -------------------------
 
-  /// Add a shard for @list unless one appeared on it; false at the limit or on failure.
   bool grow(std::uint32_t list) noexcept;
-
   std::error_code add_shard_locked(std::uint32_t list) noexcept;
-
-  /// Take and map the next extent; errc::mapping_budget past max_mappings.
   std::error_code open_extent_locked(std::uint32_t first_shard) noexcept;
-  /// The budget, then the source, then the mapper, for an extent of @count
-  /// shards; nothing kept on failure.
   std::error_code map_extent_locked(std::uint32_t count, Region& region, mapping_type& mapping) noexcept;
-  /// Make shard @k the piece at @offset of an extent, homed on @list.
   void place_shard_locked(std::uint32_t k, Shard* s, const Region& whole, const mapping_type& mapping,
                           std::uint64_t dev, std::size_t offset, bool owner, std::uint32_t list) noexcept;
-
-  // --- shrink (arena/impl/shrink.hpp, under growth_mutex_) ---------------------------
-
-  /// Claim every slot of shard @k for the arena itself; false (nothing
-  /// kept) when one is out.
   bool seal_locked(std::uint32_t k) noexcept;
-  /// Give a sealed shard's slots back to its allocator (it lists itself).
   void unseal_locked(std::uint32_t k) noexcept;
-  /// Map the lowest vacant extent again and unseal its shards for @list.
   std::error_code reopen_vacant_locked(std::uint32_t list) noexcept;
-
   std::error_code release_memory_impl(TeardownReport& report) noexcept;
 
   // Read-mostly geometry.

@@ -32,6 +32,7 @@ enum class TestPoint : std::uint8_t {
   arena_release_held_read,   ///< arena: a release read a slot's held flag
   arena_return_bitmap_done,  ///< arena: return_shared() gave slots back to a bitmap
   arena_claim_peeked,        ///< arena: a claimer read the top of a partial list, before it claims from that shard
+  arena_unlisted_counted,    ///< arena: pop_full() took a full shard off its list and read its free count, before acting on it
   counted_retain_read,       ///< counted slots: retain() read the count, before its CAS
   counted_drop_read,         ///< counted slots: drop() / release() read the count, before its CAS
   token_ring_drain_run,      ///< tokens: a return ring's drain took its run of published entries, before the tracker call

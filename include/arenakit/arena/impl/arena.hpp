@@ -8,6 +8,7 @@
 #pragma once
 
 #include <arenakit/arena/arena.hpp>
+#include <arenakit/detail/bounded_count.hpp>
 
 #include <algorithm>
 #include <bit>
@@ -217,6 +218,10 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::take_held(const
   return true;
 }
 
+// release() when direct_release: validate @id, then, for a slot whose flag
+// is `held_direct`, clear the flag with a plain store and let the bitmap RMW
+// that frees the slot decide (one locked instruction); any other slot goes
+// through the flag's exchange (or its bit) first (release_held()).
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 ARENAKIT_ALWAYS_INLINE bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_direct(SlotId id) noexcept {
   // One compare checks the tag and the shard: another arena's tag wraps
@@ -259,6 +264,8 @@ ARENAKIT_NOINLINE inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT
   return false;
 }
 
+// Give position @pos back to its shard's allocator; false (counted as not
+// held) if it was already free there. The decision of a `held_direct` release.
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 ARENAKIT_ALWAYS_INLINE bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::release_to_shard(std::uint32_t pos) noexcept {
   const std::uint32_t shard = pos >> index_bits_;
@@ -294,6 +301,7 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::push_partial(st
   hot_.lists[shards_[shard]->home].head.push(shard, link_of());
 }
 
+// Make @shard findable unless it already is.
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::list_shard(std::uint32_t shard) noexcept {
   // (ar-6) seq_cst: with (ar-5) in pop_full(), either this exchange sees the
@@ -301,6 +309,7 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::list_shard(std:
   if (!shards_[shard]->listed.exchange(true, std::memory_order_seq_cst)) push_partial(shard);
 }
 
+// The top shard @shard of @list was found full: take it off the list.
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::pop_full(detail::TaggedIndexStack& list, std::uint64_t head, std::uint32_t shard) noexcept {
   Shard* s = shards_[shard];
@@ -310,9 +319,13 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::pop_full(detail
   // (ar-5) seq_cst store, then the seq_cst load inside free_count(): pairs
   // with (ar-6) and with the seq_cst increment in SlotAllocator::release().
   s->listed.store(false, std::memory_order_seq_cst);
-  if (s->slots.free_count() != 0) list_shard(shard);
+  const std::uint32_t free = s->slots.free_count();
+  ARENAKIT_TEST_PAUSE(arena_unlisted_counted);
+  if (free != 0) list_shard(shard);
 }
 
+// Claim from the top shard of @list until @take says stop or the list is
+// empty; @take(shard) returns true when it got all it wanted.
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 template <class Take>
 inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_from(detail::TaggedIndexStack& list, Take&& take) noexcept {
@@ -328,6 +341,9 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_from(deta
   }
 }
 
+// Claim through the calling thread's list first, then grow a shard for it
+// (if @may_grow), then steal from the other lists (as per-CPU slabs do);
+// false when nothing more can be had (limit or growth failure).
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 template <class Take>
 inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_any(Take&& take, bool may_grow) noexcept {
@@ -348,6 +364,12 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_any(Take&
   }
 }
 
+// claim_shared - take between @min and @max slots from the shards. Grows
+// (one shard at a time) only while fewer than @min were found. Return: how
+// many ids were written to @out (less than @min only at the limit or when
+// growth failed). @Draining (a cache's refill): a counted allocator's slots
+// come without a reference (CountedSlotAllocator's claim_draining()); the
+// cache gives each its first one as it hands it out.
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 template <bool Draining>
 inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_shared(SlotId* out, std::uint32_t min, std::uint32_t max) noexcept {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <arenakit/arena/arena.hpp>
+#include <arenakit/detail/sanitizer.hpp>
 
 #include <algorithm>
 #include <bit>
@@ -123,6 +124,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
   return {};
 }
 
+// Add a shard for @list unless one appeared on it; false at the limit or on failure.
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::grow(std::uint32_t list) noexcept {
   std::lock_guard lock(growth_mutex_);
@@ -177,6 +179,8 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::add_
   return {};
 }
 
+// The budget, then the source, then the mapper, for an extent of @count
+// shards; nothing kept on failure.
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::map_extent_locked(
     std::uint32_t count, Region& region, mapping_type& mapping) noexcept {
@@ -206,6 +210,7 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::map_
   return {};
 }
 
+// Make shard @k the piece at @offset of an extent, homed on @list.
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::place_shard_locked(std::uint32_t k, Shard* s,
     const Region& whole, const mapping_type& mapping, std::uint64_t dev, std::size_t offset, bool owner,
@@ -225,6 +230,7 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::place_shard_loc
   dev_index_.insert(dev + offset, shard_size_, k);
 }
 
+// Take and map the next extent; errc::mapping_budget past max_mappings.
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::open_extent_locked(
     std::uint32_t first_shard) noexcept {

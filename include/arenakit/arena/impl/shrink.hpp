@@ -43,6 +43,8 @@
 
 namespace arenakit {
 
+// Claim every slot of shard @k for the arena itself; false (nothing kept)
+// when one is out.
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::seal_locked(std::uint32_t k) noexcept {
   Shard* s = shards_[k];
@@ -57,6 +59,7 @@ inline bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::seal_locked(std
   return false;
 }
 
+// Give a sealed shard's slots back to its allocator (it lists itself).
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::unseal_locked(std::uint32_t k) noexcept {
   Shard* s = shards_[k];
@@ -155,6 +158,7 @@ inline ShrinkResult Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::shrink(
   return r;
 }
 
+// Map the lowest vacant extent again and unseal its shards for @list.
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::reopen_vacant_locked(
     std::uint32_t list) noexcept {
