@@ -62,7 +62,7 @@ target_compile_definitions(arena_release_race_stress PRIVATE ARENAKIT_TEST_HOOKS
 # count loaded into CL, acquire found it from the raw id (flag_of_raw())
 # and took the cached id at a 64-bit index). direct: Arena::acquire + release
 # with held flags, 2 locked (the claim's CAS and the bitmap release, which
-# is also the held check of a held_direct slot) and 71 instructions (clang
+# is also the held check of a held_direct slot) and 70 instructions (clang
 # 14: 81), from 104 (clang 14: 114) before the release checked the id with
 # one compare against a published position limit, the single-word bitmap
 # release became a bit-test-and-reset (the arena asks its listing whether

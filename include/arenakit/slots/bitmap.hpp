@@ -62,7 +62,7 @@ public:
   /// flag, and the pair must not reorder (a plain load on x86).
   std::uint32_t free_count() const noexcept {
     if (words_ == 1)
-      return static_cast<std::uint32_t>(std::popcount(~bits_[0].load(std::memory_order_seq_cst)));
+      return static_cast<std::uint32_t>(std::popcount(~inline_[0].load(std::memory_order_seq_cst)));
     return free_.load(std::memory_order_seq_cst);
   }
 
@@ -125,7 +125,7 @@ public:
       std::uint32_t index;
       return claim(&index, 1) == 1 ? index : no_slot;
     }
-    std::atomic<std::uint64_t>& word = bits_[0]; // one load of bits_, not one per try
+    std::atomic<std::uint64_t>& word = inline_[0]; // a single word is always inline_[0]: no load of bits_
     std::uint64_t old = word.load(std::memory_order_relaxed);
     do {
       if (ARENAKIT_UNLIKELY(~old == 0)) return no_slot;
@@ -148,7 +148,7 @@ public:
       // free_count()). Only the bit is tested, so this is one bit-test-and-
       // reset (x86 `lock btr`), not a CAS loop that would also say whether
       // the word was full: the arena asks its listing instead.
-      if ((bits_[0].fetch_and(~mask, std::memory_order_seq_cst) & mask) == 0) return SlotRelease::refused;
+      if ((inline_[0].fetch_and(~mask, std::memory_order_seq_cst) & mask) == 0) return SlotRelease::refused;
       return SlotRelease::maybe_was_full;
     }
     // (bm-3) release pairs with (bm-2): our writes to the slot reach the next owner.
@@ -162,6 +162,7 @@ public:
 
 private:
   static constexpr std::uint32_t inline_words = 4;
+  static_assert(inline_words >= 1, "arenakit: a single-word bitmap is inline_[0] (its paths skip bits_)");
 
   static std::uint64_t lowest_bits(std::uint64_t set, std::uint32_t n) noexcept {
     std::uint64_t pick = 0;
@@ -174,13 +175,13 @@ private:
   }
 
   std::uint32_t claim_single_word(std::uint32_t* out, std::uint32_t max) noexcept {
-    std::uint64_t old = bits_[0].load(std::memory_order_relaxed);
+    std::uint64_t old = inline_[0].load(std::memory_order_relaxed);
     std::uint64_t pick;
     do {
       if (~old == 0 || max == 0) return 0;
       pick = lowest_bits(~old, max);
       // (bm-2') acquire pairs with (bm-3') in release().
-    } while (!bits_[0].compare_exchange_weak(old, old | pick, std::memory_order_acquire,
+    } while (!inline_[0].compare_exchange_weak(old, old | pick, std::memory_order_acquire,
                                              std::memory_order_relaxed));
     std::uint32_t got = 0;
     for (; pick != 0; pick &= pick - 1) out[got++] = static_cast<std::uint32_t>(std::countr_zero(pick));
