@@ -317,7 +317,8 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::pop_full(detail
   // release for the next popper.
   if (!list.pop_if(head, link_of())) return; // someone else moved the head: the caller retries
   // (ar-5) seq_cst store, then the seq_cst load inside free_count(): pairs
-  // with (ar-6) and with the seq_cst increment in SlotAllocator::release().
+  // with (ar-6), with (ar-6') in relist() and with the seq_cst RMW in
+  // SlotAllocator::release().
   s->listed.store(false, std::memory_order_seq_cst);
   const std::uint32_t free = s->slots.free_count();
   ARENAKIT_TEST_PAUSE(arena_unlisted_counted);
