@@ -50,7 +50,7 @@ public:
 
   explicit Cache(Arena& arena, std::uint32_t batch = default_batch) noexcept
       : arena_(&arena), held_(arena.layout_.held),
-        tag_base_(std::uint32_t{arena.tag_} << slot_id_position_bits),
+        tag_base_(arena.tag_base_),
         flag_stride_(arena.layout_.stride),
         flag_base_(reinterpret_cast<std::uintptr_t>(held_) - std::uintptr_t{tag_base_} * flag_stride_ * sizeof(HeldFlag)),
         index_mask_(arena.index_mask_), slots_per_shard_(arena.slots_per_shard_),

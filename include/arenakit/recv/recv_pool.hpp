@@ -313,21 +313,7 @@ public:
    * happens-before the owner's drain frees the buffer.
    */
   template <class List>
-  RecvStatus queue_give_back(List& list, std::uint16_t bid) noexcept {
-    if (bid >= count_) return refuse(RecvStatus::unknown_buffer);
-    Entry& e = entries_[bid];
-    std::uint8_t expected = held_state;
-    // Relaxed CAS: the node is published to the drainer by the list's own
-    // release CAS (ReleaseList (rl-1)), which the owner's drain acquires (rl-2).
-    if (!e.state.compare_exchange_strong(expected, queued_state, std::memory_order_relaxed))
-      return refuse(expected == queued_state ? RecvStatus::already_queued : RecvStatus::not_held);
-    if (list.release(e) == ReleaseResult::refused_closed) {
-      e.state.store(held_state, std::memory_order_relaxed); // nobody else touches a queued buffer
-      return refuse(RecvStatus::list_closed);
-    }
-    queued_total_.fetch_add(1, std::memory_order_relaxed); // statistic; any thread
-    return RecvStatus::ok;
-  }
+  RecvStatus queue_give_back(List& list, std::uint16_t bid) noexcept;
 
   /// Owner: drains @list (a list that carries only this pool's buffers) and
   /// frees every buffer on it, in release order. Returns how many. Wait-free
@@ -343,23 +329,7 @@ public:
   }
 
   /// Owner: one node taken off a release list by the caller's own drain.
-  GiveBack give_back_queued(LlistNode* node) noexcept {
-    GiveBack r;
-    const auto* first = static_cast<const LlistNode*>(entries_.get());
-    const auto p = reinterpret_cast<std::uintptr_t>(node);
-    const auto lo = reinterpret_cast<std::uintptr_t>(first);
-    if (node == nullptr || p < lo || p >= lo + sizeof(Entry) * count_ || (p - lo) % sizeof(Entry) != 0)
-      return refuse_give_back(r, RecvStatus::foreign_slot);
-    // By index, not a cast of @node: g++ with ASan warned of a write into a stray node.
-    Entry* e = &entries_[(p - lo) / sizeof(Entry)];
-    std::uint8_t expected = queued_state;
-    // Relaxed CAS: the drain's acquire exchange on the list (ReleaseList (rl-2)) already
-    // ordered the queuer's writes; the CAS only makes queued -> free one-shot.
-    if (!e->state.compare_exchange_strong(expected, free_state, std::memory_order_relaxed))
-      return refuse_give_back(r, RecvStatus::not_held);
-    detail::owner_add(given_back_queued_, 1);
-    return finish_give_back(*e, static_cast<std::uint16_t>(e - entries_.get()));
-  }
+  GiveBack give_back_queued(LlistNode* node) noexcept;
 
   // --- lookups, O(1) -----------------------------------------------------------------
 
@@ -499,5 +469,6 @@ private:
 
 } // namespace arenakit
 
-// Set-up and the cold paths (connections, counters), out of line.
+// Set-up, the release-list give-backs and the cold paths (connections,
+// counters), out of line.
 #include <arenakit/recv/impl/recv_pool.hpp>

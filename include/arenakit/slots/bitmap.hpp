@@ -62,7 +62,7 @@ public:
   /// flag, and the pair must not reorder (a plain load on x86).
   std::uint32_t free_count() const noexcept {
     if (words_ == 1)
-      return static_cast<std::uint32_t>(std::popcount(~inline_[0].load(std::memory_order_seq_cst)));
+      return static_cast<std::uint32_t>(std::popcount(~inline_[0].load(std::memory_order_seq_cst))); // pairs with (bm-3') and the arena's (ar-5)
     return free_.load(std::memory_order_seq_cst);
   }
 
@@ -126,19 +126,21 @@ public:
       return claim(&index, 1) == 1 ? index : no_slot;
     }
     std::atomic<std::uint64_t>& word = inline_[0]; // a single word is always inline_[0]: no load of bits_
-    std::uint64_t old = word.load(std::memory_order_relaxed);
+    std::uint64_t old = word.load(std::memory_order_relaxed); // a guess: the CAS below decides, pairs with nothing
     do {
       if (ARENAKIT_UNLIKELY(~old == 0)) return no_slot;
       // (bm-2'') acquire pairs with (bm-3') in release(), as (bm-2');
       // `old | (old + 1)` sets the lowest clear bit.
-    } while (!word.compare_exchange_weak(old, old | (old + 1), std::memory_order_acquire, std::memory_order_relaxed));
+    } while (!word.compare_exchange_weak(old, old | (old + 1), std::memory_order_acquire, // (bm-2'')
+                                         std::memory_order_relaxed)); // a failed try: pairs with nothing
     // ~old is not zero (checked above), so the builtin's one undefined
     // input cannot occur: a bit scan, without std::countr_one()'s zero test
     // and conditional move (4 instructions fewer per acquire).
     return static_cast<std::uint32_t>(__builtin_ctzll(~old));
   }
 
-  /// Inline: the arena's direct release is this and little else.
+  /// release - return slot @index. Refused (nothing changes) if already
+  /// free. Inline: the arena's direct release is this and little else.
   ARENAKIT_ALWAYS_INLINE SlotRelease release(std::uint32_t index) noexcept {
     if (index >= capacity_) return SlotRelease::refused;
     const std::uint64_t mask = std::uint64_t{1} << (index % 64);
@@ -175,7 +177,7 @@ private:
   }
 
   std::uint32_t claim_single_word(std::uint32_t* out, std::uint32_t max) noexcept {
-    std::uint64_t old = inline_[0].load(std::memory_order_relaxed);
+    std::uint64_t old = inline_[0].load(std::memory_order_relaxed); // a guess: the CAS decides, pairs with nothing
     std::uint64_t pick;
     do {
       if (~old == 0 || max == 0) return 0;

@@ -399,7 +399,10 @@ template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class Ch
 ARENAKIT_ALWAYS_INLINE bool Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::claim_one_from(std::uint32_t shard, SlotId& id) noexcept {
   std::uint32_t index;
   bool claimed;
-  if constexpr (requires(SlotsT& slots) { { slots.claim_one() } -> std::same_as<std::uint32_t>; }) {
+  if constexpr (requires(SlotsT& slots) {
+                  { slots.claim_one() } -> std::same_as<std::uint32_t>;
+                  { SlotsT::no_slot } -> std::convertible_to<std::uint32_t>;
+                }) {
     index = shards_[shard]->slots.claim_one(); // an allocator's own single-slot path
     claimed = index != SlotsT::no_slot;
   } else {

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 /**
  * @file recv/impl/recv_pool.hpp
- * @brief RecvPool's out-of-line members: set-up, connections and counters
- *        (the cold paths; the per-buffer paths are in recv/recv_pool.hpp).
+ * @brief RecvPool's out-of-line members: set-up, the give-backs through a
+ *        release list, connections and counters (the per-buffer owner
+ *        paths are in recv/recv_pool.hpp).
  */
 #pragma once
 
 #include <arenakit/recv/recv_pool.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <new>
@@ -182,6 +184,44 @@ inline std::uint32_t RecvPool<ArenaT, SyncT>::reclaim_held() noexcept {
   }
   detail::owner_add(reclaimed_held_, n);
   return n;
+}
+
+// queue_give_back: any thread (see the declaration for the contract).
+template <class ArenaT, class SyncT>
+template <class List>
+inline RecvStatus RecvPool<ArenaT, SyncT>::queue_give_back(List& list, std::uint16_t bid) noexcept {
+  if (bid >= count_) return refuse(RecvStatus::unknown_buffer);
+  Entry& e = entries_[bid];
+  std::uint8_t expected = held_state;
+  // Relaxed CAS: the node is published to the drainer by the list's own
+  // release CAS (ReleaseList (rl-1)), which the owner's drain acquires (rl-2).
+  if (!e.state.compare_exchange_strong(expected, queued_state, std::memory_order_relaxed))
+    return refuse(expected == queued_state ? RecvStatus::already_queued : RecvStatus::not_held);
+  if (list.release(e) == ReleaseResult::refused_closed) {
+    e.state.store(held_state, std::memory_order_relaxed); // nobody else touches a queued buffer
+    return refuse(RecvStatus::list_closed);
+  }
+  queued_total_.fetch_add(1, std::memory_order_relaxed); // statistic; any thread
+  return RecvStatus::ok;
+}
+
+template <class ArenaT, class SyncT>
+inline GiveBack RecvPool<ArenaT, SyncT>::give_back_queued(LlistNode* node) noexcept {
+  GiveBack r;
+  const auto* first = static_cast<const LlistNode*>(entries_.get());
+  const auto p = reinterpret_cast<std::uintptr_t>(node);
+  const auto lo = reinterpret_cast<std::uintptr_t>(first);
+  if (node == nullptr || p < lo || p >= lo + sizeof(Entry) * count_ || (p - lo) % sizeof(Entry) != 0)
+    return refuse_give_back(r, RecvStatus::foreign_slot);
+  // By index, not a cast of @node: g++ with ASan warned of a write into a stray node.
+  Entry* e = &entries_[(p - lo) / sizeof(Entry)];
+  std::uint8_t expected = queued_state;
+  // Relaxed CAS: the drain's acquire exchange on the list (ReleaseList (rl-2)) already
+  // ordered the queuer's writes; the CAS only makes queued -> free one-shot.
+  if (!e->state.compare_exchange_strong(expected, free_state, std::memory_order_relaxed))
+    return refuse_give_back(r, RecvStatus::not_held);
+  detail::owner_add(given_back_queued_, 1);
+  return finish_give_back(*e, static_cast<std::uint16_t>(e - entries_.get()));
 }
 
 } // namespace arenakit
