@@ -56,14 +56,16 @@ target_compile_definitions(arena_release_race_stress PRIVATE ARENAKIT_TEST_HOOKS
 # Not under the sanitizers (valgrind does not run their binaries).
 # mode; locked per pair; most instructions per pair, loop included (issue
 # 13: the cache keeps its own copy of the geometry, count and hits share one
-# word, the check is a policy; g++ 12: held 33, plain 34, range 25 (clang 14:
-# 33, 33, 25), from 66 / - / 42 before; 37 / 38 / 26 before the held flag
+# word, the check is a policy; g++ 12: held 30, plain 31, range 25 (clang 14:
+# 30, 30, 25), from 32 / 33 / 25 (clang 14: 33, 34, 25) before the held flag
+# was four bytes found at base + raw id * 4 (no stride, no multiply), and
+# 66 / - / 42 before that; 37 / 38 / 26 before the held flag
 # was found by a multiply by its stride from memory instead of a shift by a
 # count loaded into CL, acquire found it from the raw id (flag_of_raw())
 # and took the cached id at a 64-bit index). direct: Arena::acquire + release
 # with held flags, 2 locked (the claim's CAS and the bitmap release, which
-# is also the held check of a held_direct slot) and 70 instructions (clang
-# 14: 75), from 104 (clang 14: 114) before the release checked the id with
+# is also the held check of a held_direct slot) and 68 instructions (clang
+# 14: 72; 70 / 75 with two-byte flags at a stride), from 104 (clang 14: 114) before the release checked the id with
 # one compare against a published position limit, the single-word bitmap
 # release became a bit-test-and-reset (the arena asks its listing whether
 # the shard was full), claim_one() returned its index in a register and
@@ -79,15 +81,20 @@ target_compile_definitions(arena_release_race_stress PRIVATE ARENAKIT_TEST_HOOKS
 # per batch before. bulk_range: the same with RangeOnlyCheck, 0
 # locked and 263 instructions (clang 14: 226), from 684 (clang 14: 266)
 # while GCC left the copy and the range check scalar at -O2, and 300 / 270
-# before the check became one add and one signed compare per four ids. counted:
+# before the check became one add and one signed compare per four ids.
+# bulk_plain: the same with PlainHeldFlagsCheck, 0 locked and 597
+# instructions (clang 14: 531), from 1,023 (clang 14: 1,213) before the batch
+# back was one range check and a loop of flag loads and stores of its own
+# (take_plain()) and the flags out were stored from a local base. counted:
 # a counted arena's cache, acquire + retain + release + release, 3 locked
-# (the two "if non-zero" drops and the retain's CAS) and 126 instructions
-# (clang 14: 130; 131 / 137 before the held flag's stride); through Arena::acquire / release it is 8 locked, 224
+# (the two "if non-zero" drops and the retain's CAS) and 123 instructions
+# (clang 14: 128; 126 / 130 with two-byte flags, 131 / 137 before the held flag's stride); through Arena::acquire / release it is 8 locked, 224
 # instructions (9 and 227 before its last release cleared the flag with a
 # store instead of an exchange).
 arenakit_add_count_tests(PROGRAM arena_locked_per_pair SOURCE arena/counts/arena_locked_per_pair.cpp
   PREFIX arena_locked_per_pair
-  MODES "held:1:34" "plain:0:35" "range:0:25" "direct:2:80" "bulk:4:760" "bulk_range:0:275" "counted:3:135")
+  MODES "held:1:31" "plain:0:32" "range:0:25" "direct:2:75" "bulk:4:760" "bulk_range:0:275" "bulk_plain:0:620"
+        "counted:3:131")
 
 # Named policy selection and presets (issue 11).
 arenakit_add_test(NAME arena_policy SOURCES arena/arena_policy.cpp)

@@ -19,13 +19,15 @@ using namespace arenakit;
 
 namespace {
 using HeldArena = Arena<>;
+using PlainArena = Arena<>::with<policy::release_check<PlainHeldFlagsCheck>>;
 // 16 slots per shard: one shard is one word of the held bitmap, and a batch
 // of 32 from a fresh cache spans two shards, two words.
 using arena_test::small_shards;
 
 /// A batch of 32 out of @cache, after one round trip (so that it comes
 /// from the cache, as in steady state, not from a refill).
-void batch_from_cache(HeldArena::Cache& cache, SlotId (&ids)[32]) {
+template <class Cache>
+void batch_from_cache(Cache& cache, SlotId (&ids)[32]) {
   REQUIRE(cache.acquire_bulk(ids, 32) == 32);
   REQUIRE(cache.release_bulk(ids, 32) == 32);
   REQUIRE(cache.acquire_bulk(ids, 32) == 32);
@@ -64,9 +66,9 @@ TEST_CASE("word_batch: one or two words, each bit once, everything below the lim
   CHECK(b.mask[0] == 0xffff'ffff'0000'0000u); // the high half of the word
 }
 
-TEST_CASE("bulk: a batch is held after acquire_bulk, and a second release_bulk of it is refused whole") {
-  HeldArena arena(small_shards());
-  HeldArena::Cache cache(arena);
+TEST_CASE_TEMPLATE("bulk: a batch is held after acquire_bulk, and a second release_bulk of it is refused whole", A, HeldArena, PlainArena) {
+  A arena(small_shards());
+  typename A::Cache cache(arena);
   SlotId ids[32];
   batch_from_cache(cache, ids);
   for (const SlotId id : ids) CHECK(arena.is_held(id));
@@ -78,9 +80,9 @@ TEST_CASE("bulk: a batch is held after acquire_bulk, and a second release_bulk o
   CHECK(arena.counters().refused_not_held == 32);
 }
 
-TEST_CASE("bulk: a batch with one not-held id loses only that id, counted") {
-  HeldArena arena(small_shards());
-  HeldArena::Cache cache(arena);
+TEST_CASE_TEMPLATE("bulk: a batch with one not-held id loses only that id, counted", A, HeldArena, PlainArena) {
+  A arena(small_shards());
+  typename A::Cache cache(arena);
   SlotId ids[32];
   batch_from_cache(cache, ids);
   CHECK(cache.release(ids[3])); // held by its bit: a single release takes it
@@ -92,9 +94,9 @@ TEST_CASE("bulk: a batch with one not-held id loses only that id, counted") {
   CHECK(arena.counters().slots_in_use == 0);
 }
 
-TEST_CASE("bulk: an id named twice in one batch is accepted once") {
-  HeldArena arena(small_shards());
-  HeldArena::Cache cache(arena);
+TEST_CASE_TEMPLATE("bulk: an id named twice in one batch is accepted once", A, HeldArena, PlainArena) {
+  A arena(small_shards());
+  typename A::Cache cache(arena);
   SlotId ids[32];
   batch_from_cache(cache, ids);
   const SlotId spare = ids[5];
@@ -108,10 +110,10 @@ TEST_CASE("bulk: an id named twice in one batch is accepted once") {
   CHECK(arena.counters().slots_in_use == 0);
 }
 
-TEST_CASE("bulk: a foreign or out-of-range id in a batch is refused by reason, the rest accepted") {
-  HeldArena arena(small_shards());
-  HeldArena other(small_shards());
-  HeldArena::Cache cache(arena);
+TEST_CASE_TEMPLATE("bulk: a foreign or out-of-range id in a batch is refused by reason, the rest accepted", A, HeldArena, PlainArena) {
+  A arena(small_shards());
+  A other(small_shards());
+  typename A::Cache cache(arena);
   SlotId ids[32];
   REQUIRE(cache.acquire_bulk(ids, 32) == 32);
   const SlotId mine = ids[7];
@@ -150,7 +152,6 @@ TEST_CASE("bulk: bits and flags mix: each way out takes each way in") {
 }
 
 TEST_CASE("bulk: PlainHeldFlagsCheck keeps per-id flags and still refuses a double bulk release") {
-  using PlainArena = Arena<>::with<policy::release_check<PlainHeldFlagsCheck>>;
   PlainArena arena(small_shards());
   PlainArena::Cache cache(arena);
   SlotId ids[32];
@@ -158,4 +159,40 @@ TEST_CASE("bulk: PlainHeldFlagsCheck keeps per-id flags and still refuses a doub
   CHECK(cache.release_bulk(ids, 32) == 32);
   CHECK(cache.release_bulk(ids, 32) == 0);
   CHECK(arena.counters().refused_not_held == 32);
+}
+
+TEST_CASE("bulk: PlainHeldFlagsCheck takes single acquires' flags, direct acquires' ids and a new shard's ids") {
+  PlainArena arena(small_shards());
+  PlainArena::Cache cache(arena);
+  SlotId ids[32];
+  // Flags set by single acquires: the tight loop takes them all.
+  for (SlotId& id : ids) id = cache.acquire();
+  CHECK(cache.release_bulk(ids, 32) == 32);
+  CHECK(cache.release_bulk(ids, 32) == 0);
+  CHECK(arena.counters().refused_not_held == 32);
+  // Arena::acquire()'s ids (held_direct) in the middle of a batch go back to
+  // their shards, not into the cache; the rest of the batch is parked.
+  batch_from_cache(cache, ids);
+  const SlotId direct = arena.acquire();
+  REQUIRE(direct);
+  const SlotId spare = ids[9];
+  ids[9] = direct;
+  const std::uint32_t cached = cache.cached();
+  CHECK(cache.release_bulk(ids, 32) == 32);
+  CHECK(cache.cached() == cached + 31);
+  CHECK_FALSE(arena.is_held(direct));
+  CHECK_FALSE(arena.release(direct));
+  CHECK(cache.release(spare));
+  CHECK(arena.counters().slots_in_use == 0);
+  // Ids of shards added after the cache last looked: past what it knows, so
+  // the batch goes one by one, and every id is accepted once.
+  std::vector<SlotId> many;
+  for (int i = 0; i < 200; ++i) many.push_back(arena.acquire());
+  for (const SlotId id : many) REQUIRE(id);
+  for (std::size_t i = 0; i < 168; ++i) REQUIRE(arena.release(many[i]));
+  const std::uint64_t refused = arena.counters().refused_not_held;
+  CHECK(cache.release_bulk(many.data() + 168, 32) == 32);
+  CHECK(cache.release_bulk(many.data() + 168, 32) == 0);
+  CHECK(arena.counters().refused_not_held == refused + 32);
+  CHECK(arena.counters().slots_in_use == 0);
 }

@@ -456,7 +456,6 @@ private:
   std::size_t shard_size_ = 0;
   unsigned shard_shift_ = 0;
   unsigned index_bits_ = 0;
-  unsigned held_shift_ = 6;
   std::uint32_t index_mask_ = 0;
   std::uint32_t slots_per_shard_ = 0;
   std::uint32_t max_shards_ = 0;

@@ -51,8 +51,7 @@ public:
   explicit Cache(Arena& arena, std::uint32_t batch = default_batch) noexcept
       : arena_(&arena), held_(arena.layout_.held),
         tag_base_(arena.tag_base_),
-        flag_stride_(arena.layout_.stride),
-        flag_base_(reinterpret_cast<std::uintptr_t>(held_) - std::uintptr_t{tag_base_} * flag_stride_ * sizeof(HeldFlag)),
+        flag_base_(reinterpret_cast<std::uintptr_t>(held_) - std::uintptr_t{tag_base_} * sizeof(HeldFlag)),
         index_mask_(arena.index_mask_), slots_per_shard_(arena.slots_per_shard_),
         batch_(std::clamp<std::uint32_t>(batch, 1, capacity / 2)) {
     see_shards();
@@ -118,7 +117,8 @@ public:
   /// Exactly @n slots or none (@n at most capacity); returns @n or 0.
   /// Owner thread only; progress and ordering as acquire(). With
   /// HeldFlagsCheck a batch in one or two words of the held bitmap (the
-  /// usual case) is marked with one RMW per word, else a flag per slot.
+  /// usual case) is marked with one RMW per word, else (and always with
+  /// PlainHeldFlagsCheck) a plain flag store per slot.
   std::uint32_t acquire_bulk(SlotId* out, std::uint32_t n) noexcept {
     if (n > capacity) return arena_->acquire_bulk(out, n);
     std::uint32_t have = cached();
@@ -134,7 +134,7 @@ public:
         out[i] = ids_[have + i];
         const std::uint32_t pos = out[i].raw - tag_base_;
         slots_of(pos).first_ref(index_of(pos));
-        if constexpr (track_held) Layout::mark_flag(held_ + flag_at(pos)); // (ar-h1)
+        if constexpr (track_held) Layout::mark_flag(held_ + pos); // (ar-h1)
       }
     } else if constexpr (track_held) {
       const SlotId* src = ids_ + have;
@@ -145,10 +145,14 @@ public:
         detail::copy_ids(out, src, n);
         arena_->layout_.mark_words(b); // (ar-h4)
       } else {
-        for (std::uint32_t i = 0; i < n; ++i) {
-          out[i] = src[i];
-          Layout::mark_flag(held_ + flag_at(out[i].raw - tag_base_)); // (ar-h1)
-        }
+        // Plain flags (PlainHeldFlagsCheck, or a batch too short or too
+        // spread for words): a copy, then one store per flag, addressed from
+        // the raw id through a local base (a member would be reloaded after
+        // every flag store).
+        detail::copy_ids(out, src, n);
+        const std::uintptr_t base = flag_base_;
+#pragma GCC unroll 4
+        for (std::uint32_t i = 0; i < n; ++i) Layout::mark_flag(flag_of_raw(base, src[i].raw)); // (ar-h1)
       }
     } else {
       // Through a pointer, not ids_[have + i]: a 32-bit index may wrap,
@@ -162,7 +166,9 @@ public:
   /// Same contract as Arena::release_bulk(), owner thread only; progress as
   /// release() per id (range_only with every id in range: one vectorised
   /// check and a copy; HeldFlagsCheck with a batch in one or two words of
-  /// the held bitmap: one CAS per word and a copy, see take_words()).
+  /// the held bitmap: one CAS per word and a copy, see take_words();
+  /// PlainHeldFlagsCheck: one vectorised range check, then a flag load and
+  /// store per id in a loop of its own, see take_plain()).
   std::uint32_t release_bulk(const SlotId* ids, std::uint32_t n) noexcept {
     if constexpr (!ReclaimerT::immediate) {
       std::uint32_t accepted = 0;
@@ -196,6 +202,8 @@ public:
         std::uint32_t returned = 0; // held_direct slots that went back to their shards
         if (word_wise && chunk >= word_batch_min) {
           kept = take_words(ids, chunk, kept, returned);
+        } else if (plain_flags) {
+          kept = take_plain(ids, chunk, kept, returned);
         } else {
           for (std::uint32_t i = 0; i < chunk; ++i) kept = take_into(ids[i], kept, returned);
         }
@@ -241,19 +249,20 @@ private:
   /// A counted arena's flags are marked and cleared one by one: its
   /// references, not the flags, decide a release.
   static constexpr bool word_wise = track_held && !plain_held && !counted;
+  /// PlainHeldFlagsCheck's bulk release: a flag load and store per id, in a
+  /// loop of its own (see take_plain()).
+  static constexpr bool plain_flags = track_held && plain_held && !counted;
   /// Batches at least this long are marked and checked word-wise (below it
   /// the flags' plain stores cost less than a locked RMW per word).
   static constexpr std::uint32_t word_batch_min = 4;
 
-  /// Where a position's held flag is (SlotLayout::flag_at(), with the
-  /// stride kept in this object).
-  std::size_t flag_at(std::uint32_t pos) const noexcept { return std::size_t{pos} * flag_stride_; }
   /// The flag of a raw id of this arena, without subtracting the tag base:
   /// flag_base_ is held_ moved back by the tag base's flags (an address
   /// computed as an integer: it points before the array, so it is never a
   /// pointer until a valid id is added).
-  HeldFlag* flag_of_raw(std::uint32_t raw) const noexcept {
-    return reinterpret_cast<HeldFlag*>(flag_base_ + std::uintptr_t{raw} * flag_stride_ * sizeof(HeldFlag));
+  HeldFlag* flag_of_raw(std::uint32_t raw) const noexcept { return flag_of_raw(flag_base_, raw); }
+  static HeldFlag* flag_of_raw(std::uintptr_t base, std::uint32_t raw) noexcept {
+    return reinterpret_cast<HeldFlag*>(base + std::uintptr_t{raw} * sizeof(HeldFlag));
   }
 
   /// The allocator of the shard @pos is in, and @pos's index in it.
@@ -320,10 +329,10 @@ private:
       }
       // The last reference: ours alone, so a plain store clears the flag
       // (as Arena::release() of a counted slot, (ar-h1)).
-      if constexpr (track_held) Layout::mark_flag(held_ + flag_at(pos), HeldFlag::free);
+      if constexpr (track_held) Layout::mark_flag(held_ + pos, HeldFlag::free);
       return Took::keep;
     } else if constexpr (track_held) {
-      HeldFlag* const flag = flag_of_raw(id.raw); // held_ + flag_at(pos), one subtraction fewer
+      HeldFlag* const flag = held_ + pos; // pos is in a register already (known())
       const HeldFlag was = plain_held ? Layout::take_flag_plain(flag) : Layout::exchange_flag(flag);
       if (ARENAKIT_UNLIKELY(was != HeldFlag::held)) return take_other(id, pos, was);
     }
@@ -368,6 +377,30 @@ private:
     return kept;
   }
 
+  /// release_bulk()'s check of @n ids with plain held flags, into ids_ from
+  /// @kept on; returns the new count. When every id is in a shard this cache
+  /// knows (one vectorised range check), the flags are taken in one tight
+  /// loop (a load and a store each, no call) until one is not `held`; the
+  /// ids taken are copied at once, and the rest go through take() one by
+  /// one (so an id named twice in the batch finds its flag clear the second
+  /// time, and each refusal is counted by reason).
+  std::uint32_t take_plain(const SlotId* ids, std::uint32_t n, std::uint32_t kept, std::uint32_t& returned) noexcept {
+    std::size_t i = 0;
+    if (detail::ids_in_range(ids, n, tag_base_, known_limit_)) {
+      const std::uintptr_t base = flag_base_;
+      SlotId* const dst = ids_ + kept; // a pointer, not a 32-bit index: see acquire_bulk()
+#pragma GCC unroll 4
+      for (; i < n; ++i) {
+        const std::uint32_t raw = ids[i].raw;
+        if (Layout::take_flag_plain(flag_of_raw(base, raw)) != HeldFlag::held) break; // (ar-h3)
+        dst[i].raw = raw;
+      }
+      kept += static_cast<std::uint32_t>(i);
+    }
+    for (; i < n; ++i) kept = take_into(ids[i], kept, returned);
+    return kept;
+  }
+
   /// take() of @id into ids_[kept]; returns the new count, counts a
   /// `returned` one in @returned.
   ARENAKIT_ALWAYS_INLINE std::uint32_t take_into(SlotId id, std::uint32_t kept, std::uint32_t& returned) noexcept {
@@ -386,7 +419,7 @@ private:
     if (was == HeldFlag::held_direct) {
       // (ar-h6) as Arena::release_direct(): cleared before the bitmap
       // release (the exchange did already; PlainHeldFlagsCheck did not).
-      std::atomic_ref<HeldFlag>(held_[flag_at(pos)]).store(HeldFlag::free, std::memory_order_relaxed);
+      std::atomic_ref<HeldFlag>(held_[pos]).store(HeldFlag::free, std::memory_order_relaxed);
       return arena_->release_to_shard(pos) ? Took::returned : Took::refused;
     }
     if (arena_->layout_.take_bit(pos)) return Took::keep; // (ar-h5)
@@ -442,7 +475,6 @@ private:
   Arena* arena_;
   HeldFlag* held_;            ///< the arena's held flags (null with RangeOnlyCheck)
   std::uint32_t tag_base_;    ///< tag << 24: raw id - tag_base_ is the position
-  std::size_t flag_stride_;   ///< SlotLayout::stride: flags from one position to the next
   std::uintptr_t flag_base_;  ///< see flag_of_raw()
   std::uint32_t index_mask_;
   std::uint32_t slots_per_shard_;

@@ -15,6 +15,9 @@
 //   arena_locked_per_pair bulk_range -> the same with RangeOnlyCheck: 0 locked,
 //                                   a copy and a range check (vector code at
 //                                   -O2 too: detail/id_lanes.hpp)
+//   arena_locked_per_pair bulk_plain -> the same with PlainHeldFlagsCheck: 0
+//                                   locked, a flag store per id out and a
+//                                   flag load and store per id back
 //   arena_locked_per_pair counted -> a counted arena's owner cache: acquire +
 //                                   retain + release + release, 3 locked (one
 //                                   CAS per "if non-zero" transition; the
@@ -142,6 +145,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(mode, "direct") == 0) return run_direct<arenakit::Arena<>>();
   if (std::strcmp(mode, "bulk") == 0) return run_bulk<arenakit::Arena<>>();
   if (std::strcmp(mode, "bulk_range") == 0) return run_bulk<arenakit::Arena<>::with<release_check<arenakit::RangeOnlyCheck>>>();
+  if (std::strcmp(mode, "bulk_plain") == 0) return run_bulk<arenakit::Arena<>::with<release_check<arenakit::PlainHeldFlagsCheck>>>();
   if (std::strcmp(mode, "counted") == 0) {
     return run_counted<arenakit::Arena<>::with<arenakit::policy::slots<arenakit::CountedSlots>>>();
   }

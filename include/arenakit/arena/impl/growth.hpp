@@ -81,7 +81,6 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
   slots_per_shard_ = static_cast<std::uint32_t>(per_shard);
   index_bits_ = index_bits;
   index_mask_ = (std::uint32_t{1} << index_bits_) - 1u;
-  held_shift_ = std::max(index_bits_, 5u); // at least one 64-byte line (32 two-byte flags) per shard
   const std::uint64_t id_limit = std::uint64_t{1} << (slot_id_position_bits - index_bits_);
   std::uint64_t limit = id_limit;
   if (c.max_shards != 0) {
@@ -110,12 +109,12 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
   max_shards_ = static_cast<std::uint32_t>(limit);
   tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
   tag_base_ = std::uint32_t{tag_} << slot_id_position_bits;
-  layout_ = Layout{nullptr, index_bits_, std::size_t{1} << (held_shift_ - index_bits_), index_mask_, slots_per_shard_, tag_};
+  layout_ = Layout{nullptr, index_bits_, index_mask_, slots_per_shard_, tag_};
   layout_.word_shift = Layout::word_shift_for(index_bits_);
   layout_.word_pad = Layout::word_pad_for(index_bits_);
   const std::size_t words = ((static_cast<std::size_t>(limit) << index_bits_) >> layout_.word_shift) << layout_.word_pad;
   if (!shards_.allocate(limit) || !views_.allocate(limit) ||
-      (track_held && !held_.allocate(static_cast<std::size_t>(limit) << held_shift_)) ||
+      (track_held && !held_.allocate(static_cast<std::size_t>(limit) << index_bits_)) ||
       (track_held && !held_words_.allocate(words)) ||
       !cpu_index_.allocate(limit, shard_shift_) || !dev_index_.allocate(limit, shard_shift_))
     return errc::out_of_memory;

@@ -18,10 +18,12 @@
 
 namespace arenakit::detail {
 
-/// A slot's held flag. Two bytes, not one: a store through a character type
-/// (GCC gives an enum its underlying type's alias set, so an 8-bit enum too)
-/// may alias anything, and the compiler would reload every field of the
-/// cache after each flag store; a 16-bit flag aliases only 16-bit data.
+/// A slot's held flag. Not one byte: a store through a character type (GCC
+/// gives an enum its underlying type's alias set, so an 8-bit enum too) may
+/// alias anything, and the compiler would reload every field of the cache
+/// after each flag store. Four bytes, not two: x86-64 scales an index by 4
+/// in the address itself, so a cache finds a flag from a raw id with no
+/// arithmetic (base + raw * 4, see SlotLayout::flag_at()).
 ///
 /// `held` is set by a cache's acquire (and Arena::acquire_bulk), and a
 /// release decides its single winner by exchanging the flag. `held_direct`
@@ -29,7 +31,7 @@ namespace arenakit::detail {
 /// to the shards: its release decides by the bitmap RMW that frees the slot
 /// (clearing a clear bit is the detected double release), so the flag
 /// costs it no locked instruction (see Arena::release_direct()).
-enum class HeldFlag : std::uint16_t { free = 0, held = 1, held_direct = 2 };
+enum class HeldFlag : std::uint32_t { free = 0, held = 1, held_direct = 2 };
 
 /// What an id is to an arena.
 enum class SlotValidity : std::uint8_t { valid, foreign, out_of_range };
@@ -41,13 +43,6 @@ enum class SlotValidity : std::uint8_t { valid, foreign, out_of_range };
 struct SlotLayout {
   HeldFlag* held = nullptr; ///< null unless the arena checks held flags
   unsigned index_bits = 0;
-  /// A position's flag is at `position * stride` (stride = 1 << (max(index_bits,
-  /// 5) - index_bits)): the shard lands on `shard << max(index_bits, 5)`
-  /// flags (a line of its own, see flag()), the index on `index * stride`,
-  /// one multiply for both (the cache's fast path computes it from the raw
-  /// id). A multiply, not a shift: it takes its operand from memory, where a
-  /// shift by a variable count needs the count moved into CL first.
-  std::size_t stride = 1;
   std::uint32_t index_mask = 0;
   std::uint32_t slots_per_shard = 0;
   std::uint8_t tag = 0;
@@ -78,11 +73,15 @@ struct SlotLayout {
     return SlotValidity::valid;
   }
 
-  /// Position @pos's flag.
-  HeldFlag* flag_at(std::uint32_t pos) const noexcept { return held + std::size_t{pos} * stride; }
+  /// Position @pos's flag: one flag per position, so a shard of 16 slots or
+  /// more starts a cache line of its own and threads whose caches draw from
+  /// different shards do not share one. Smaller shards (slots over 4 KB in
+  /// 64 KB) share a line with their neighbours: a stride that kept them
+  /// apart cost a multiply on every cache acquire and release (2 of 33
+  /// instructions per pair), for shards whose large slots make these
+  /// operations rare next to the bytes they carry.
+  HeldFlag* flag_at(std::uint32_t pos) const noexcept { return held + pos; }
 
-  // Each shard's flags start on a cache line of their own, so threads whose
-  // caches draw from different shards never share a line.
   std::atomic_ref<HeldFlag> flag(std::uint32_t pos) const noexcept {
     return std::atomic_ref<HeldFlag>(*flag_at(pos));
   }
