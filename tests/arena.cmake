@@ -35,6 +35,13 @@ add_test(NAME headers_self_contained
          COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR} --target all_verify_interface_header_sets)
 set_tests_properties(headers_self_contained PROPERTIES LABELS "compile-fail" TIMEOUT 600)
 
+# The umbrella header includes every core header (the README says it does).
+add_test(NAME umbrella_includes_core
+         COMMAND ${CMAKE_COMMAND} -DCXX=${CMAKE_CXX_COMPILER} -DINCLUDE=${PROJECT_SOURCE_DIR}/include
+                 -DOUT=${CMAKE_CURRENT_BINARY_DIR}/umbrella_includes_core
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/umbrella/check.cmake)
+set_tests_properties(umbrella_includes_core PROPERTIES LABELS "consumer" TIMEOUT 120)
+
 # Consumers: add_subdirectory, an installed find_package, a refused wrong
 # major version, and pkg-config. Each builds a tiny program against us.
 foreach(mode subdir installed wrong_major pkgconfig)

@@ -20,6 +20,7 @@
 #include <arenakit/region.hpp>
 #include <arenakit/slot_id.hpp>
 
+#include <arenakit/concepts/buf_ring_pool.hpp>
 #include <arenakit/concepts/cpu_sync.hpp>
 #include <arenakit/concepts/mapper.hpp>
 #include <arenakit/concepts/memory_source.hpp>
@@ -43,6 +44,7 @@
 #include <arenakit/sync/host_memory.hpp>
 
 #include <arenakit/arena/arena.hpp>
+#include <arenakit/arena/presets.hpp>
 #include <arenakit/epoch/epoch.hpp>
 #include <arenakit/lists/llist.hpp>
 #include <arenakit/lists/release_list.hpp>
@@ -50,5 +52,8 @@
 #include <arenakit/page_pool/page_pool.hpp>
 #include <arenakit/recv/owned_pool.hpp>
 #include <arenakit/recv/recv_pool.hpp>
+#include <arenakit/tokens/arena_binding.hpp>
+#include <arenakit/tokens/binding_group.hpp>
 #include <arenakit/tokens/format.hpp>
+#include <arenakit/tokens/return_ring.hpp>
 #include <arenakit/tokens/token_tracker.hpp>

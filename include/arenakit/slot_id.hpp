@@ -9,10 +9,12 @@
  *     | tag: 8 | shard: 24 - index_bits | index: index_bits |
  *
  * - `tag` identifies the arena that minted the id (1..255, never 0), so an id
- *   handed to the wrong arena is refused. With 255 tags a foreign id is caught
- *   unless the two arenas share a tag; arenas created in sequence get distinct
- *   tags until 255 live arenas wrap the counter, and a tag can be set
- *   explicitly in ArenaConfig.
+ *   handed to the wrong arena is refused. A new arena takes a tag that no
+ *   live arena holds (however many were created and destroyed before), so
+ *   live arenas have distinct tags while there are at most 255 of them; past
+ *   that, tags are shared and ids of two arenas sharing one are not told
+ *   apart. A tag can also be set explicitly in ArenaConfig (automatic tags
+ *   then avoid it).
  * - `index_bits` is ceil(log2(slots per shard)), fixed per arena.
  * - The raw value 0 is never a valid id: a default SlotId is "empty".
  */

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace arenakit;
@@ -61,6 +63,60 @@ TEST_CASE("release of an out-of-range id is refused and counted") {
   CHECK(Snapshot(c) == before);
   CHECK(arena.is_held(id));
   CHECK(arena.release(id));
+}
+
+TEST_CASE("automatic tags: a new arena never takes a live arena's tag, however many came and went") {
+  // 300 arenas created and destroyed between A and B: a counter modulo 255
+  // gave B A's tag, and A then accepted B's id and freed its own slot.
+  const ArenaConfig small{.max_shards = 4};
+  DefaultArena a(small);
+  for (int i = 0; i < 300; ++i) {
+    DefaultArena passing(small);
+    CHECK(passing.tag() != a.tag());
+  }
+  ArenaConfig fixed = small;
+  fixed.tag = static_cast<std::uint8_t>(a.tag() % 255u + 1u);
+  DefaultArena explicit_tag(fixed);
+  DefaultArena b(small);
+  CHECK(b.tag() != a.tag());
+  CHECK(b.tag() != explicit_tag.tag()); // automatic tags avoid explicit ones too
+  const SlotId from_a = a.acquire();
+  const SlotId from_b = b.acquire();
+  REQUIRE(from_a);
+  REQUIRE(from_b);
+  CHECK_FALSE(a.release(from_b));
+  CHECK(a.counters().refused_foreign == 1);
+  CHECK(a.is_held(from_a));
+  CHECK(a.release(from_a));
+  CHECK(b.release(from_b));
+  // 255 live arenas hold 255 distinct tags.
+  std::vector<std::unique_ptr<DefaultArena>> live;
+  std::vector<bool> seen(256, false);
+  seen[a.tag()] = seen[b.tag()] = seen[explicit_tag.tag()] = true;
+  for (int i = 0; i < 252; ++i) {
+    live.push_back(std::make_unique<DefaultArena>(small));
+    CHECK_FALSE(seen[live.back()->tag()]);
+    seen[live.back()->tag()] = true;
+  }
+}
+
+TEST_CASE("automatic tags: arenas created by two threads at once get distinct tags") {
+  const ArenaConfig small{.max_shards = 1};
+  std::vector<std::unique_ptr<DefaultArena>> made[2];
+  auto create = [&](int me) {
+    for (int i = 0; i < 120; ++i) made[me].push_back(std::make_unique<DefaultArena>(small));
+  };
+  std::thread t0(create, 0);
+  std::thread t1(create, 1);
+  t0.join();
+  t1.join();
+  std::vector<bool> seen(256, false);
+  for (const auto& list : made) {
+    for (const auto& arena : list) {
+      CHECK_FALSE(seen[arena->tag()]);
+      seen[arena->tag()] = true;
+    }
+  }
 }
 
 TEST_CASE("release of another arena's id is refused and leaves both arenas alone") {

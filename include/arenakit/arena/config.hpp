@@ -107,7 +107,8 @@ struct ArenaConfig {
   /// that would need one more is refused with errc::mapping_budget, counted
   /// in ArenaCounters::mapping_budget_hits, and takes nothing from the source.
   std::uint32_t max_mappings = 0;
-  /// SlotId tag (1..255); 0 picks the next one from a process-wide counter.
+  /// SlotId tag (1..255); 0 picks one that no live arena holds (see
+  /// slot_id.hpp), so that another arena's id is refused as foreign.
   std::uint8_t tag = 0;
   /// Filled by the destructor; optional, must outlive the arena.
   TeardownReport* teardown_report = nullptr;
@@ -159,10 +160,48 @@ struct SlotBuffer {
 };
 
 namespace detail {
-inline std::uint8_t next_arena_tag() noexcept {
-  static std::atomic<std::uint32_t> counter{0};
-  // Relaxed: tags only need to differ, not to order anything.
-  return static_cast<std::uint8_t>(counter.fetch_add(1, std::memory_order_relaxed) % 255u + 1u);
+/// How many live arenas hold each tag (index 0 unused). Every access is
+/// relaxed (tag-1): a count decides only which tag a new arena takes, it
+/// publishes nothing, so it pairs with nothing; atomicity alone keeps two
+/// arenas created at once off one free tag.
+inline std::atomic<std::uint32_t>* arena_tag_holders() noexcept {
+  static std::atomic<std::uint32_t> holders[256] = {};
+  return holders;
+}
+
+/**
+ * take_arena_tag - a tag for a new arena: the first that no live arena holds,
+ * looking from just past the last one given, so a tag given back is the last
+ * to be taken again. Only when all 255 are live does a tag get a second
+ * holder (the one the search started at); ids of those two arenas are then
+ * not told apart. Lock-free; give it back with give_back_arena_tag().
+ */
+inline std::uint8_t take_arena_tag() noexcept {
+  static std::atomic<std::uint32_t> cursor{0};
+  std::atomic<std::uint32_t>* const holders = arena_tag_holders();
+  const std::uint32_t start = cursor.fetch_add(1, std::memory_order_relaxed); // (tag-1)
+  for (std::uint32_t k = 0; k < 255; ++k) {
+    const std::uint32_t tag = (start + k) % 255u + 1u;
+    std::uint32_t none = 0;
+    if (holders[tag].compare_exchange_strong(none, 1, std::memory_order_relaxed)) { // (tag-1)
+      if (k != 0) cursor.fetch_add(k, std::memory_order_relaxed); // the next search starts past it (tag-1)
+      return static_cast<std::uint8_t>(tag);
+    }
+  }
+  const std::uint32_t shared = start % 255u + 1u;
+  holders[shared].fetch_add(1, std::memory_order_relaxed); // (tag-1)
+  return static_cast<std::uint8_t>(shared);
+}
+
+/// Count one more holder of @tag (an explicit ArenaConfig::tag), so that
+/// automatic tags avoid it.
+inline void hold_arena_tag(std::uint8_t tag) noexcept {
+  arena_tag_holders()[tag].fetch_add(1, std::memory_order_relaxed); // (tag-1)
+}
+
+/// An arena's tag back, at its destruction.
+inline void give_back_arena_tag(std::uint8_t tag) noexcept {
+  arena_tag_holders()[tag].fetch_sub(1, std::memory_order_relaxed); // (tag-1)
 }
 } // namespace detail
 

@@ -55,6 +55,7 @@ inline Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::~Arena() {
     for (std::uint32_t i = 0; i < shards; ++i) detail::deliberately_leaked(shards_[i]);
   }
   if (teardown_report_ != nullptr) *teardown_report_ = report;
+  if (tag_ != 0) detail::give_back_arena_tag(tag_); // last: the arena is live until here
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
@@ -107,7 +108,12 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
   shards_per_extent_ = c.shards_per_extent;
   max_mappings_ = c.max_mappings;
   max_shards_ = static_cast<std::uint32_t>(limit);
-  tag_ = c.tag != 0 ? c.tag : detail::next_arena_tag();
+  if (c.tag != 0) {
+    tag_ = c.tag;
+    detail::hold_arena_tag(tag_);
+  } else {
+    tag_ = detail::take_arena_tag();
+  }
   tag_base_ = std::uint32_t{tag_} << slot_id_position_bits;
   layout_ = Layout{nullptr, index_bits_, index_mask_, slots_per_shard_, tag_};
   layout_.word_shift = Layout::word_shift_for(index_bits_);
