@@ -170,6 +170,34 @@ BoundDecision admit_first(void* ctx, const EpochCounters& r) noexcept {
 }
 } // namespace
 
+TEST_CASE("credit one thread reserved does not take the bound from the others") {
+  // A bound of one batch: a thread's first retire reserved the whole batch
+  // (128) as credit, and every retire of every other thread was refused
+  // (with OnGarbageBound::wait: hung) although nothing was pending but one
+  // object.
+  g_freed = 0;
+  auto d = make_domain({.batch_size = 128, .garbage_bound = 128, .on_bound = OnGarbageBound::refuse});
+  EpochThread a(*d, "a");
+  REQUIRE(a.retire(new Obj{}, &free_obj) == RetireResult::accepted);
+  RetireResult from_b = RetireResult::refused_bound;
+  {
+    std::thread other([&] {
+      EpochThread b(*d, "b");
+      Obj* o = new Obj{};
+      from_b = b.retire(o, &free_obj);
+      if (from_b != RetireResult::accepted) delete o;
+    });
+    other.join();
+  }
+  CHECK(from_b == RetireResult::accepted);
+  Obj* o = new Obj{};
+  const RetireResult domain_level = d->retire(o, &free_obj);
+  CHECK(domain_level == RetireResult::accepted);
+  if (domain_level != RetireResult::accepted) delete o;
+  CHECK(d->counters().reserved <= 128);
+  CHECK(d->counters().refused == 0);
+}
+
 TEST_CASE("bound action callback: sees the report, admits or refuses") {
   g_freed = 0;
   CallbackSeen seen;

@@ -69,6 +69,26 @@ TEST_CASE("the arena geometry is derived from (buffer size, count)") {
   CHECK(check_spec(RecvPoolSpec{.buffer_size = 4}) == errc::invalid_config);
   CHECK(check_spec(RecvPoolSpec{.buffers = 40000}) == errc::invalid_config);
   CHECK(check_spec(RecvPoolSpec{.buffer_size = 4096, .shard_size = 3000}) == errc::invalid_config);
+  CHECK(check_spec(RecvPoolSpec{.buffer_size = 16, .buffers = 2, .shard_size = 32}) == errc::invalid_config);
+  // A spec check_spec refuses gives a geometry every arena refuses (it divided
+  // by zero before), not a crash.
+  CHECK(arena_config_for(RecvPoolSpec{.buffer_size = 4096, .buffers = 4, .shard_size = 3000}).slot_size == 0);
+  CHECK(arena_config_for(RecvPoolSpec{.buffer_size = 4}).slot_size == 0);
+}
+
+TEST_CASE("OwnedRecvPool: every spec check_spec accepts builds, tiny ones included") {
+  // Fewer than 64 bytes of buffers in all asked for a shard under the
+  // arena's 64-byte minimum, and the pool failed with invalid_config.
+  for (const std::uint32_t size : {8u, 16u, 24u, 32u, 48u, 63u}) {
+    for (const std::uint32_t count : {1u, 2u, 3u, 7u}) {
+      const RecvPoolSpec spec{.buffer_size = size, .buffers = count, .mode = PoolMode::connectionless};
+      REQUIRE(!check_spec(spec));
+      CHECK(arena_config_for(spec).shard_size >= 64);
+      OwnedRecvPool<> owned(spec);
+      CHECK_MESSAGE(owned, "buffer_size ", size, " buffers ", count, ": ", owned.error().message());
+      if (owned) CHECK(owned.pool().size() == count);
+    }
+  }
 }
 
 TEST_CASE("OwnedRecvPool: every buffer from one spec, the arena destroyed after the pool, clean") {

@@ -85,8 +85,10 @@ TEST_CASE("binding group: a binding id no member has is refused and counted; the
   CHECK(r.released == 1);
   CHECK(r.refused == 1);
   CHECK(g.refused() == 1);
+  CHECK(g.refused_for(TokenRefusal::wrong_binding) == 1);
   CHECK(g.deliver(*c, 5, std::vector<std::uint32_t>{1, 2}).refused == 2); // no member 5
   CHECK(g.refused() == 3);
+  CHECK(g.refused_for(TokenRefusal::out_of_range) == 2);
 }
 
 TEST_CASE("binding group: the work cap holds across bindings") {
@@ -105,6 +107,57 @@ TEST_CASE("binding group: the work cap holds across bindings") {
   const ReturnOutcome rest = give_back(g, *c, {{g.token(1, 4), 4}});
   CHECK(rest.released == 4);
   CHECK_FALSE(rest.capped);
+}
+
+TEST_CASE("binding group: a range over the group's cap is refused by the group, even where its member's cap is larger") {
+  // Caps 4096 and 16: the group's is 16. Before, a range of 100 of the
+  // larger member was charged 1 and handed over, the member did all 100,
+  // and ranges_done claimed ranges its member had stopped short of.
+  TokenTracker<> a = make(1, 4096), b = make(2, 16);
+  Group g;
+  REQUIRE(g.add(a) == std::error_code{});
+  REQUIRE(g.add(b) == std::error_code{});
+  auto c = g.open();
+  std::vector<std::uint32_t> pages;
+  for (std::uint32_t p = 0; p < 200; ++p) pages.push_back(p);
+  REQUIRE(g.deliver(*c, 0, pages).delivered == 200);
+  std::vector<TokenRange64> big;
+  for (std::uint32_t k = 0; k < 2; ++k) big.push_back({g.token(0, k * 100), 100});
+  const ReturnOutcome r = g.return_tokens(*c, big);
+  CHECK(r.released == 0);
+  CHECK(r.refused == 2);
+  CHECK(r.ranges_done == 2);
+  CHECK_FALSE(r.capped);
+  CHECK(g.refused_for(TokenRefusal::huge_count) == 2);
+  CHECK(a.counters().outstanding() == 200); // nothing was given back behind the caller's back
+  // In ranges the group's cap allows, everything comes back, call by call,
+  // and ranges_done says exactly where to resume.
+  std::vector<TokenRange64> ranges;
+  for (std::uint32_t p = 0; p < 200; p += 10) ranges.push_back({g.token(0, p), 10});
+  std::size_t at = 0;
+  std::uint64_t released = 0;
+  int calls = 0;
+  while (at < ranges.size()) {
+    const ReturnOutcome o = g.return_tokens(*c, std::span<const TokenRange64>(ranges).subspan(at));
+    CHECK(o.released <= 16);
+    CHECK(o.ranges_done == 1); // 10 fits, 10 + 10 does not
+    released += o.released;
+    at += o.ranges_done;
+    ++calls;
+  }
+  CHECK(calls == 20);
+  CHECK(released == 200);
+  CHECK(a.counters().outstanding() == 0);
+}
+
+TEST_CASE("binding group: an empty group refuses every range, counted") {
+  Group g;
+  const Group::Consumer nobody{};
+  const ReturnOutcome r = give_back(g, nobody, {{1, 1}, {2, 3}});
+  CHECK(r.refused == 2);
+  CHECK(r.released == 0);
+  CHECK(r.ranges_done == 2);
+  CHECK(g.refused_for(TokenRefusal::wrong_binding) == 2);
 }
 
 TEST_CASE("binding group: add() refuses what cannot be told apart") {

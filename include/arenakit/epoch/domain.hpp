@@ -16,6 +16,7 @@
 #include <arenakit/error.hpp>
 #include <arenakit/lists/llist.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -167,6 +168,17 @@ private:
     detail::epoch_full_fence();
   }
 
+  /// Room a thread reserves at once for its next retires: a batch, but at
+  /// most a quarter of the bound shared among the registered threads, so
+  /// that credit one thread reserved and has not used yet cannot take the
+  /// whole bound from the others (a bound of 128 with a batch of 128 let
+  /// one retire by one thread refuse, or with OnGarbageBound::wait hang,
+  /// every other thread).
+  std::size_t credit_chunk() const noexcept {
+    const std::size_t threads = std::max<std::size_t>(1, registered_hint_.load(std::memory_order_relaxed)); // (ep-C1)
+    return std::min(config_.batch_size, std::max<std::size_t>(1, config_.garbage_bound / (4 * threads)));
+  }
+
   /// Reserves up to @want units of room against the bound (hard: CAS).
   std::size_t reserve(std::size_t want) noexcept {
     // Relaxed: a budget, not a publication (objects travel through buckets).
@@ -263,6 +275,9 @@ private:
   alignas(cache_line_size) mutable detail::SpinLock lock_;
   EpochThread* threads_ = nullptr;
   std::size_t registered_ = 0;
+  /// registered_, readable without the lock for credit_chunk() (ep-C1:
+  /// relaxed, a sizing hint that pairs with nothing).
+  std::atomic<std::size_t> registered_hint_{0};
   EpochConfig config_;
   std::atomic<std::uint64_t> retired_{0};
   std::atomic<std::uint64_t> reclaimed_{0};

@@ -47,6 +47,7 @@ public:
     next_ = domain.threads_;
     domain.threads_ = this;
     ++domain.registered_;
+    domain.registered_hint_.store(domain.registered_, std::memory_order_relaxed); // (ep-C1) under the lock
   }
 
   EpochThread(const EpochThread&) = delete;
@@ -72,6 +73,7 @@ public:
       }
     }
     --domain_->registered_;
+    domain_->registered_hint_.store(domain_->registered_, std::memory_order_relaxed); // (ep-C1) under the lock
   }
 
   /**
@@ -166,7 +168,7 @@ private:
   friend class EpochDomain;
 
   bool refill_credit() noexcept {
-    const std::size_t want = domain_->config_.batch_size;
+    const std::size_t want = domain_->credit_chunk();
     credit_ = domain_->reserve(want);
     if (credit_ != 0) return true;
     // At the bound: make our own garbage reclaimable, try once, then the policy.

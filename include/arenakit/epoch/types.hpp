@@ -91,7 +91,9 @@ struct EpochConfig {
   std::size_t reclaim_threshold = 1024;
   /// See reclaim_threshold; 0 means no interval (the threshold alone).
   std::uint32_t reclaim_interval_us = 1000;
-  /// Most retired-not-freed objects the domain holds (>= 1).
+  /// Most retired-not-freed objects the domain holds (>= 1). Room a thread
+  /// has reserved for its next retires counts too: a thread reserves at most
+  /// min(batch_size, garbage_bound / (4 x registered threads)) at a time.
   std::size_t garbage_bound = std::size_t{1} << 20;
   OnGarbageBound on_bound = OnGarbageBound::refuse;
   BoundCallback bound_callback = nullptr; ///< required with OnGarbageBound::callback

@@ -44,24 +44,34 @@ struct RecvPoolSpec {
   std::size_t shard_size = 0;       ///< bytes per shard (one mapping each); 0 = derived
 };
 
-/// The spec's error, if any: errc::invalid_config for a size or count out of range.
+/// The smallest shard an arena takes (ArenaConfig::shard_size).
+inline constexpr std::size_t min_shard_size = 64;
+
+/// The spec's error, if any: errc::invalid_config for a size or count out
+/// of range, or an explicit shard_size that is not a power of two of at
+/// least max(buffer_size, 64).
 inline std::error_code check_spec(const RecvPoolSpec& s) noexcept {
   if (s.buffer_size < 8 || s.buffer_size > (1u << 31) || s.buffers == 0 || s.buffers > 32768)
     return errc::invalid_config;
-  if (s.shard_size != 0 && (!std::has_single_bit(s.shard_size) || s.shard_size < s.buffer_size))
+  if (s.shard_size != 0 &&
+      (!std::has_single_bit(s.shard_size) || s.shard_size < s.buffer_size || s.shard_size < min_shard_size))
     return errc::invalid_config;
   return {};
 }
 
-/// The arena geometry for @s (see the file comment); meaningless if check_spec fails.
+/// The arena geometry for @s (see the file comment). If check_spec fails,
+/// a configuration every arena refuses (slot_size 0).
 inline ArenaConfig arena_config_for(const RecvPoolSpec& s) noexcept {
+  if (check_spec(s)) return ArenaConfig{.slot_size = 0};
   ArenaConfig c;
   c.slot_size = s.buffer_size;
   std::size_t shard = s.shard_size;
   if (shard == 0) {
+    // At least an arena's smallest shard: a pool of a few tiny buffers
+    // (2 x 16 B) would otherwise ask for a 32-byte shard and be refused.
     const std::size_t one = std::bit_ceil(std::size_t{s.buffer_size});
     const std::size_t all = std::bit_ceil(std::size_t{s.buffer_size} * s.buffers);
-    shard = std::max(one, std::min(all, std::size_t{64} * 1024));
+    shard = std::max({one, std::min(all, std::size_t{64} * 1024), min_shard_size});
   }
   c.shard_size = shard;
   const std::size_t per_shard = shard / s.buffer_size;

@@ -22,10 +22,15 @@
  * - return_tokens(c, ranges): any thread. Runs of consecutive ranges of one
  *   binding go to that member in one call, in order. A range whose binding
  *   id names no member is refused (wrong_binding, counted by the group).
- *   Work cap: the group charges every range before it is handed over (its
- *   count, or 1 for an empty or oversized one) against the smallest cap of
- *   its members; a range that does not fit stops the call (ranges_done,
- *   capped), as a single tracker's cap does.
+ *   Work cap: the group's cap is the smallest of its members'. A range
+ *   longer than it is refused by the group (huge_count: no call of the
+ *   group could do it, even where its own member's cap is larger), and
+ *   charged 1. Every other range is charged its count (1 if empty) before
+ *   it is handed over; a range that does not fit stops the call
+ *   (ranges_done, capped), as a single tracker's cap does. A member's own
+ *   outcome is honoured too: ranges_done never counts a range it did not
+ *   do. The group counts its refusals by reason (refused_for()).
+ *   An empty group refuses every range (wrong_binding).
  * - close(c): any thread; closes the consumer in every member and sums what
  *   came back. Progress, barriers and refusals are each member's.
  */
@@ -96,7 +101,7 @@ public:
   /// group refuses every page (out_of_range, counted by the group).
   DeliverOutcome deliver(const Consumer& c, std::size_t b, std::span<const std::uint32_t> pages) noexcept {
     if (b >= size_) {
-      refused_.fetch_add(pages.size(), std::memory_order_relaxed); // statistic
+      refuse(TokenRefusal::out_of_range, pages.size());
       return {0, pages.size(), TokenRefusal::out_of_range};
     }
     return members_[b]->deliver(c.handles[b], pages);
@@ -110,14 +115,30 @@ public:
   /// return_tokens() - see the file comment.
   ReturnOutcome return_tokens(const Consumer& c, std::span<const TokenRange64> ranges) noexcept {
     ReturnOutcome out;
+    if (size_ == 0) {
+      out.refused = ranges.size();
+      refuse(TokenRefusal::wrong_binding, ranges.size());
+      out.ranges_done = ranges.size();
+      return out;
+    }
     std::uint64_t budget = cap_;
     std::size_t i = 0;
     while (i < ranges.size()) {
+      if (ranges[i].count > cap_) { // oversized: refused here, whatever its member's cap
+        if (budget == 0) {
+          out.capped = true;
+          break;
+        }
+        --budget;
+        ++out.refused;
+        refuse(TokenRefusal::huge_count, 1);
+        ++i;
+        continue;
+      }
       const std::size_t b = member_of(ranges[i].start);
       std::size_t j = i;
-      for (; j < ranges.size() && member_of(ranges[j].start) == b; ++j) {
-        const std::uint64_t n = ranges[j].count;
-        const std::uint64_t cost = n == 0 || n > cap_ ? 1 : n;
+      for (; j < ranges.size() && ranges[j].count <= cap_ && member_of(ranges[j].start) == b; ++j) {
+        const std::uint64_t cost = ranges[j].count == 0 ? 1 : ranges[j].count;
         if (cost > budget) {
           out.capped = true;
           break;
@@ -126,11 +147,16 @@ public:
       }
       if (b == size_) { // no member has this binding id
         out.refused += j - i;
-        refused_.fetch_add(j - i, std::memory_order_relaxed); // statistic
+        refuse(TokenRefusal::wrong_binding, j - i);
       } else if (j != i) {
         const ReturnOutcome r = members_[b]->return_tokens(c.handles[b], ranges.subspan(i, j - i));
         out.released += r.released;
         out.refused += r.refused;
+        if (r.ranges_done != j - i || r.capped) { // the member stopped early: resume there
+          i += r.ranges_done;
+          out.capped = true;
+          break;
+        }
       }
       i = j;
       if (out.capped) break;
@@ -159,8 +185,18 @@ public:
   }
 
   /// Ranges and pages the group refused itself (a binding id or index that
-  /// names no member); the members count the rest.
-  [[nodiscard]] std::uint64_t refused() const noexcept { return refused_.load(std::memory_order_relaxed); }
+  /// names no member, a range over the group's cap); the members count the
+  /// rest. Relaxed loads: statistics, pairing with nothing.
+  [[nodiscard]] std::uint64_t refused() const noexcept {
+    std::uint64_t total = 0;
+    for (const auto& n : refused_) total += n.load(std::memory_order_relaxed);
+    return total;
+  }
+  /// What the group refused itself for @reason (out_of_range: a deliver()
+  /// to a member index past the group; wrong_binding; huge_count).
+  [[nodiscard]] std::uint64_t refused_for(TokenRefusal reason) const noexcept {
+    return refused_[static_cast<std::size_t>(reason)].load(std::memory_order_relaxed);
+  }
 
 private:
   /// The member whose binding id @token carries, or size_ for none.
@@ -171,10 +207,15 @@ private:
     return size_;
   }
 
+  /// Count @n refusals for @reason (relaxed: a statistic, pairs with nothing).
+  void refuse(TokenRefusal reason, std::uint64_t n) noexcept {
+    refused_[static_cast<std::size_t>(reason)].fetch_add(n, std::memory_order_relaxed);
+  }
+
   std::array<TrackerT*, MaxBindings> members_{};
   std::size_t size_ = 0;
   std::uint32_t cap_ = 0;
-  std::atomic<std::uint64_t> refused_{0};
+  std::array<std::atomic<std::uint64_t>, token_refusal_count> refused_{};
 };
 
 } // namespace arenakit
