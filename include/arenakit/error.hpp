@@ -22,7 +22,7 @@ namespace arenakit {
 enum class errc : int {
   ok = 0,
   invalid_config = 1,    ///< a size is not a power of two, zero, or inconsistent
-  id_space_exhausted,    ///< the limit needs more shards than a 32-bit id can name
+  id_space_exhausted,    ///< more ids than the id layout can name (an arena's shards x slots per shard, a token's pages or binding id)
   out_of_memory,         ///< the memory source could not provide a region
   map_failed,            ///< the mapper refused to map a region
   limit_reached,         ///< growth would pass the configured shard or byte limit
@@ -41,7 +41,9 @@ struct ErrcErrors {
   static constexpr detail::ErrorMessage<errc> messages[] = {
       {errc::ok, "success"},
       {errc::invalid_config, "invalid configuration"},
-      {errc::id_space_exhausted, "configuration needs more shards than a 32-bit slot id can name"},
+      {errc::id_space_exhausted,
+       "configuration names more than its ids can: an arena's shards x slots per shard past 2^24 "
+       "(24 bits of a 32-bit slot id), or a token's pages or binding id past the token's width"},
       {errc::out_of_memory, "memory source could not provide a region"},
       {errc::map_failed, "mapper could not map the region"},
       {errc::limit_reached, "configured shard or byte limit reached"},
