@@ -114,6 +114,44 @@ TEST_CASE("DmabufSource carves aligned offsets, refuses when exhausted, and carv
   CHECK(c.refused_deallocations == 3);
 }
 
+TEST_CASE("DmabufSource: only a live region exactly as handed out is taken back; a sub-range or a straddle changes nothing") {
+  // Before: a range across two live regions, or inside one, was merged into
+  // the free list, and the next allocate handed out bytes of a live region.
+  FakeDmabuf buf(1024 * KiB);
+  DmabufSource src(buf.imp);
+  auto a = src.allocate(64 * KiB, 4 * KiB);
+  auto b = src.allocate(64 * KiB, 4 * KiB);
+  REQUIRE(a);
+  REQUIRE(b);
+  const DmabufSourceCounters before = src.counters();
+  Region straddle = *a;
+  straddle.dmabuf_offset = 32 * KiB; // the second half of a, the first half of b
+  src.deallocate(straddle);
+  Region inside = *a;
+  inside.dmabuf_offset = 8 * KiB;
+  inside.size = 4 * KiB;
+  src.deallocate(inside);
+  Region shorter = *a;
+  shorter.size = 32 * KiB; // a's start, not its size
+  src.deallocate(shorter);
+  DmabufSourceCounters c = src.counters();
+  CHECK(c.refused_deallocations == 3);
+  CHECK(c.regions == before.regions);
+  CHECK(c.bytes_in_use == before.bytes_in_use);
+  CHECK(c.free_extents == before.free_extents);
+  auto next = src.allocate(4 * KiB, 4 * KiB);
+  REQUIRE(next);
+  CHECK(next->dmabuf_offset == 128 * KiB); // after b, not inside a
+  src.deallocate(*a);
+  src.deallocate(*b);
+  src.deallocate(*next);
+  c = src.counters();
+  CHECK(c.refused_deallocations == 3);
+  CHECK(c.regions == 0);
+  CHECK(c.bytes_in_use == 0);
+  CHECK(c.free_extents == 1);
+}
+
 TEST_CASE("DmabufSource: alignment leaves a head gap that is reused; bad arguments are refused") {
   FakeDmabuf buf(256 * KiB, true, 64 * KiB);
   DmabufSource src(buf.imp);

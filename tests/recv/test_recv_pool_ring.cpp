@@ -521,3 +521,31 @@ TEST_CASE("bundles where the kernel has them: one receive fills consecutive buff
   if (br.bundles()) CHECK(largest > 1); // 10000 bytes queued before the receive: one CQE, ten buffers
   MESSAGE("largest bundle: ", largest, " buffers");
 }
+
+TEST_CASE("a bundle CQE naming a buffer the ring does not hold is refused and counted; nothing is taken") {
+  // Before: an out-of-range bid was read past the order table, and a bid
+  // not in the ring (free in the pool, never provided) delivered the
+  // buffers at a stale position, still in the kernel's ring.
+  require_buf_rings();
+  Uring u;
+  TestArena arena(ArenaConfig{.slot_size = 1024, .shard_size = 64 * 1024, .max_shards = 1});
+  Pool pool(arena, RecvPoolConfig{.buffers = 16, .mode = PoolMode::connectionless});
+  Ring br(u.ring, pool, BufRingConfig{.entries = 8, .group_id = 24, .bundles = true});
+  REQUIRE(br);
+  if (!br.bundles()) {
+    MESSAGE("bundles off (no IORING_FEAT_RECVSEND_BUNDLE): the bundle path is not reached");
+    return;
+  }
+  const unsigned in_ring = br.in_ring();
+  REQUIRE(in_ring == 8);
+  const auto before = pool.counters();
+  for (const std::uint16_t bid : {std::uint16_t{60000}, std::uint16_t{15}}) { // out of range; never provided
+    const RecvEvent e = br.complete(fake_recv_cqe(br, bid, 3000));
+    CHECK(e.kind == RecvEventKind::error);
+    CHECK_FALSE(e);
+  }
+  CHECK(br.counters().bad_bids == 2);
+  CHECK(br.in_ring() == in_ring);
+  CHECK(pool.counters().delivered == before.delivered);
+  CHECK(pool.counters().held == before.held);
+}

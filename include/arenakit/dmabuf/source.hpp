@@ -16,8 +16,11 @@
  *   the request the buffer is exhausted: errc::out_of_memory, nothing changes.
  * - deallocate(region) gives the range back and merges it with free
  *   neighbours, so an arena that releases its shards (release_memory) can
- *   carve them again. A region that is not of this buffer, or that overlaps
- *   free space (a double deallocate), is refused and counted — never merged.
+ *   carve them again. Only a region handed out and still live, exactly as
+ *   handed out (offset and size), is taken: one of another buffer, a double
+ *   deallocate, a sub-range of a live region or a range across two is
+ *   refused and counted, and changes nothing (a table of live regions,
+ *   sorted by offset, decides).
  * - The free list never needs memory in deallocate: allocate keeps room for
  *   one extent more than there are live regions (free extents are separated
  *   by live ones, so that bound holds), and fails with errc::out_of_memory,
@@ -62,8 +65,7 @@ public:
   explicit DmabufSource(const DmabufImport& buf) noexcept : buf_(&buf) {}
 
   DmabufSource(DmabufSource&& o) noexcept
-      : buf_(std::exchange(o.buf_, nullptr)), free_(std::move(o.free_)),
-        free_count_(std::exchange(o.free_count_, 0)), free_cap_(std::exchange(o.free_cap_, 0)),
+      : buf_(std::exchange(o.buf_, nullptr)), free_(std::exchange(o.free_, {})), live_(std::exchange(o.live_, {})),
         started_(std::exchange(o.started_, false)), counters_(std::exchange(o.counters_, {})) {}
   DmabufSource& operator=(DmabufSource&&) = delete;
   DmabufSource(const DmabufSource&) = delete;
@@ -74,30 +76,32 @@ public:
     if (bytes == 0 || alignment == 0 || (alignment & (alignment - 1)) != 0) return errc::invalid_config;
     if (buf_->cpu_mapped() && alignment > buf_->cpu_alignment()) return errc::invalid_config;
     if (!started_) {
-      if (!reserve(2)) return errc::out_of_memory;
-      free_[0] = Extent{0, buf_->size()};
-      free_count_ = 1;
+      if (!free_.reserve(2)) return errc::out_of_memory;
+      free_.insert(0, Extent{0, buf_->size()});
       started_ = true;
     }
-    // Room for the split below, and for every later deallocate (see the file comment).
-    if (!reserve(static_cast<std::size_t>(counters_.regions) + 2)) return errc::out_of_memory;
-    for (std::size_t i = 0; i < free_count_; ++i) {
-      const Extent e = free_[i];
+    // Room for the split below, for every later deallocate (see the file
+    // comment), and for this region in the live table.
+    const auto regions = static_cast<std::size_t>(counters_.regions);
+    if (!free_.reserve(regions + 2) || !live_.reserve(regions + 1)) return errc::out_of_memory;
+    for (std::size_t i = 0; i < free_.count; ++i) {
+      const Extent e = free_.at[i];
       const std::uint64_t at = (e.offset + alignment - 1) & ~(std::uint64_t{alignment} - 1);
       if (at < e.offset || at - e.offset > e.size || e.size - (at - e.offset) < bytes) continue;
       const Extent head{e.offset, at - e.offset};
       const Extent tail{at + bytes, e.offset + e.size - (at + bytes)};
       // Replace e by its non-empty remainders, keeping the list sorted.
       if (head.size != 0 && tail.size != 0) {
-        insert_at(i + 1, tail);
-        free_[i] = head;
+        free_.insert(i + 1, tail);
+        free_.at[i] = head;
       } else if (head.size != 0) {
-        free_[i] = head;
+        free_.at[i] = head;
       } else if (tail.size != 0) {
-        free_[i] = tail;
+        free_.at[i] = tail;
       } else {
-        erase_at(i);
+        free_.erase(i);
       }
+      live_.insert(live_.upper(at), Extent{at, bytes});
       ++counters_.regions;
       counters_.bytes_in_use += bytes;
       Region r;
@@ -121,39 +125,33 @@ public:
     }
     const std::uint64_t off = r.dmabuf_offset;
     const std::uint64_t end = off + r.size;
-    // First free extent that starts after off.
-    std::size_t lo = 0;
-    std::size_t hi = free_count_;
-    while (lo < hi) {
-      const std::size_t mid = lo + (hi - lo) / 2;
-      if (free_[mid].offset <= off) lo = mid + 1;
-      else hi = mid;
-    }
-    const std::size_t next = lo;
-    const bool has_prev = next > 0;
-    const bool has_next = next < free_count_;
-    // Overlapping free space means this range (or part of it) is not live.
-    if ((has_prev && free_[next - 1].offset + free_[next - 1].size > off) ||
-        (has_next && free_[next].offset < end)) {
+    // Exactly a live region, or nothing: a sub-range of one, a range across
+    // two, or one already free would corrupt the free list.
+    const std::size_t live = live_.upper(off);
+    if (live == 0 || live_.at[live - 1].offset != off || live_.at[live - 1].size != r.size) {
       ++counters_.refused_deallocations;
       return;
     }
-    const bool join_prev = has_prev && free_[next - 1].offset + free_[next - 1].size == off;
-    const bool join_next = has_next && free_[next].offset == end;
+    const std::size_t next = free_.upper(off); // first free extent after off
+    const bool has_prev = next > 0;
+    const bool has_next = next < free_.count;
+    const bool join_prev = has_prev && free_.at[next - 1].offset + free_.at[next - 1].size == off;
+    const bool join_next = has_next && free_.at[next].offset == end;
+    if (!join_prev && !join_next && free_.count == free_.cap) { // cannot happen: allocate kept room
+      ++counters_.refused_deallocations;
+      return;
+    }
+    live_.erase(live - 1);
     if (join_prev && join_next) {
-      free_[next - 1].size += r.size + free_[next].size;
-      erase_at(next);
+      free_.at[next - 1].size += r.size + free_.at[next].size;
+      free_.erase(next);
     } else if (join_prev) {
-      free_[next - 1].size += r.size;
+      free_.at[next - 1].size += r.size;
     } else if (join_next) {
-      free_[next].offset = off;
-      free_[next].size += r.size;
+      free_.at[next].offset = off;
+      free_.at[next].size += r.size;
     } else {
-      if (free_count_ == free_cap_) { // only a bogus sub-range of a live region gets here
-        ++counters_.refused_deallocations;
-        return;
-      }
-      insert_at(next, Extent{off, r.size});
+      free_.insert(next, Extent{off, r.size});
     }
     --counters_.regions;
     counters_.bytes_in_use -= r.size;
@@ -161,7 +159,7 @@ public:
 
   DmabufSourceCounters counters() const noexcept {
     DmabufSourceCounters c = counters_;
-    c.free_extents = free_count_;
+    c.free_extents = free_.count;
     return c;
   }
 
@@ -173,33 +171,49 @@ private:
     std::uint64_t size;
   };
 
-  bool reserve(std::size_t need) noexcept {
-    if (need <= free_cap_) return true;
-    std::size_t cap = free_cap_ == 0 ? 8 : free_cap_;
-    while (cap < need) cap *= 2;
-    std::unique_ptr<Extent[]> grown(new (std::nothrow) Extent[cap]);
-    if (!grown) return false;
-    for (std::size_t i = 0; i < free_count_; ++i) grown[i] = free_[i];
-    free_ = std::move(grown);
-    free_cap_ = cap;
-    return true;
-  }
+  /// A sorted array of extents whose room is reserved ahead, so that
+  /// insert() never allocates (deallocate is noexcept and allocation-free).
+  struct Extents {
+    std::unique_ptr<Extent[]> at;
+    std::size_t count = 0;
+    std::size_t cap = 0;
 
-  void insert_at(std::size_t i, Extent e) noexcept { // precondition: free_count_ < free_cap_
-    for (std::size_t j = free_count_; j > i; --j) free_[j] = free_[j - 1];
-    free_[i] = e;
-    ++free_count_;
-  }
-
-  void erase_at(std::size_t i) noexcept {
-    for (std::size_t j = i + 1; j < free_count_; ++j) free_[j - 1] = free_[j];
-    --free_count_;
-  }
+    bool reserve(std::size_t need) noexcept {
+      if (need <= cap) return true;
+      std::size_t grown_cap = cap == 0 ? 8 : cap;
+      while (grown_cap < need) grown_cap *= 2;
+      std::unique_ptr<Extent[]> grown(new (std::nothrow) Extent[grown_cap]);
+      if (!grown) return false;
+      for (std::size_t i = 0; i < count; ++i) grown[i] = at[i];
+      at = std::move(grown);
+      cap = grown_cap;
+      return true;
+    }
+    void insert(std::size_t i, Extent e) noexcept { // precondition: count < cap
+      for (std::size_t j = count; j > i; --j) at[j] = at[j - 1];
+      at[i] = e;
+      ++count;
+    }
+    void erase(std::size_t i) noexcept {
+      for (std::size_t j = i + 1; j < count; ++j) at[j - 1] = at[j];
+      --count;
+    }
+    /// The index of the first extent that starts after @off (binary search).
+    std::size_t upper(std::uint64_t off) const noexcept {
+      std::size_t lo = 0;
+      std::size_t hi = count;
+      while (lo < hi) {
+        const std::size_t mid = lo + (hi - lo) / 2;
+        if (at[mid].offset <= off) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    }
+  };
 
   const DmabufImport* buf_ = nullptr;
-  std::unique_ptr<Extent[]> free_;
-  std::size_t free_count_ = 0;
-  std::size_t free_cap_ = 0;
+  Extents free_; ///< free space, sorted by offset
+  Extents live_; ///< regions handed out, sorted by offset: deallocate takes only these
   bool started_ = false;
   DmabufSourceCounters counters_{};
 };

@@ -332,12 +332,30 @@ RecvEvent UringBufRing<Pool>::finish_bundle(RecvEvent e, const io_uring_cqe& cqe
   e.rearm = (cqe.flags & IORING_CQE_F_MORE) == 0;
   if (e.rearm) ++counters_.multishot_ends;
   e.bid = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+  if (e.bid >= pool_->size() || !in_ring_[e.bid]) {
+    // A first buffer the ring does not hold: its order-table position is
+    // meaningless, and the buffers it would name may still be the
+    // kernel's. Refused as the single-buffer path refuses it (counted in
+    // bad_bids), nothing taken.
+    ++counters_.bad_bids;
+    ++counters_.errors;
+    e.kind = RecvEventKind::error;
+    e.error = -EINVAL;
+    return e;
+  }
   e.bundle = static_cast<std::uint16_t>((total + len - 1) / len);
   e.bundle_bytes = total;
+  const unsigned first = pos_of_[e.bid];
   unsigned delivered = 0;
   for (unsigned i = 0; i < e.bundle; ++i) {
     const RecvView part = bundle_view(e, i);
-    if (!take_from_ring(part.bid)) break;
+    // Each buffer must be the one the ring holds at that position (a stale
+    // order-table entry names a buffer re-provided elsewhere).
+    if (pos_of_[part.bid] != ((first + i) & static_cast<unsigned>(mask_))) {
+      ++counters_.bad_bids;
+      break;
+    }
+    if (!take_from_ring(part.bid)) break; // counted there
     const RecvView v = pool_->deliver(conn, part.bid, part.bytes);
     if (i == 0) e.view = v;
     if (!v) {
