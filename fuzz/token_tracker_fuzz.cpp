@@ -396,17 +396,29 @@ void run_group(Input& in) {
       }
       const auto out = g.return_tokens(c[k], std::span<const TokenRange64>(ranges));
       const bool closed = !open[k]; // members refuse its calls; the group still refuses unknown ids
-      // The group's rule (tokens/binding_group.hpp): runs of one member,
-      // each range charged (its count, 1 when empty or oversized) first.
+      // The group's rule (tokens/binding_group.hpp): a range over the cap is
+      // refused by the group itself (huge_count, charged 1); the rest go in
+      // runs of one member, each range charged (its count, 1 when empty) first.
       std::uint64_t budget = cap, released = 0, refused = 0;
       std::size_t i = 0;
       bool capped = false;
       while (i < ranges.size() && !capped) {
+        if (ranges[i].count > cap) {
+          if (budget == 0) {
+            capped = true;
+            break;
+          }
+          --budget;
+          ++group_refused;
+          ++refused;
+          ++i;
+          continue;
+        }
         const std::size_t b = member[i];
         std::size_t j = i;
-        for (; j < ranges.size() && member[j] == b; ++j) {
+        for (; j < ranges.size() && ranges[j].count <= cap && member[j] == b; ++j) {
           const std::uint64_t n = ranges[j].count;
-          const std::uint64_t cost = n == 0 || n > cap ? 1 : n;
+          const std::uint64_t cost = n == 0 ? 1 : n;
           if (cost > budget) {
             capped = true;
             break;
@@ -424,9 +436,7 @@ void run_group(Input& in) {
           const std::uint64_t n = ranges[r].count;
           if (n == 0) continue;
           TokenRefusal why{};
-          if (n > cap) {
-            why = TokenRefusal::huge_count;
-          } else if (first + n > m[b].pages) {
+          if (first + n > m[b].pages) {
             why = TokenRefusal::out_of_range;
           } else {
             for (std::uint32_t p = first; p < first + n; ++p) {
