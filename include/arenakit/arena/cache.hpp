@@ -380,8 +380,8 @@ private:
   /// release_bulk()'s check of @n ids with plain held flags, into ids_ from
   /// @kept on; returns the new count. When every id is in a shard this cache
   /// knows (one vectorised range check), the flags are taken in one tight
-  /// loop (a load and a store each, no call) until one is not `held`; the
-  /// ids taken are copied at once, and the rest go through take() one by
+  /// loop (a load and a store each, no call) until one is not `held`, each
+  /// id copied into the cache as its flag is taken; the rest go through take() one by
   /// one (so an id named twice in the batch finds its flag clear the second
   /// time, and each refusal is counted by reason).
   std::uint32_t take_plain(const SlotId* ids, std::uint32_t n, std::uint32_t kept, std::uint32_t& returned) noexcept {

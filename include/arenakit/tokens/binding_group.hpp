@@ -189,13 +189,13 @@ public:
   /// rest. Relaxed loads: statistics, pairing with nothing.
   [[nodiscard]] std::uint64_t refused() const noexcept {
     std::uint64_t total = 0;
-    for (const auto& n : refused_) total += n.load(std::memory_order_relaxed);
+    for (const auto& n : refused_) total += n.load(std::memory_order_relaxed); // a statistic: pairs with nothing
     return total;
   }
   /// What the group refused itself for @reason (out_of_range: a deliver()
   /// to a member index past the group; wrong_binding; huge_count).
   [[nodiscard]] std::uint64_t refused_for(TokenRefusal reason) const noexcept {
-    return refused_[static_cast<std::size_t>(reason)].load(std::memory_order_relaxed);
+    return refused_[static_cast<std::size_t>(reason)].load(std::memory_order_relaxed); // a statistic: pairs with nothing
   }
 
 private:

@@ -359,6 +359,8 @@ private:
     return free < room ? free : room;
   }
   bool take_from_ring(std::uint16_t bid) noexcept;
+  /// True if @bid is a pool buffer the ring holds now (the kernel may pick it).
+  bool holds(std::uint16_t bid) const noexcept { return bid < pool_->size() && in_ring_[bid] != 0; }
   void count_no_buffers() noexcept {
     ++counters_.no_buffers;
     // Dry while the pool had buffers to give: the re-provide came too late.

@@ -77,8 +77,8 @@ struct SlotLayout {
   /// more starts a cache line of its own and threads whose caches draw from
   /// different shards do not share one. Smaller shards (slots over 4 KB in
   /// 64 KB) share a line with their neighbours: a stride that kept them
-  /// apart cost a multiply on every cache acquire and release (2 of 33
-  /// instructions per pair), for shards whose large slots make these
+  /// apart cost a multiply on every cache acquire and release (2 to 3 of
+  /// 32-33 instructions per pair), for shards whose large slots make these
   /// operations rare next to the bytes they carry.
   HeldFlag* flag_at(std::uint32_t pos) const noexcept { return held + pos; }
 

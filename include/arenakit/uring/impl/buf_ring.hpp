@@ -237,7 +237,7 @@ unsigned UringBufRing<Pool>::provide(unsigned max) noexcept {
 /// Takes @bid out of the ring's books; false (counted) if the ring did not hold it.
 template <class Pool>
 bool UringBufRing<Pool>::take_from_ring(std::uint16_t bid) noexcept {
-  if (bid >= pool_->size() || !in_ring_[bid]) {
+  if (!holds(bid)) {
     ++counters_.bad_bids;
     return false;
   }
@@ -332,7 +332,7 @@ RecvEvent UringBufRing<Pool>::finish_bundle(RecvEvent e, const io_uring_cqe& cqe
   e.rearm = (cqe.flags & IORING_CQE_F_MORE) == 0;
   if (e.rearm) ++counters_.multishot_ends;
   e.bid = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-  if (e.bid >= pool_->size() || !in_ring_[e.bid]) {
+  if (!holds(e.bid)) {
     // A first buffer the ring does not hold: its order-table position is
     // meaningless, and the buffers it would name may still be the
     // kernel's. Refused as the single-buffer path refuses it (counted in
