@@ -197,6 +197,10 @@ TEST_CASE("incremental: close() with pieces out leaves their buffer held; reclai
   REQUIRE(t.unregistered);
   CHECK(t.returned == 3); // the three untouched buffers
   CHECK(s.pool.counters().held == 1);
+  // The ring is inert now: the piece is refused, counted, and the pool's books stay as they are.
+  CHECK(s.br.give_back(a).status == RecvStatus::not_held);
+  CHECK(s.br.counters().bad_piece_give_backs == 1);
+  CHECK(s.pool.counters().held == 1);
   CHECK(s.pool.reclaim_held() == 1);
   CHECK(s.pool.counters().free == 4);
 }

@@ -147,7 +147,7 @@ struct BufRingCounters {
   std::uint64_t pieces = 0;          ///< pieces delivered
   std::uint64_t piece_bytes = 0;     ///< their bytes
   std::uint64_t pieces_refused = 0;  ///< dropped: the pool refused the buffer, or max_pieces were held
-  std::uint64_t bad_piece_give_backs = 0; ///< give-back of a piece not live (twice, stale, made up)
+  std::uint64_t bad_piece_give_backs = 0; ///< give-back of a piece not live (twice, stale, made up, or after close)
   std::uint64_t early_give_backs = 0; ///< buffers given back to the pool directly while the ring still had pieces or the kernel had it: parked, not re-provided
 };
 

@@ -135,7 +135,10 @@ RecvEvent UringBufRing<Pool>::finish_piece(RecvEvent e, const io_uring_cqe& cqe,
 template <class Pool>
 GiveBack UringBufRing<Pool>::give_back_piece(std::uint64_t piece) noexcept {
   GiveBack r;
-  const std::int32_t bid = inc_ ? pieces_.close(piece) : -1;
+  // Closed (close(), or the pool's destructor): the ring is inert and its
+  // pool no longer ours to touch, so no piece answers; a buffer whose pieces
+  // were out stays held in the pool (pool.reclaim_held()).
+  const std::int32_t bid = inc_ && pool_ != nullptr ? pieces_.close(piece) : -1;
   if (bid < 0) {
     ++counters_.bad_piece_give_backs;
     r.status = RecvStatus::not_held;
