@@ -332,7 +332,9 @@ private:
       if constexpr (track_held) Layout::mark_flag(held_ + pos, HeldFlag::free);
       return Took::keep;
     } else if constexpr (track_held) {
-      HeldFlag* const flag = held_ + pos; // pos is in a register already (known())
+      // From the raw id, as acquire() marks it: the known() check's
+      // subtraction stays off the address (one lea and a copy fewer).
+      HeldFlag* const flag = flag_of_raw(id.raw);
       const HeldFlag was = plain_held ? Layout::take_flag_plain(flag) : Layout::exchange_flag(flag);
       if (ARENAKIT_UNLIKELY(was != HeldFlag::held)) return take_other(id, pos, was);
     }
