@@ -223,3 +223,25 @@ TEST_CASE("shrink: an unmap that fails keeps the extent, counted, and the next s
   CHECK(second.shards_given_back == 1);
   CHECK(calls.deallocations.load() == 1);
 }
+
+TEST_CASE("shrink: the teardown report of an arena destroyed with a slot out keeps only the shards still mapped") {
+  Calls calls;
+  TeardownReport report;
+  std::uint64_t mapped = 0;
+  {
+    ArenaConfig c = config(2);
+    c.teardown_report = &report;
+    ShrinkArena a(c, CountingMapper{&calls}, ImmediateReclaimer{}, CountingSource{&calls});
+    REQUIRE(a);
+    std::vector<SlotId> ids = burst(a, 10); // five extents of two shards
+    for (std::size_t i = 1; i < ids.size(); ++i) REQUIRE(a.release(ids[i])); // ids[0] stays out
+    REQUIRE(a.shrink(ShrinkPolicy{.keep_spare_shards = 0}).shards_given_back == 8);
+    mapped = a.counters().shards;
+    REQUIRE(mapped == 2);
+    REQUIRE(a.counters().vacant_shards == 8);
+  } // destroyed with ids[0] held: its extent is kept, the vacant ones are gone already
+  CHECK(report.slots_outstanding == 1);
+  CHECK_FALSE(report.clean);
+  CHECK(report.shards_kept == mapped);
+  CHECK(report.bytes_kept == mapped * 64 * 1024);
+}

@@ -264,8 +264,12 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::rele
   report.slots_outstanding = out;
   report.caches_alive = caches_alive;
   if (out != 0 || caches_alive) {
-    report.shards_kept = shards;
-    report.bytes_kept = std::uint64_t{shards} * shard_size_;
+    // Vacant shards (shrink() gave them back) are not kept: their memory is
+    // gone already. As counters(): written under the growth lock, which a
+    // concurrent shrink holds, so this is a statistic (relaxed).
+    const std::uint32_t vacant = stats_.vacant_shards.load(std::memory_order_relaxed);
+    report.shards_kept = shards - std::min(shards, vacant);
+    report.bytes_kept = report.shards_kept * shard_size_;
     report.clean = false;
     return errc::slots_outstanding;
   }
