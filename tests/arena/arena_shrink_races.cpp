@@ -66,3 +66,32 @@ TEST_CASE("a stale release that read its held flag before shrink() sealed the sh
   std::memset(arena.pointer(again), 1, 4096);
   CHECK(arena.release(again));
 }
+
+TEST_CASE("a reverse lookup that matched a shard before shrink() gave it back names that slot or none, never another") {
+  Arena<> arena(ArenaConfig{.slot_size = 4096, .shard_size = 64 * 1024, .max_shards = 2, .initial_shards = 2});
+  REQUIRE(arena);
+  // A slot of the second shard (a stale address once the shard is given back).
+  std::vector<SlotId> ids;
+  for (int i = 0; i < 32; ++i) ids.push_back(arena.acquire());
+  for (SlotId id : ids) REQUIRE(id);
+  const SlotId target = ids[20];
+  std::byte* const p = arena.pointer(target) + 100; // an interior address
+  REQUIRE(arena.from_pointer(p) == target);
+  for (SlotId id : ids) REQUIRE(arena.release(id));
+  SlotId got;
+  {
+    // The lookup stops after its shard matched, before it computes the id;
+    // shrink() clears the shard's view meanwhile. Read twice, the cleared
+    // base made an index of the whole address: an id of another slot.
+    pause_test::PausePoint pause(TestPoint::arena_lookup_matched);
+    std::thread lookup([&] { got = arena.from_pointer(p); });
+    pause.wait_until_paused();
+    CHECK(arena.shrink(ShrinkPolicy{.keep_spare_shards = 0}).shards_given_back == 2);
+    pause.resume();
+    lookup.join();
+  }
+  CHECK((!got || got == target));
+  CHECK_FALSE(arena.from_pointer(p)); // after the give-back: none
+  CHECK_FALSE(arena.release(target)); // and the stale id is refused
+  CHECK(arena.counters().slots_in_use == 0);
+}

@@ -36,6 +36,7 @@ enum class TestPoint : std::uint8_t {
   counted_retain_read,       ///< counted slots: retain() read the count, before its CAS
   counted_drop_read,         ///< counted slots: drop() / release() read the count, before its CAS
   token_ring_drain_run,      ///< tokens: a return ring's drain took its run of published entries, before the tracker call
+  arena_lookup_matched,      ///< arena: a reverse lookup (from_pointer / from_device_address) matched a shard, before it made the id
 };
 
 using TestHookFn = void (*)(TestPoint) noexcept;

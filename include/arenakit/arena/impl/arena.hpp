@@ -89,12 +89,17 @@ inline std::uint64_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::note_h
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 template <class Base>
 inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::locate(const detail::ShardIndex& index, std::uint64_t a, Base base) const noexcept {
+  // The base that matched is the one the index is computed from: a shrink()
+  // racing a stale address may clear the view between two reads.
+  std::uint64_t matched = 0;
   const std::uint32_t shard = index.find(a, [&](std::uint32_t s) {
     const std::uint64_t b = base(s);
+    matched = b;
     return a >= b && a - b < slots_per_shard_ * slot_size_;
   });
   if (shard == detail::ShardIndex::none) return {};
-  return make_id(shard, static_cast<std::uint32_t>((a - base(shard)) / slot_size_));
+  ARENAKIT_TEST_PAUSE(arena_lookup_matched);
+  return make_id(shard, static_cast<std::uint32_t>((a - matched) / slot_size_));
 }
 
 // --- bulk acquire and release from any thread ---
@@ -141,14 +146,14 @@ inline std::uint32_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::releas
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline std::byte* Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::pointer(SlotId id) const noexcept {
   const std::uint32_t pos = id.position();
-  std::byte* base = views_[pos >> index_bits_].cpu;
+  std::byte* base = views_[pos >> index_bits_].cpu_relaxed();
   return base == nullptr ? nullptr : base + std::size_t{pos & index_mask_} * slot_size_;
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline std::uint64_t Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::device_address(SlotId id) const noexcept {
   const std::uint32_t pos = id.position();
-  return views_[pos >> index_bits_].dev + std::uint64_t{pos & index_mask_} * slot_size_;
+  return views_[pos >> index_bits_].dev_relaxed() + std::uint64_t{pos & index_mask_} * slot_size_;
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
@@ -179,13 +184,13 @@ template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class Ch
 inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::from_pointer(const void* p) const noexcept {
   const auto a = reinterpret_cast<std::uint64_t>(p);
   return locate(cpu_index_, a, [this](std::uint32_t s) {
-    return reinterpret_cast<std::uint64_t>(views_[s].cpu);
+    return reinterpret_cast<std::uint64_t>(views_[s].cpu_relaxed());
   });
 }
 
 template <class MapperT, class SlotsT, class ReclaimerT, class SourceT, class CheckT>
 inline SlotId Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::from_device_address(std::uint64_t a) const noexcept {
-  return locate(dev_index_, a, [this](std::uint32_t s) { return views_[s].dev; });
+  return locate(dev_index_, a, [this](std::uint32_t s) { return views_[s].dev_relaxed(); });
 }
 
 // --- the shared path: validation, the partial stack, claims and returns ---

@@ -228,7 +228,7 @@ inline void Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::place_shard_loc
   s->owns_extent = owner;
   s->extent = owner ? whole : Region{};
   s->home = list;
-  views_[k] = ShardView{s->region.data, dev + offset};
+  views_[k].set(s->region.data, dev + offset);
   // A device-only shard has no CPU address: from_pointer() must never find it.
   if (s->region.data != nullptr)
     cpu_index_.insert(reinterpret_cast<std::uint64_t>(s->region.data), shard_size_, k);

@@ -20,9 +20,28 @@
 namespace arenakit::detail {
 
 /// The CPU and device address of a shard's first byte (read by every lookup).
+/// Written under the growth lock (a shard placed, or given back by shrink());
+/// read without it, so every access is an atomic_ref. Relaxed, pairing with
+/// nothing of its own: a held id's view cannot change while it is held (its
+/// shard is never given back), and what a new shard's view says reaches a
+/// reader with the shard itself ((ar-8) for ids, the shard index's
+/// publication for addresses). A reverse lookup racing a give-back of its
+/// shard (a stale address) reads the old view or the cleared one, both
+/// whole values: its match decides by what it read.
 struct ArenaShardView {
   std::byte* cpu;
   std::uint64_t dev;
+
+  std::byte* cpu_relaxed() const noexcept {
+    return std::atomic_ref<std::byte*>(const_cast<std::byte*&>(cpu)).load(std::memory_order_relaxed); // pairs with nothing (above)
+  }
+  std::uint64_t dev_relaxed() const noexcept {
+    return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(dev)).load(std::memory_order_relaxed); // pairs with nothing (above)
+  }
+  void set(std::byte* c, std::uint64_t d) noexcept {
+    std::atomic_ref<std::byte*>(cpu).store(c, std::memory_order_relaxed);   // pairs with nothing (above)
+    std::atomic_ref<std::uint64_t>(dev).store(d, std::memory_order_relaxed); // pairs with nothing (above)
+  }
 };
 
 /// One shard: a region from the MemorySource, its mapping, its slots.

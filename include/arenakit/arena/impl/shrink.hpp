@@ -138,8 +138,8 @@ inline ShrinkResult Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::shrink(
       Shard* s = shards_[k];
       if (s->region.data != nullptr)
         cpu_index_.erase(reinterpret_cast<std::uint64_t>(s->region.data), shard_size_, k);
-      dev_index_.erase(views_[k].dev, shard_size_, k);
-      views_[k] = ShardView{nullptr, 0};
+      dev_index_.erase(views_[k].dev, shard_size_, k); // our own write (under the growth lock)
+      views_[k].set(nullptr, 0);
       s->region = Region{};
       s->extent = Region{};
       s->mapping = mapping_type{};
