@@ -11,7 +11,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -198,6 +201,41 @@ TEST_CASE("credit one thread reserved does not take the bound from the others") 
   CHECK(d->counters().refused == 0);
 }
 
+TEST_CASE("bound action wait: retires an idle thread made do not hold the whole bound from a waiter") {
+  // A bound under one batch: the idle thread's retires sat unsealed in its
+  // batch (100 < 128), which no other thread can seal or free, so the
+  // waiting retirer on another thread waited forever with no reader in any
+  // guard. Now a thread seals what its used-up credit paid for before it
+  // reserves more: at most one credit chunk stays unsealed.
+  g_freed = 0;
+  auto d = make_domain({.batch_size = 128, .garbage_bound = 100, .on_bound = OnGarbageBound::wait});
+  EpochThread idle(*d, "idle");
+  int accepted = 0;
+  for (int i = 0; i < 100; ++i) accepted += idle.retire(new Obj{}, &free_obj) == RetireResult::accepted;
+  REQUIRE(accepted == 100);
+  CHECK(idle.unsealed() <= 25); // one credit chunk: 100 / (4 x 1 thread)
+  std::atomic<bool> done{false};
+  RetireResult from_waiter = RetireResult::refused_bound;
+  std::thread waiter([&] {
+    EpochThread w(*d, "waiter");
+    from_waiter = w.retire(new Obj{}, &free_obj);
+    done.store(true);
+  });
+  // A watchdog, not a timing assumption: the waiter needs two grace periods
+  // with no reader anywhere; 30 s without them is the hang this test is for.
+  for (int i = 0; i < 3000 && !done.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!done.load()) {
+    // doctest reports at the end, which a hung thread never reaches: say it now.
+    std::fprintf(stderr, "FAILED: the waiting retirer hung: the bound is held by another thread's unsealed retires "
+                         "(unsealed %zu)\n", idle.unsealed());
+    std::_Exit(1);
+  }
+  waiter.join();
+  CHECK(from_waiter == RetireResult::accepted);
+  CHECK(idle.synchronize() == std::error_code{});
+  CHECK(d->counters().reserved <= 100);
+}
+
 TEST_CASE("bound action callback: sees the report, admits or refuses") {
   g_freed = 0;
   CallbackSeen seen;
@@ -268,6 +306,30 @@ TEST_CASE("synchronize inside one's own guard is refused, not a deadlock") {
   EpochGuard g(me);
   CHECK(me.synchronize() == std::make_error_code(std::errc::resource_deadlock_would_occur));
   CHECK(d->barrier() == std::make_error_code(std::errc::resource_deadlock_would_occur));
+}
+
+TEST_CASE("synchronize inside the guard of a record registered on another thread is refused, not a deadlock") {
+  // A record handed to another thread ("one thread at a time"): the domain's
+  // check went by the calling thread's tid and missed the guard, and the
+  // call waited for itself forever.
+  auto d = make_domain();
+  std::unique_ptr<EpochThread> rec;
+  std::thread([&] { rec = std::make_unique<EpochThread>(*d, "registered-elsewhere"); }).join();
+  std::error_code ec;
+  std::atomic<bool> done{false};
+  std::thread user([&] {
+    EpochGuard g(*rec);
+    ec = rec->synchronize();
+    done.store(true);
+  });
+  for (int i = 0; i < 3000 && !done.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!done.load()) {
+    std::fprintf(stderr, "FAILED: synchronize() inside the record's own guard hung\n");
+    std::_Exit(1);
+  }
+  user.join();
+  CHECK(ec == std::make_error_code(std::errc::resource_deadlock_would_occur));
+  rec.reset();
 }
 
 TEST_CASE("domain-level retire works from a thread with no record") {

@@ -153,8 +153,11 @@ public:
     domain_->seal(first, last, n);
   }
 
-  /// flush(), then EpochDomain::synchronize().
+  /// flush(), then EpochDomain::synchronize(). Inside this record's own
+  /// guard: std::errc::resource_deadlock_would_occur, whichever OS thread
+  /// registered it (the domain's check goes by the calling thread's tid).
   std::error_code synchronize() noexcept {
+    if (nest_ != 0) return std::make_error_code(std::errc::resource_deadlock_would_occur);
     flush();
     return domain_->synchronize();
   }
@@ -167,12 +170,22 @@ public:
 private:
   friend class EpochDomain;
 
+  /// Out of credit: seal what the used-up credit paid for, then reserve
+  /// more. So a thread's unsealed retires never pass one credit chunk, and
+  /// a thread that stops retiring keeps at most one chunk of the bound
+  /// (unsealed retires plus unused credit) that no other thread can free.
+  /// Sealing only at batch_size let an idle thread hold its whole batch
+  /// unsealed, which can be the whole bound (a bound of 100 under a batch
+  /// of 128): a waiting retirer on another thread then waited forever.
   bool refill_credit() noexcept {
+    if (batch_n_.load(std::memory_order_relaxed) != 0) { // owner-written: our own value
+      flush();
+      if (domain_->advance_due()) domain_->try_reclaim_by(this);
+    }
     const std::size_t want = domain_->credit_chunk();
     credit_ = domain_->reserve(want);
     if (credit_ != 0) return true;
-    // At the bound: make our own garbage reclaimable, try once, then the policy.
-    flush();
+    // At the bound: our garbage is sealed (above); try once, then the policy.
     domain_->try_reclaim_by(this);
     credit_ = domain_->reserve(want);
     if (credit_ != 0) return true;

@@ -80,7 +80,8 @@ using EpochReport [[deprecated("arenakit: EpochReport is now EpochCounters")]] =
 using BoundCallback = BoundDecision (*)(void* context, const EpochCounters& report) noexcept;
 
 struct EpochConfig {
-  /// Retires collected per thread before the batch is stamped and published.
+  /// Retires collected per thread before the batch is stamped and published
+  /// (sooner when the thread's credit, see garbage_bound, is smaller).
   std::size_t batch_size = 128;
   /// After sealing a batch, an EpochThread tries an advance only when the
   /// domain holds at least this many sealed objects, or when
