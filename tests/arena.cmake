@@ -29,6 +29,10 @@ arenakit_add_compile_fail_test(NAME cf_reclaimer_without_retire
 arenakit_add_compile_fail_test(NAME cf_source_without_deallocate
   SOURCE concepts/compile_fail/source_without_deallocate.cpp
   REGEX "arenakit: MemorySource is missing `deallocate")
+# RangeOnlyCheck over a deferred reclaimer: a double release would link the slot twice.
+arenakit_add_compile_fail_test(NAME cf_range_only_deferred
+  SOURCE concepts/compile_fail/range_only_deferred.cpp
+  REGEX "arenakit: RangeOnlyCheck needs an immediate reclaimer")
 
 # Every public header compiles on its own (CMake builds one TU per header).
 add_test(NAME headers_self_contained

@@ -23,7 +23,7 @@ enum class errc : int {
   ok = 0,
   invalid_config = 1,    ///< a size is not a power of two, zero, or inconsistent
   id_space_exhausted,    ///< more ids than the id layout can name (an arena's shards x slots per shard, a token's pages or binding id)
-  out_of_memory,         ///< the memory source could not provide a region
+  out_of_memory,         ///< the memory source could not provide a region, or an object's own tables could not be reserved
   map_failed,            ///< the mapper refused to map a region
   limit_reached,         ///< growth would pass the configured shard or byte limit
   hugepages_unavailable, ///< MAP_HUGETLB failed and fallback was not allowed
@@ -44,7 +44,7 @@ struct ErrcErrors {
       {errc::id_space_exhausted,
        "configuration names more than its ids can: an arena's shards x slots per shard past 2^24 "
        "(24 bits of a 32-bit slot id), or a token's pages or binding id past the token's width"},
-      {errc::out_of_memory, "memory source could not provide a region"},
+      {errc::out_of_memory, "out of memory: the memory source could not provide a region, or the tables could not be reserved"},
       {errc::map_failed, "mapper could not map the region"},
       {errc::limit_reached, "configured shard or byte limit reached"},
       {errc::hugepages_unavailable, "huge pages unavailable and fallback disabled"},

@@ -29,7 +29,7 @@ static_assert(std::is_same_v<presets::RangeCheckedArena,
                              Arena<NoopMapper, BitmapSlots, ImmediateReclaimer, MmapSource, RangeOnlyCheck>>);
 static_assert(presets::RangeCheckedArena::release_check == ReleaseCheck::range_only);
 static_assert(Arena<>::release_check == ReleaseCheck::held_flags);
-static_assert(std::is_same_v<presets::RangeCheckedArena::with<policy::reclaimer<EpochReclaimer>>::check_type,
+static_assert(std::is_same_v<presets::RangeCheckedArena::with<policy::source<HeapSource>>::check_type,
                              RangeOnlyCheck>);
 
 namespace {

@@ -7,6 +7,8 @@
 #include "pause_point.hpp"
 
 #include <arenakit/arena/arena.hpp>
+#include <arenakit/lists/release_list.hpp>
+#include <arenakit/reclaimers/deferred.hpp>
 
 #include <doctest/doctest.h>
 
@@ -190,5 +192,44 @@ TEST_CASE("arena races: a release after a claimer unlisted the full shard and co
   CHECK(got == all[3]);
   CHECK(arena.counters().slots_in_use == 16);
   for (const SlotId s : all) CHECK(arena.release(s));
+  CHECK(arena.counters().slots_in_use == 0);
+}
+
+// PlainHeldFlagsCheck over a deferred reclaimer: two cache releases of one id,
+// the first stopped after reading the held flag. With the plain load and
+// store both passed and the slot was linked into the reclaimer's list twice
+// (a cycle: the next reclaim() never ended). There the exchange decides.
+TEST_CASE("arena races: plain held flags over a deferred reclaimer, two cache releases of one id") {
+  using List = ReleaseList<WakeNever, NoWaker, Counting::exact>;
+  List list;
+  Arena<NoopMapper, BitmapSlots, DeferredReclaimer<List>, MmapSource, PlainHeldFlagsCheck> arena(
+      one_shard(), DeferredReclaimer<List>{list});
+  REQUIRE(arena);
+  SlotId id;
+  {
+    decltype(arena)::Cache owner(arena, 4);
+    id = owner.acquire(); // held by its flag (a cache hand-out)
+    REQUIRE(id);
+    owner.flush();
+  }
+  pause_test::PausePoint pause(TestPoint::arena_release_held_read);
+  bool first = false;
+  std::thread t([&] {
+    decltype(arena)::Cache mine(arena, 4);
+    first = mine.release(id);
+  });
+  pause.wait_until_paused();
+  bool second = false;
+  {
+    decltype(arena)::Cache other(arena, 4);
+    second = other.release(id);
+  }
+  pause.resume();
+  t.join();
+  CHECK(first != second); // exactly one winner
+  CHECK(arena.counters().refused_not_held == 1);
+  const std::uint64_t queued = list.counters().releases;
+  CHECK(queued == 1);
+  if (queued == 1) CHECK(arena.reclaim() == 1); // twice linked, this would never return
   CHECK(arena.counters().slots_in_use == 0);
 }

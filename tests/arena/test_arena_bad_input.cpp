@@ -2,6 +2,10 @@
 // changes nothing: no slot lost, none handed out twice, no abort.
 #include <arenakit/arena/arena.hpp>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -266,6 +270,11 @@ TEST_CASE("invalid configurations are refused with an error code, and hand out n
       {ArenaConfig{.slot_size = 1023, .shard_size = std::size_t{1} << 42}, errc::id_space_exhausted},
       {ArenaConfig{.slot_size = 8, .shard_size = std::size_t{1} << 27}, errc::id_space_exhausted},
       {ArenaConfig{.slot_size = std::size_t{1} << 32, .shard_size = std::size_t{1} << 33}, errc::size_overflow},
+      // Initial shards that need more mappings than the budget: refused
+      // before any is made (the first was made and handed out before).
+      {ArenaConfig{.max_shards = 4, .initial_shards = 2, .max_mappings = 1}, errc::mapping_budget},
+      {ArenaConfig{.max_shards = 8, .initial_shards = 5, .shards_per_extent = 2, .max_mappings = 2},
+       errc::mapping_budget},
   };
   for (const Case& k : cases) {
     DefaultArena arena(k.config);
@@ -366,3 +375,63 @@ TEST_CASE("a slot too small for the reclaimer's intrusive link is refused at con
   CHECK(id);
   CHECK(roomy.release(id));
 }
+
+namespace {
+/// NeedsRoom whose link must be 8-byte aligned (as DeferredReclaimer's and EpochReclaimer's).
+struct Aligned8 : NeedsRoom {
+  static constexpr std::size_t slot_alignment = 8;
+};
+} // namespace
+
+TEST_CASE("a slot size the reclaimer's link cannot be aligned in is refused at configuration") {
+  // A deferred or epoch reclaimer writes its link at the start of a
+  // released slot: a slot size that is not a multiple of the link's
+  // alignment put it at a misaligned address (an assert, or UB under NDEBUG).
+  for (const std::size_t bad : {std::size_t{33}, std::size_t{36}, std::size_t{4092}}) {
+    Arena<NoopMapper, BitmapSlots, Aligned8> arena(ArenaConfig{.slot_size = bad});
+    CHECK(arena.error() == make_error_code(errc::invalid_config));
+    CHECK_FALSE(arena.acquire());
+    CHECK(arena.counters().shards == 0);
+  }
+  Arena<NoopMapper, BitmapSlots, Aligned8> fine(ArenaConfig{.slot_size = 40});
+  REQUIRE(fine);
+  const SlotId id = fine.acquire();
+  CHECK(id);
+  CHECK(fine.release(id));
+}
+
+// The sanitizers reserve terabytes of shadow memory: no address-space cap under them.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ARENA_TEST_NO_AS_CAP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define ARENA_TEST_NO_AS_CAP 1
+#endif
+#endif
+#if !defined(ARENA_TEST_NO_AS_CAP)
+TEST_CASE("an arena whose own tables could not be reserved is refused and hands out nothing") {
+  // Address space capped in a child (the sanitizers reserve terabytes of
+  // shadow, so not under them): 2^24 possible shards of 64 KiB need more
+  // table space than 512 MiB. The limit was set before the tables were
+  // reserved, so the refused arena grew into tables it did not have.
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const rlimit cap{std::size_t{512} << 20, std::size_t{512} << 20};
+    if (::setrlimit(RLIMIT_AS, &cap) != 0) ::_exit(9);
+    DefaultArena arena(ArenaConfig{.slot_size = 64 * 1024, .shard_size = 64 * 1024});
+    int rc = 0;
+    if (arena.error() != make_error_code(errc::out_of_memory)) rc |= 1;
+    if (arena.acquire()) rc |= 2;
+    SlotId ids[4];
+    if (arena.acquire_bulk(ids, 4) != 0) rc |= 4;
+    if (arena.counters().shards != 0) rc |= 8;
+    ::_exit(rc);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  INFO("child status " << status);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+#endif

@@ -135,3 +135,29 @@ TEST_CASE("epoch reclaimer: a released slot is not reusable while a guard lives"
   }
   CHECK(report.clean); // teardown reclaims: no reader is inside
 }
+
+TEST_CASE("deferred and epoch arenas refuse a slot size their in-slot link would be misaligned in") {
+  using List = ReleaseList<>;
+  List list;
+  auto domain = EpochDomain::create({});
+  REQUIRE(domain);
+  for (const std::size_t bad : {std::size_t{20}, std::size_t{28}, std::size_t{4100}}) {
+    Arena<NoopMapper, BitmapSlots, DeferredReclaimer<List>, MmapSource> deferred(
+        ArenaConfig{.slot_size = bad}, DeferredReclaimer<List>{list});
+    CHECK(deferred.error() == make_error_code(errc::invalid_config));
+    CHECK_FALSE(deferred.acquire());
+    Arena<NoopMapper, BitmapSlots, EpochReclaimer, MmapSource> epoch(ArenaConfig{.slot_size = bad},
+                                                                    EpochReclaimer{**domain});
+    CHECK(epoch.error() == make_error_code(errc::invalid_config));
+    CHECK_FALSE(epoch.acquire());
+  }
+  // A multiple of 8 works, the link at every slot's start.
+  Arena<NoopMapper, BitmapSlots, DeferredReclaimer<List>, MmapSource> fine(ArenaConfig{.slot_size = 24},
+                                                                          DeferredReclaimer<List>{list});
+  REQUIRE(fine);
+  std::vector<SlotId> ids;
+  for (int i = 0; i < 100; ++i) ids.push_back(fine.acquire());
+  for (SlotId id : ids) CHECK(fine.release(id));
+  CHECK(fine.reclaim() == 100);
+  CHECK(fine.counters().slots_in_use == 0);
+}

@@ -76,6 +76,10 @@ class Arena {
   static_assert(check_slot_allocator<SlotsT>());
   static_assert(check_reclaimer<ReclaimerT>());
   static_assert(check_memory_source<SourceT>());
+  static_assert(CheckT::value != ReleaseCheck::range_only || ReclaimerT::immediate,
+                "arenakit: RangeOnlyCheck needs an immediate reclaimer: a deferred or epoch reclaimer links a "
+                "released slot into its list through the slot itself, and a double release, which RangeOnlyCheck "
+                "does not catch, would link it twice (use PlainHeldFlagsCheck or HeldFlagsCheck)");
   struct Sink; // where a reclaimer hands slots back (defined below)
 
 public:
@@ -315,8 +319,11 @@ private:
   using Validity = detail::SlotValidity;
   using Layout = detail::SlotLayout;
   static constexpr bool track_held = CheckT::value != ReleaseCheck::range_only;
-  /// A cache clears a held flag with a plain load and store (no RMW).
-  static constexpr bool plain_held = CheckT::value == ReleaseCheck::held_flags_plain;
+  /// A cache clears a held flag with a plain load and store (no RMW). Not
+  /// over a deferred or epoch reclaimer: two racing releases accepted would
+  /// link the slot into its list twice, so the exchange decides there (its
+  /// list push is a locked instruction per release anyway).
+  static constexpr bool plain_held = CheckT::value == ReleaseCheck::held_flags_plain && ReclaimerT::immediate;
   /// Arena::acquire() marks `held_direct` and Arena::release() of such a
   /// slot lets the bitmap decide (see release_direct()): needs held flags,
   /// releases that go straight to the bitmap, and an uncounted allocator

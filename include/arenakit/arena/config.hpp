@@ -57,7 +57,9 @@ enum class ReleaseCheck : std::uint8_t {
   /// ordered (the same thread, or threads that synchronise: the usual bug
   /// of a completion handled twice); two releases of one id racing at the
   /// same instant, at least one of them through a cache, may both be
-  /// accepted, as with range_only. Arena::release() still uses the exchange.
+  /// accepted, as with range_only. Arena::release() still uses the exchange,
+  /// and so does a cache over a deferred or epoch reclaimer (a slot accepted
+  /// twice would be linked into the reclaimer's list twice: a cycle).
   held_flags_plain,
   /// Tag and range only, as rte_mempool (which checks nothing) but safer: a
   /// wild or foreign id is still refused, yet a double release is NOT caught
@@ -66,7 +68,10 @@ enum class ReleaseCheck : std::uint8_t {
   /// there is refused by the bitmap and counted in refused_not_held. Bulk
   /// paths become a vectorised check plus a copy, and a release takes no
   /// locked instruction. For callers whose ids come back from their own
-  /// device completions, never from users.
+  /// device completions, never from users. Immediate reclaimers only (a
+  /// compile-time error otherwise): a deferred or epoch reclaimer links a
+  /// released slot through the slot itself, and an uncaught double release
+  /// would link it twice.
   range_only,
 };
 
@@ -87,7 +92,9 @@ struct RangeOnlyCheck {
 };
 
 struct ArenaConfig {
-  /// Bytes per slot (any size from 8 up to shard_size).
+  /// Bytes per slot (any size from 8 up to shard_size; with a deferred or
+  /// epoch reclaimer, which keep their link in a released slot, at least
+  /// the link's size and a multiple of 8, else errc::invalid_config).
   std::size_t slot_size = 4096;
   /// Bytes per shard: a power of two >= slot_size. One mapping each.
   std::size_t shard_size = 64 * 1024;

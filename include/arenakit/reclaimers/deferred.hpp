@@ -57,8 +57,11 @@ template <class List>
 class DeferredReclaimer {
 public:
   static constexpr bool immediate = false;
-  /// Bytes of the slot used for the link (slots are at least 64 bytes).
+  /// Bytes of the slot used for the link: an Arena refuses a smaller slot,
+  /// or a slot size that is not a multiple of the link's alignment
+  /// (errc::invalid_config).
   static constexpr std::size_t min_slot_size = sizeof(detail::RetiredSlot);
+  static constexpr std::size_t slot_alignment = alignof(detail::RetiredSlot);
   static_assert(min_slot_size <= 64, "the deferred link must fit in the smallest slot");
 
   explicit DeferredReclaimer(List& list) noexcept : list_(&list) {}

@@ -33,7 +33,10 @@ namespace arenakit {
 class EpochReclaimer {
 public:
   static constexpr bool immediate = false;
+  /// Bytes of the slot used for the link, id and stamp, and their alignment:
+  /// an Arena refuses a smaller slot or a size not a multiple of it.
   static constexpr std::size_t min_slot_size = sizeof(detail::EpochSlot);
+  static constexpr std::size_t slot_alignment = alignof(detail::EpochSlot);
   static_assert(min_slot_size <= 64, "the epoch link must fit in the smallest slot");
 
   explicit EpochReclaimer(EpochDomain& domain) noexcept : domain_(&domain) {}

@@ -64,9 +64,14 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
   if (c.shard_size < 64 || !std::has_single_bit(c.shard_size) || c.slot_size < 8 ||
       c.slot_size > c.shard_size)
     return errc::invalid_config;
-  // A deferred reclaimer keeps its link inside the released slot.
+  // A deferred reclaimer keeps its link inside the released slot: the slot
+  // must hold it, and every slot's first byte must be aligned for it (shards
+  // start page-aligned, so the slot size decides).
   if constexpr (requires { ReclaimerT::min_slot_size; }) {
     if (c.slot_size < ReclaimerT::min_slot_size) return errc::invalid_config;
+  }
+  if constexpr (requires { ReclaimerT::slot_alignment; }) {
+    if (c.slot_size % ReclaimerT::slot_alignment != 0) return errc::invalid_config;
   }
   // A slot's length travels as 32 bits (SlotBuffer::length, an ibverbs sge).
   if (c.slot_size > std::numeric_limits<std::uint32_t>::max()) return errc::size_overflow;
@@ -105,9 +110,13 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
     return errc::invalid_config;
   if (std::uint64_t{c.shards_per_extent} > std::numeric_limits<std::size_t>::max() / c.shard_size)
     return errc::size_overflow;
+  // The initial shards must fit the mapping budget: refused here, before
+  // any is made, rather than by the growth that would need one too many.
+  if (c.max_mappings != 0 &&
+      (std::uint64_t{c.initial_shards} + c.shards_per_extent - 1) / c.shards_per_extent > c.max_mappings)
+    return errc::mapping_budget;
   shards_per_extent_ = c.shards_per_extent;
   max_mappings_ = c.max_mappings;
-  max_shards_ = static_cast<std::uint32_t>(limit);
   if (c.tag != 0) {
     tag_ = c.tag;
     detail::hold_arena_tag(tag_);
@@ -126,6 +135,9 @@ inline std::error_code Arena<MapperT, SlotsT, ReclaimerT, SourceT, CheckT>::conf
     return errc::out_of_memory;
   layout_.held = held_.data();
   layout_.words = held_words_.data();
+  // Last: until here the limit is 0, so a refused configuration (or tables
+  // that could not be reserved) hands out nothing: growth stops at the limit.
+  max_shards_ = static_cast<std::uint32_t>(limit);
   return {};
 }
 

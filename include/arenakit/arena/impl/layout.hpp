@@ -180,6 +180,7 @@ struct SlotLayout {
     // owner being the next acquirer; the atomics only make the racing case
     // (which the policy accepts to lose) free of undefined behaviour.
     const HeldFlag was = f.load(std::memory_order_relaxed); // (ar-h3), as (ar-h2): pairs with nothing
+    ARENAKIT_TEST_PAUSE(arena_release_held_read); // the window two racing releases both pass
     if (ARENAKIT_LIKELY(was == HeldFlag::held)) f.store(HeldFlag::free, std::memory_order_relaxed); // (ar-h3)
     return was;
   }
