@@ -115,6 +115,9 @@ TEST_CASE("set-up errors are refused and take nothing from the arena") {
     CHECK(two_owners.error() == errc::invalid_config);
     Pool no_table(arena, RecvPoolConfig{.buffers = 4, .mode = PoolMode::shared, .max_connections = 0});
     CHECK(no_table.error() == errc::invalid_config);
+    Pool no_mode(arena, RecvPoolConfig{.buffers = 4, .mode = static_cast<PoolMode>(7)}); // not a mode
+    CHECK(no_mode.error() == errc::invalid_config);
+    CHECK_FALSE(no_mode.add_connection(4));
     Pool beyond_arena(arena, RecvPoolConfig{.buffers = 33});
     CHECK(beyond_arena.error() == errc::limit_reached);
     CHECK_FALSE(beyond_arena);

@@ -106,6 +106,9 @@ inline RecvPoolCounters RecvPool<ArenaT, SyncT>::counters() const noexcept {
 template <class ArenaT, class SyncT>
 inline std::error_code RecvPool<ArenaT, SyncT>::setup(const RecvPoolConfig& config) noexcept {
   if (config.buffers == 0 || config.buffers > max_buffers) return errc::invalid_config;
+  if (config.mode != PoolMode::per_connection && config.mode != PoolMode::shared &&
+      config.mode != PoolMode::connectionless)
+    return errc::invalid_config; // a value outside the enum (a cast): not a mode
   if (config.mode != PoolMode::shared && config.max_connections > 1) return errc::invalid_config;
   if (config.max_connections == 0 || config.max_connections > 0xFFFF) return errc::invalid_config;
   if (arena_->slot_size() > std::numeric_limits<std::uint32_t>::max()) return errc::invalid_config;
