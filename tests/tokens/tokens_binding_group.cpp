@@ -130,6 +130,15 @@ TEST_CASE("binding group: a range over the group's cap is refused by the group, 
   CHECK_FALSE(r.capped);
   CHECK(g.refused_for(TokenRefusal::huge_count) == 2);
   CHECK(a.counters().outstanding() == 200); // nothing was given back behind the caller's back
+  // Oversized and also naming no member, or with a reserved bit set: the
+  // reason a single tracker would give (TokenFormat::check()'s order).
+  const TokenTracker<> stranger = make(9); // binding id 9: no member
+  std::vector<TokenRange64> odd{{g.token(0, 0) | a.format().reserved_mask(), 100},
+                                {stranger.format().encode(0), 100}};
+  CHECK(g.return_tokens(*c, odd).refused == 2);
+  CHECK(g.refused_for(TokenRefusal::reserved_bits) == 1);
+  CHECK(g.refused_for(TokenRefusal::wrong_binding) == 1);
+  CHECK(g.refused_for(TokenRefusal::huge_count) == 2);
   // In ranges the group's cap allows, everything comes back, call by call,
   // and ranges_done says exactly where to resume.
   std::vector<TokenRange64> ranges;

@@ -24,7 +24,8 @@
  *   id names no member is refused (wrong_binding, counted by the group).
  *   Work cap: the group's cap is the smallest of its members'. A range
  *   longer than it is refused by the group (huge_count: no call of the
- *   group could do it, even where its own member's cap is larger), and
+ *   group could do it, even where its own member's cap is larger; or
+ *   reserved_bits / wrong_binding first, in a tracker's order), and
  *   charged 1. Every other range is charged its count (1 if empty) before
  *   it is handed over; a range that does not fit stops the call
  *   (ranges_done, capped), as a single tracker's cap does. A member's own
@@ -131,7 +132,7 @@ public:
         }
         --budget;
         ++out.refused;
-        refuse(TokenRefusal::huge_count, 1);
+        refuse(oversized_reason(ranges[i].start), 1);
         ++i;
         continue;
       }
@@ -205,6 +206,15 @@ private:
     for (std::size_t b = 0; b < size_; ++b)
       if (members_[b]->format().binding_id() == id) return b;
     return size_;
+  }
+
+  /// Why a range over the group's cap is refused, in a single tracker's
+  /// order (TokenFormat::check()): a reserved bit, then a binding id that
+  /// names no member, then the count.
+  TokenRefusal oversized_reason(std::uint64_t start) const noexcept {
+    if ((start & members_[0]->format().reserved_mask()) != 0) return TokenRefusal::reserved_bits;
+    if (member_of(start) == size_) return TokenRefusal::wrong_binding;
+    return TokenRefusal::huge_count;
   }
 
   /// Count @n refusals for @reason (relaxed: a statistic, pairs with nothing).
