@@ -62,3 +62,21 @@ TEST_CASE("wait() is one entry per batch: it returns at wait_nr CQEs, or at the 
   CHECK(r.enters() == 2);
 }
 
+TEST_CASE("wait() returns what it submitted, with a CQE already waiting or nothing to wait for") {
+  // liburing's answer is the wait's outcome: 0 after submitting when a CQE
+  // was already there, -EAGAIN for wait(0) with nothing ready. wait()
+  // returned those, although its contract is the count submitted.
+  require_uring();
+  auto made = ServerRing::create({.wait_nr = 1, .wait_timeout_us = 200});
+  REQUIRE(made);
+  ServerRing& r = **made;
+  CHECK(r.wait(0) == 0); // idle poll: nothing submitted, nothing ready, not an error
+  io_uring_prep_nop(r.sqe());
+  CHECK(r.wait() == 1);
+  REQUIRE(io_uring_cq_ready(&r.ring()) == 1); // left unreaped
+  for (int i = 0; i < 3; ++i) io_uring_prep_nop(r.sqe());
+  CHECK(r.wait() == 3);
+  CHECK(r.wait(0) == 0);
+  io_uring_cq_advance(&r.ring(), io_uring_cq_ready(&r.ring()));
+}
+

@@ -413,6 +413,9 @@ TEST_CASE("regions the kernel cannot take as one fixed buffer are refused by the
   huge.data = buf;
   huge.size = uring_max_buffer_bytes + 4096;
   CHECK(m.map(huge).error() == uring_errc::buffer_too_large);
+  Region empty;
+  empty.data = buf; // an empty region: nothing to register, not a size over the limit
+  CHECK(m.map(empty).error() == errc::invalid_config);
   CHECK(rec.registrations == 0);
   CHECK(m.in_use() == 0);
 }

@@ -379,7 +379,9 @@ public:
 
     static ARENAKIT_ALWAYS_INLINE void copy_pages(std::byte** to, std::byte* const* from,
                                                   std::size_t n) noexcept {
-      std::memcpy(to, from, n * sizeof(std::byte*));
+      // memcpy's arguments must be valid pointers even for 0 bytes:
+      // get_bulk(nullptr, 0) / put_bulk(nullptr, 0) are a no-op, not UB.
+      if (n != 0) std::memcpy(to, from, n * sizeof(std::byte*));
     }
 
     ARENAKIT_ALWAYS_INLINE void stash(std::byte* page) noexcept {

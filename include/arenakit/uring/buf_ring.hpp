@@ -28,9 +28,10 @@
  *   in the ring at once (one tail advance per buffer, as liburing's example
  *   does); Reprovide::batched waits until `batch_bound` buffers are waiting,
  *   then re-provides them all with one tail advance. provide() re-provides
- *   now (call it at the end of a CQE batch). A ring that runs dry while
- *   buffers wait is counted in counters().starved: the documented signal that
- *   the bound is too large or provide() is never called.
+ *   now (call it at the end of a CQE batch). counters().waiting says how
+ *   many free buffers wait for a provide() (a bound too large, or provide()
+ *   never called); a ring that runs dry while buffers free at the last
+ *   provide() found no room in it is counted in counters().starved.
  * - complete(cqe) is the one call per CQE: it ignores CQEs that its prep_*
  *   helpers did not mark (RecvEventKind::foreign), delivers a receive to the
  *   pool (a view, or a refusal after which the buffer is already back), parses
@@ -134,7 +135,7 @@ struct BufRingCounters {
   std::uint64_t policy_provides = 0; ///< of which the Reprovide policy triggered
   std::uint64_t consumed = 0;     ///< CQEs that carried a buffer
   std::uint64_t no_buffers = 0;   ///< -ENOBUFS completions
-  std::uint64_t starved = 0;      ///< of which came while buffers were waiting to be re-provided
+  std::uint64_t starved = 0;      ///< of which came while buffers free at the last provide() were still unposted
   std::uint64_t multishot_ends = 0; ///< receive CQEs without F_MORE
   std::uint64_t errors = 0;
   std::uint64_t bad_bids = 0;     ///< a CQE named a buffer not in the ring (never expected)
@@ -363,8 +364,12 @@ private:
   bool holds(std::uint16_t bid) const noexcept { return bid < pool_->size() && in_ring_[bid] != 0; }
   void count_no_buffers() noexcept {
     ++counters_.no_buffers;
-    // Dry while the pool had buffers to give: the re-provide came too late.
-    if (pool_->free_count() != 0) ++counters_.starved;
+    // Dry while the pool had buffers to give. Only buffers already free at
+    // the last provide() count (it posted what the ring had room for, so
+    // they found no room): one given back since (pending_) may have come
+    // back after the kernel ran dry, while this CQE waited in the queue,
+    // and counting it flagged every dry spell of a busy ring as starved.
+    if (pool_->free_count() > pending_) ++counters_.starved;
   }
   RecvEvent finish_recvmsg(RecvEvent e) noexcept;
   RecvEvent finish_bundle(RecvEvent e, const io_uring_cqe& cqe, ConnId conn) noexcept;

@@ -266,7 +266,8 @@ public:
   Result<mapping_type> map(const Region& r) noexcept {
     if (error_) return error_;
     if (r.data == nullptr) return make_error_code(uring_errc::no_cpu_address);
-    if (r.size == 0 || r.size > uring_max_buffer_bytes) return make_error_code(uring_errc::buffer_too_large);
+    if (r.size == 0) return make_error_code(errc::invalid_config); // nothing to register
+    if (r.size > uring_max_buffer_bytes) return make_error_code(uring_errc::buffer_too_large);
     if (top_ == 0) return make_error_code(uring_errc::table_full);
     const std::uint16_t index = free_[top_ - 1];
     const iovec iov{r.data, r.size};

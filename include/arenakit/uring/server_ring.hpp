@@ -119,9 +119,10 @@ public:
    * wait - one kernel entry: submit what is queued, then wait for wait_nr
    *        CQEs or the timeout, whichever comes first
    *
-   * Returns the number of SQEs submitted (>= 0), 0 also when the timeout
-   * passed or a signal interrupted the wait (the CQEs that are ready are
-   * there to reap either way), or a negative errno. Owner thread only.
+   * Returns the number of SQEs submitted (>= 0), also when the timeout
+   * passed, a signal interrupted the wait, or (wait(0)) nothing was ready:
+   * the CQEs that are ready are there to reap either way. A negative errno
+   * only when the kernel refused the call. Owner thread only.
    */
   int wait() noexcept { return wait(config_.wait_nr); }
   /// wait() for @wait_nr CQEs instead of the configured number (e.g. 1 while
@@ -132,8 +133,14 @@ public:
     if (config_.wait_timeout_us == 0) return io_uring_submit_and_wait(&ring_, wait_nr);
     __kernel_timespec ts{static_cast<long long>(config_.wait_timeout_us / 1000000),
                          static_cast<long long>(config_.wait_timeout_us % 1000000) * 1000};
+    // liburing answers with the wait's outcome, not the count submitted: 0
+    // when a CQE was already there (after submitting), -EAGAIN for wait_nr 0
+    // with nothing ready, -ETIME at the timeout. What it submits is what
+    // was ready in the SQ; those outcomes all submitted it.
+    const unsigned ready = io_uring_sq_ready(&ring_);
     const int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
-    return rc == -ETIME || rc == -EINTR ? 0 : rc;
+    if (rc >= 0 || rc == -ETIME || rc == -EINTR || (rc == -EAGAIN && wait_nr == 0)) return static_cast<int>(ready);
+    return rc;
   }
 
   /// Kernel entries made through sqe() and wait(): divide by messages for
