@@ -77,9 +77,8 @@ class Arena {
   static_assert(check_reclaimer<ReclaimerT>());
   static_assert(check_memory_source<SourceT>());
   static_assert(CheckT::value != ReleaseCheck::range_only || ReclaimerT::immediate,
-                "arenakit: RangeOnlyCheck needs an immediate reclaimer: a deferred or epoch reclaimer links a "
-                "released slot into its list through the slot itself, and a double release, which RangeOnlyCheck "
-                "does not catch, would link it twice (use PlainHeldFlagsCheck or HeldFlagsCheck)");
+                "arenakit: RangeOnlyCheck needs an immediate reclaimer: a double release, which it does not catch, "
+                "would link the slot into a deferred or epoch reclaimer's list twice (see ReleaseCheck::range_only)");
   struct Sink; // where a reclaimer hands slots back (defined below)
 
 public:
@@ -294,14 +293,10 @@ public:
 
   ArenaCounters counters() const noexcept;
 
-  /**
-   * release_memory - unmap and free every shard, if no slot is out.
-   *
-   * Runs the reclaimer first. Refuses with errc::slots_outstanding, changing
-   * nothing, while any slot is held by a user or any cache is alive. Must not
-   * run concurrently with other calls on this arena. The arena can grow again
-   * afterwards.
-   */
+  /// release_memory - unmap and free every shard, if no slot is out. Runs
+  /// the reclaimer first; refuses with errc::slots_outstanding, changing
+  /// nothing, while a user holds a slot or a cache is alive. Not concurrently
+  /// with other calls on this arena; the arena can grow again afterwards.
   std::error_code release_memory() noexcept {
     TeardownReport report;
     return release_memory_impl(report);
@@ -319,10 +314,8 @@ private:
   using Validity = detail::SlotValidity;
   using Layout = detail::SlotLayout;
   static constexpr bool track_held = CheckT::value != ReleaseCheck::range_only;
-  /// A cache clears a held flag with a plain load and store (no RMW). Not
-  /// over a deferred or epoch reclaimer: two racing releases accepted would
-  /// link the slot into its list twice, so the exchange decides there (its
-  /// list push is a locked instruction per release anyway).
+  /// A cache clears a held flag with a plain load and store (no RMW); not
+  /// over a non-immediate reclaimer (ReleaseCheck::held_flags_plain).
   static constexpr bool plain_held = CheckT::value == ReleaseCheck::held_flags_plain && ReclaimerT::immediate;
   /// Arena::acquire() marks `held_direct` and Arena::release() of such a
   /// slot lets the bitmap decide (see release_direct()): needs held flags,

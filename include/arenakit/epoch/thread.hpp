@@ -127,10 +127,7 @@ public:
     if (batch_first_ == nullptr) batch_last_ = hook;
     batch_first_ = hook;
     const std::size_t n = detail::owner_add(batch_n_, 1); // owner-written; counters() reads it (relaxed)
-    if (ARENAKIT_UNLIKELY(n >= domain_->config_.batch_size)) {
-      flush();
-      if (domain_->advance_due()) domain_->try_reclaim_by(this);
-    }
+    if (ARENAKIT_UNLIKELY(n >= domain_->config_.batch_size)) seal_batch();
     return RetireResult::accepted;
   }
 
@@ -170,6 +167,13 @@ public:
 private:
   friend class EpochDomain;
 
+  /// A full batch, or one the used-up credit paid for: publish it, and try
+  /// an advance when the domain says one is due (advance_due()).
+  void seal_batch() noexcept {
+    flush();
+    if (domain_->advance_due()) domain_->try_reclaim_by(this);
+  }
+
   /// Out of credit: seal what the used-up credit paid for, then reserve
   /// more. So a thread's unsealed retires never pass one credit chunk, and
   /// a thread that stops retiring keeps at most one chunk of the bound
@@ -178,10 +182,7 @@ private:
   /// unsealed, which can be the whole bound (a bound of 100 under a batch
   /// of 128): a waiting retirer on another thread then waited forever.
   bool refill_credit() noexcept {
-    if (batch_n_.load(std::memory_order_relaxed) != 0) { // owner-written: our own value
-      flush();
-      if (domain_->advance_due()) domain_->try_reclaim_by(this);
-    }
+    if (batch_n_.load(std::memory_order_relaxed) != 0) seal_batch(); // owner-written: our own value
     const std::size_t want = domain_->credit_chunk();
     credit_ = domain_->reserve(want);
     if (credit_ != 0) return true;
